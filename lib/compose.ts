@@ -1,0 +1,227 @@
+// The compose stack: which compose command to use (decided once), its command lines,
+// and the project's containers, found by their compose labels (Compose v1 and v2 alike).
+import type { Config } from './config.ts'
+import type { Ctx } from './main.ts'
+import { progress } from './output.ts'
+import { indent, type Runner, type RunOptions } from './run.ts'
+import { allOf, waitFor, WaitError, type Probe } from './wait.ts'
+
+export const PROJECT_LABEL = 'com.docker.compose.project'
+export const SERVICE_LABEL = 'com.docker.compose.service'
+const NUMBER_LABEL = 'com.docker.compose.container-number'
+const ONEOFF_LABEL = 'com.docker.compose.oneoff'
+
+export interface Container {
+  id: string
+  name: string
+  service: string
+  number: number
+  /** created, running, restarting, exited, paused, dead */
+  state: string
+  /** healthy, unhealthy, starting; null when the service has no healthcheck */
+  health: string | null
+  exitCode: number
+  healthLog: string[]
+  restartPolicy: string
+  /** "5432/tcp" -> host port, for published ports */
+  ports: Record<string, number>
+}
+
+/** `docker compose` (v2) when the plugin answers, else `docker-compose` (v1); COMPOSE_CMD wins. */
+export async function detectCompose(run: Runner, override: string[] | null): Promise<string[]> {
+  if (override) return override
+  const v2 = await run(['docker', 'compose', 'version'], { allowFailure: true }).catch(() => null)
+  if (v2 && v2.code === 0) return ['docker', 'compose']
+  const v1 = await run(['docker-compose', 'version'], { allowFailure: true }).catch(() => null)
+  if (v1 && v1.code === 0) return ['docker-compose']
+  throw new Error(
+    'no Docker Compose found: neither `docker compose` nor `docker-compose` answers. Install the compose plugin (v2) or docker-compose (v1), or set COMPOSE_CMD.',
+  )
+}
+
+export function parseInspect(json: string): Container[] {
+  const items = JSON.parse(json) as any[]
+  return items
+    .filter((c) => c.Config?.Labels?.[ONEOFF_LABEL] !== 'True')
+    .map((c) => {
+      const ports: Record<string, number> = {}
+      for (const [port, bindings] of Object.entries((c.NetworkSettings?.Ports ?? {}) as Record<string, any[] | null>)) {
+        const host = bindings?.find((b) => b.HostPort)?.HostPort
+        if (host) ports[port] = Number(host)
+      }
+      return {
+        id: c.Id.slice(0, 12),
+        name: String(c.Name).replace(/^\//, ''),
+        service: c.Config.Labels[SERVICE_LABEL],
+        number: Number(c.Config.Labels[NUMBER_LABEL] ?? 1),
+        state: c.State.Status,
+        health: c.State.Health?.Status ?? null,
+        exitCode: c.State.ExitCode,
+        healthLog: (c.State.Health?.Log ?? []).map((l: any) => String(l.Output).trim()).filter(Boolean),
+        restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '',
+        ports,
+      }
+    })
+    .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number)
+}
+
+/** Is this container where it should be, can it still get there, or never? */
+export function readiness(c: Container): 'ready' | 'waiting' | 'failed' {
+  if (c.state === 'exited' || c.state === 'dead') return c.exitCode === 0 && c.restartPolicy !== 'always' ? 'ready' : 'failed'
+  if (c.state !== 'running') return 'waiting'
+  if (c.health === null || c.health === 'healthy') return 'ready'
+  return c.health === 'unhealthy' ? 'failed' : 'waiting'
+}
+
+export function describe(c: Container): string {
+  const health = c.health ? ` (${c.health})` : ''
+  const exit = c.state === 'exited' ? ` with code ${c.exitCode}` : ''
+  return `${c.name}: ${c.state}${exit}${health}`
+}
+
+export class Compose {
+  constructor(
+    private run: Runner,
+    public cmd: string[],
+    private config: Pick<Config, 'composeFile' | 'project' | 'commandTimeoutMs'>,
+  ) {}
+
+  /** The full command line for a compose subcommand of this project. */
+  args(...rest: string[]): string[] {
+    return [...this.cmd, '-f', this.config.composeFile, '-p', this.config.project, ...rest]
+  }
+
+  compose(rest: string[], options: RunOptions = {}) {
+    return this.run(this.args(...rest), options)
+  }
+
+  /** Every container of the project, one-off `run` containers excluded. */
+  async containers(): Promise<Container[]> {
+    const ids = await this.run(['docker', 'ps', '-aq', '--filter', `label=${PROJECT_LABEL}=${this.config.project}`])
+    const list = ids.stdout.split('\n').filter(Boolean)
+    if (list.length === 0) return []
+    // A container can vanish between ps and inspect (recreate); inspect what is still there.
+    const out = await this.run(['docker', 'inspect', ...list], { allowFailure: true })
+    return parseInspect(out.stdout.trim() || '[]')
+  }
+
+  /** The first running container of a service, or an error saying how to start it. */
+  async container(service: string, all?: Container[]): Promise<Container> {
+    const found = (all ?? (await this.containers())).filter((c) => c.service === service)
+    const running = found.find((c) => c.state === 'running')
+    if (running) return running
+    const states = found.length ? found.map(describe).join(', ') : 'no container'
+    throw new Error(
+      `service ${service} of project ${this.config.project} is not running (${states}). Start it with: ${this.args('up', '-d', service).join(' ')}`,
+    )
+  }
+
+  /** `docker exec` in the service's container: faster than `compose exec` and the same for v1 and v2. */
+  async exec(service: string, argv: string[], options: RunOptions & { tty?: boolean; interactive?: boolean; envNames?: string[] } = {}) {
+    const c = await this.container(service)
+    const flags = [...(options.interactive || options.input !== undefined ? ['-i'] : []), ...(options.tty ? ['-t'] : [])]
+    for (const name of options.envNames ?? []) flags.push('-e', name)
+    return this.run(['docker', 'exec', ...flags, c.id, ...argv], options)
+  }
+
+  /** The host port a service publishes for a container port, or null. */
+  async publishedPort(service: string, port: number): Promise<number | null> {
+    const c = await this.container(service)
+    return c.ports[`${port}/tcp`] ?? null
+  }
+
+  /** Last lines of a service's container logs, for diagnostics. */
+  async logTail(container: Container, lines = 20): Promise<string> {
+    const out = await this.run(['docker', 'logs', '--tail', String(lines), container.id], { allowFailure: true, timeoutMs: 10_000 })
+    return (out.stdout + out.stderr).trim()
+  }
+}
+
+/** Every container of the project ready, and each required service present. */
+export function containersReady(compose: Compose, project: string, required: string[]): Probe<Container[]> {
+  return {
+    what: `every container of ${project} to be healthy or running`,
+    async check() {
+      const all = await compose.containers()
+      const missing = required.filter((s) => !all.some((c) => c.service === s))
+      const failed = all.filter((c) => readiness(c) === 'failed')
+      if (failed.length) return { ready: false, fatal: true, detail: failed.map(describe).join(', ') }
+      const waiting = all.filter((c) => readiness(c) === 'waiting')
+      if (missing.length === 0 && waiting.length === 0) return { ready: true, value: all }
+      const parts = [...missing.map((s) => `${s}: no container`), ...waiting.map(describe)]
+      const done = all.length - waiting.length
+      return { ready: false, detail: `${done}/${all.length} ready; waiting for ${parts.join(', ')}` }
+    },
+  }
+}
+
+/** The api answers its health URL on its published port (skipped when none is published). */
+export function apiAnswers(compose: Compose, service: string, healthPath: string): Probe<void> {
+  return {
+    what: `${service} to answer ${healthPath}`,
+    async check() {
+      const port = await compose.publishedPort(service, 8000).catch(() => null)
+      if (port === null) return { ready: true, value: undefined }
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${healthPath}`, { signal: AbortSignal.timeout(2000) })
+        return res.ok ? { ready: true, value: undefined } : { ready: false, detail: `HTTP ${res.status}` }
+      } catch (e) {
+        return { ready: false, detail: `no answer on port ${port} (${(e as Error).message})` }
+      }
+    },
+  }
+}
+
+/**
+ * Waits until every container of the project is healthy (with a healthcheck) or running (without),
+ * every required service has a container, and the api answers. On failure the error names each
+ * service that is not ready, with its health log and log tail.
+ */
+export async function waitUntilReady(ctx: Ctx, timeoutMs = ctx.config.readyTimeoutMs): Promise<Container[]> {
+  const { config } = ctx
+  const compose = await ctx.compose()
+  const probes: Probe<unknown>[] = [containersReady(compose, config.project, config.requiredServices)]
+  if (config.apiHealthPath && config.requiredServices.includes(config.services.api)) probes.push(apiAnswers(compose, config.services.api, config.apiHealthPath))
+  try {
+    await waitFor(allOf(`the ${config.project} stack to be ready`, probes), {
+      timeoutMs,
+      clock: ctx.clock,
+      signal: ctx.signal,
+      onProgress: progress('waiting for containers'),
+    })
+    return await compose.containers()
+  } catch (e) {
+    if (!(e instanceof WaitError)) throw e
+    const all = await compose.containers().catch(() => [] as Container[])
+    const bad = all.filter((c) => readiness(c) !== 'ready')
+    const lines = [e.message]
+    for (const c of bad) {
+      lines.push(`  ${describe(c)}`)
+      if (c.healthLog.length) lines.push(`    last health check: ${c.healthLog[c.healthLog.length - 1].split('\n').slice(-3).join(' | ')}`)
+      const tail = await compose.logTail(c, 10)
+      if (tail) lines.push(indent(tail, '    | '))
+    }
+    throw new Error(lines.join('\n'))
+  }
+}
+
+/**
+ * Runs a command inside a container so that it can be stopped later: the shell records its pid
+ * in a file ($0), then becomes the command ($1). Used as: sh -c TRACKED <pidfile> <command>.
+ */
+export const TRACKED = 'echo $$ > "$0"; exec sh -c "$1"'
+
+/** Stops a TRACKED process and its children inside the container: TERM, then KILL after 5 s. */
+const STOP = `
+p=$(cat "$0" 2>/dev/null) || { echo "no process recorded"; exit 0; }
+tree() { echo "$1"; for s in /proc/[0-9]*/stat; do set -- "$1" $(cat "$s" 2>/dev/null); [ "$5" = "$1" ] && tree "$2"; done; }
+pids=$(tree "$p")
+kill -TERM $pids 2>/dev/null
+i=0; while [ $i -lt 50 ] && kill -0 "$p" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+kill -KILL $pids 2>/dev/null && echo "killed pid $p and its children" || echo "stopped pid $p and its children"
+rm -f "$0"`
+
+export async function stopInContainer(ctx: Ctx, containerId: string, pidFile: string): Promise<string> {
+  const res = await ctx.run(['docker', 'exec', containerId, 'sh', '-c', STOP, pidFile], { allowFailure: true, timeoutMs: 20_000 })
+  return res.code === 0 ? res.stdout.trim() || 'stopped it in the container' : `could not stop it in the container: ${res.stderr.trim()}`
+}

@@ -1,0 +1,70 @@
+// The seven phases of a reset-and-test run, their numbers and exit codes, and phase selection
+// (--from, --to, --only, --skip by name or number).
+
+export const PHASES = [
+  { number: 1, name: 'assess', exitCode: 1, title: 'assess the environment' },
+  { number: 2, name: 'truncate-logs', exitCode: 2, title: 'truncate the shared log file' },
+  { number: 3, name: 'restart', exitCode: 3, title: 'restart the containers and wait until ready' },
+  { number: 4, name: 'truncate-db', exitCode: 4, title: 'truncate the database tables' },
+  { number: 5, name: 'flush-redis', exitCode: 5, title: 'clear Redis' },
+  { number: 6, name: 'run-test', exitCode: 6, title: 'run the smoke test in the api container' },
+  { number: 7, name: 'validate', exitCode: 7, title: 'validate the results' },
+] as const
+
+export type PhaseName = (typeof PHASES)[number]['name']
+export const PHASE_NAMES = PHASES.map((p) => p.name) as PhaseName[]
+
+/** Exit codes beyond the phases' own 1..7. */
+export const EXIT = {
+  ok: 0,
+  /** refused: the target looks like production, no confirmation, or another run holds the lock */
+  refused: 8,
+  /** bad configuration or command line; nothing was touched */
+  usage: 9,
+  /** stopped by Ctrl-C or SIGTERM */
+  interrupted: 130,
+} as const
+
+export function phaseInfo(name: PhaseName) {
+  return PHASES.find((p) => p.name === name)!
+}
+
+export class SelectionError extends Error {}
+
+function resolve(ref: string): PhaseName {
+  const trimmed = ref.trim()
+  const byNumber = PHASES.find((p) => String(p.number) === trimmed)
+  const byName = PHASES.find((p) => p.name === trimmed)
+  const found = byNumber ?? byName
+  if (!found) throw new SelectionError(`unknown phase ${JSON.stringify(ref)}; phases are ${PHASES.map((p) => `${p.number} ${p.name}`).join(', ')}`)
+  return found.name
+}
+
+function refs(value: unknown): PhaseName[] {
+  if (value === undefined || value === false) return []
+  return String(value).split(',').filter((s) => s.trim()).map(resolve)
+}
+
+export interface Selection {
+  from?: unknown
+  to?: unknown
+  only?: unknown
+  skip?: unknown
+}
+
+/** The phases to run, in order. --only excludes --from/--to; --skip applies last. */
+export function selectPhases(sel: Selection): PhaseName[] {
+  const only = refs(sel.only)
+  if (only.length && (sel.from !== undefined || sel.to !== undefined)) throw new SelectionError('--only cannot be combined with --from or --to')
+  const [from] = refs(sel.from)
+  const [to] = refs(sel.to)
+  const index = (n: PhaseName) => PHASE_NAMES.indexOf(n)
+  if (from && to && index(from) > index(to)) throw new SelectionError(`--from ${from} comes after --to ${to}`)
+  const skip = new Set(refs(sel.skip))
+  const chosen = only.length
+    ? PHASE_NAMES.filter((n) => only.includes(n))
+    : PHASE_NAMES.filter((n) => (!from || index(n) >= index(from)) && (!to || index(n) <= index(to)))
+  const result = chosen.filter((n) => !skip.has(n))
+  if (result.length === 0) throw new SelectionError('that selection leaves no phase to run')
+  return result
+}

@@ -1,0 +1,89 @@
+// Runs commands from argument arrays (never strings pasted into a shell), each with a deadline,
+// and fails loudly with the command's output, passwords masked. In a dry run, commands that
+// change something are printed instead of run.
+import { $ } from 'zx'
+import { mask } from './config.ts'
+
+export interface RunOptions {
+  /** The command changes state: a dry run prints it instead. */
+  mutates?: boolean
+  /** Milliseconds before the command and its children are killed. */
+  timeoutMs?: number
+  input?: string
+  /** Extra environment for the command (values are not printed). */
+  env?: Record<string, string>
+  /** Return a failed result instead of throwing. */
+  allowFailure?: boolean
+  /** Called with output as it arrives (stdout and stderr). */
+  onOutput?: (chunk: string) => void
+  signal?: AbortSignal
+}
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+  timedOut: boolean
+}
+
+export type Runner = (argv: string[], options?: RunOptions) => Promise<RunResult>
+
+export class CommandError extends Error {
+  constructor(
+    public argv: string[],
+    public result: RunResult,
+    secrets: string[],
+  ) {
+    const why = result.timedOut ? 'did not finish before its deadline' : `exited with code ${result.code}`
+    const output = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-15).join('\n')
+    super(mask(`command ${showCommand(argv)} ${why}${output ? `:\n${indent(output)}` : ''}`, secrets))
+  }
+}
+
+export function showCommand(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')
+}
+
+export function indent(text: string, by = '    '): string {
+  return text.split('\n').map((l) => by + l).join('\n')
+}
+
+export interface RunnerSettings {
+  dryRun: boolean
+  secrets: string[]
+  defaultTimeoutMs: number
+  /** Where dry-run lines go. */
+  print?: (line: string) => void
+}
+
+export function createRunner({ dryRun, secrets, defaultTimeoutMs, print = console.log }: RunnerSettings): Runner {
+  return async (argv, options = {}) => {
+    if (dryRun && options.mutates) {
+      print(mask(`  [dry-run] would run: ${showCommand(argv)}`, secrets))
+      return { code: 0, stdout: '', stderr: '', timedOut: false }
+    }
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs
+    const child = $({
+      quiet: true,
+      nothrow: true,
+      timeout: timeoutMs,
+      timeoutSignal: 'SIGKILL',
+      input: options.input,
+      env: { ...process.env, ...options.env },
+      signal: options.signal,
+    })`${argv}`
+    if (options.onOutput) {
+      child.stdout.on('data', (d: Buffer) => options.onOutput!(d.toString()))
+      child.stderr.on('data', (d: Buffer) => options.onOutput!(d.toString()))
+    }
+    const out = await child
+    const result: RunResult = {
+      code: out.exitCode ?? 128 + (out.signal === 'SIGKILL' ? 9 : 15),
+      stdout: out.stdout,
+      stderr: out.stderr,
+      timedOut: out.exitCode === null && out.signal === 'SIGKILL',
+    }
+    if (result.code !== 0 && !options.allowFailure) throw new CommandError(argv, result, secrets)
+    return result
+  }
+}
