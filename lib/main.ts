@@ -6,7 +6,7 @@ import path from 'node:path'
 import minimist from 'minimist'
 import { ConfigError, flagsToKeys, KEYS, loadConfig, mask, type Config } from './config.ts'
 import { Compose, describe, detectCompose } from './compose.ts'
-import { EXIT, PHASES, phaseInfo, SelectionError, type PhaseName } from './phases.ts'
+import { EXIT, PHASES, SelectionError, type PhaseName } from './phases.ts'
 import { out, seconds, setSecrets, table } from './output.ts'
 import { createRunner, type Runner } from './run.ts'
 import { realClock, type Clock } from './wait.ts'
@@ -35,7 +35,11 @@ export interface Ctx {
 }
 
 export interface PhaseSpec {
-  name: PhaseName
+  /** A phase of the reset, or another task of the suite (restore, rollback-db, ...). */
+  name: PhaseName | string
+  /** For tasks that are not one of the seven phases: their title and exit code on failure. */
+  title?: string
+  exitCode?: number
   /** What the phase destroys, for the confirmation; null when it destroys nothing. */
   destroys: 'logs' | 'containers' | 'database' | 'redis' | null
   run(ctx: Ctx): Promise<Figures | void>
@@ -43,7 +47,7 @@ export interface PhaseSpec {
 
 export interface PhaseReport {
   number: number
-  name: PhaseName
+  name: string
   status: 'ok' | 'failed' | 'skipped' | 'not run' | 'interrupted'
   durationMs: number
   figures: Figures
@@ -62,7 +66,7 @@ export interface ScriptSpec {
   /** Accept --from/--to/--only/--skip/--resume (the orchestrator). */
   selectable?: boolean
   /** Choose phases from the parsed flags (the orchestrator). */
-  select?: (flags: minimist.ParsedArgs, previous: ReturnType<typeof readRunState>) => PhaseName[]
+  select?: (flags: minimist.ParsedArgs, previous: ReturnType<typeof readRunState>) => string[]
 }
 
 const COMMON_FLAGS: [string, string][] = [
@@ -126,7 +130,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     if (!(e instanceof ConfigError)) throw e
     problems.push(...e.problems)
   }
-  let names: PhaseName[] = spec.phases.map((p) => p.name)
+  let names: string[] = spec.phases.map((p) => p.name)
   try {
     if (spec.select && config) names = spec.select(parsed, readRunState(config.stateDir))
   } catch (e) {
@@ -167,7 +171,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     compose: () => (compose ??= detectCompose(run, cfg.composeCmd).then((cmd) => new Compose(run, cmd, cfg))),
   }
   const selected = spec.phases.filter((p) => names.includes(p.name))
-  const reports: PhaseReport[] = selected.map((p) => ({ ...pick(phaseInfo(p.name)), status: 'not run', durationMs: 0, figures: {} }))
+  const reports: PhaseReport[] = selected.map((p) => ({ ...pick(infoOf(p)), status: 'not run', durationMs: 0, figures: {} }))
   const started = Date.now()
   let exitCode: number = EXIT.ok
   let release = () => {}
@@ -178,21 +182,22 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     let guarded = false
     for (const [i, phase] of selected.entries()) {
       const report = reports[i]
-      const info = phaseInfo(phase.name)
+      const info = infoOf(phase)
       if (phase.destroys && !guarded) {
         await guardTarget(ctx, selected.slice(i))
         guarded = true
       }
-      out.phase(info.number, PHASES.length, phase.name, info.title)
+      if (info.number) out.phase(info.number, PHASES.length, phase.name, info.title)
+      else out.line(`==> ${phase.name}: ${info.title}`)
       const t0 = Date.now()
       try {
         report.figures = (await phase.run(ctx)) ?? {}
         report.status = 'ok'
-        if (!options.dryRun) writeRunState(config.stateDir, { selected: names, completed: phase.name })
+        if (!options.dryRun && info.number) writeRunState(config.stateDir, { selected: names as PhaseName[], completed: phase.name as PhaseName })
       } catch (e) {
         report.status = controller.signal.aborted ? 'interrupted' : 'failed'
         report.error = mask(message(e), config.secrets)
-        throw Object.assign(e instanceof Error ? e : new Error(String(e)), { phase: phase.name })
+        throw Object.assign(e instanceof Error ? e : new Error(String(e)), { phase })
       } finally {
         report.durationMs = Date.now() - t0
       }
@@ -215,8 +220,13 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   return exitCode
 }
 
-function pick(p: { number: number; name: PhaseName }) {
+function pick(p: { number: number; name: string }) {
   return { number: p.number, name: p.name }
+}
+
+/** Number, title and exit code of a phase, or of a task from its own spec. */
+function infoOf(spec: PhaseSpec) {
+  return PHASES.find((p) => p.name === spec.name) ?? { number: 0, name: spec.name, exitCode: spec.exitCode ?? 1, title: spec.title ?? spec.name }
 }
 
 export class Interrupted extends Error {
@@ -232,18 +242,18 @@ function message(e: unknown): string {
 
 /** Prints what went wrong and what a person would look at next; returns the exit code. */
 async function fail(ctx: Ctx, e: unknown, aborted: boolean): Promise<number> {
-  const phase = (e as { phase?: PhaseName }).phase
+  const phase = (e as { phase?: PhaseSpec }).phase
   if (aborted) {
-    out.fail(`${phase ?? 'run'} stopped: ${message(ctx.signal.reason)}. Rerun with --resume to continue after the last completed phase.`)
+    out.fail(`${phase?.name ?? 'run'} stopped: ${message(ctx.signal.reason)}. Rerun with --resume to continue after the last completed phase.`)
     return EXIT.interrupted
   }
   if (e instanceof RefusedError) {
     out.fail(`refused: ${e.message}`)
     return EXIT.refused
   }
-  out.fail(`${phase ?? 'run'} failed: ${message(e)}`)
-  if (phase && phase !== 'truncate-logs' && phase !== 'validate') await printContainers(ctx)
-  return phase ? phaseInfo(phase).exitCode : 1
+  out.fail(`${phase?.name ?? 'run'} failed: ${message(e)}`)
+  if (phase && !['truncate-logs', 'validate'].includes(phase.name)) await printContainers(ctx)
+  return phase ? infoOf(phase).exitCode : 1
 }
 
 async function printContainers(ctx: Ctx) {
@@ -275,7 +285,7 @@ export interface PhaseScript extends PhaseSpec {
   flags?: [string, string][]
 }
 
-/** A phase script: run it when the file is executed, hand it to the orchestrator when imported. */
+/** A phase (or task) script: run it when the file is executed, hand it to the orchestrator when imported. */
 export function definePhase(meta: ImportMeta, phase: PhaseScript): PhaseScript {
   const file = path.basename(new URL(meta.url).pathname)
   if (process.argv[1] && path.resolve(process.argv[1]) === new URL(meta.url).pathname) {

@@ -174,6 +174,7 @@ export function acquireLock(stateDir: string, script: string): () => void {
     try {
       writeFileSync(file, JSON.stringify(mine), { flag: 'wx' })
       const release = () => {
+        process.off('exit', release)
         try {
           const held = JSON.parse(readFileSync(file, 'utf8')) as LockInfo
           if (held.pid === process.pid) rmSync(file)

@@ -1,0 +1,75 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { execute, usage, type PhaseSpec } from '../../lib/main.ts'
+
+const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
+process.env.STATE_DIR = stateDir
+
+const ok = (name: string, figures = {}): PhaseSpec => ({ name, destroys: null, run: async () => figures })
+const boom = (name: string): PhaseSpec => ({ name, destroys: null, run: async () => { throw new Error(`${name} broke`) } })
+
+async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; text: string }> {
+  let text = ''
+  const o = process.stdout.write.bind(process.stdout)
+  const e = process.stderr.write.bind(process.stderr)
+  process.stdout.write = ((s: string) => ((text += s), true)) as typeof process.stdout.write
+  process.stderr.write = ((s: string) => ((text += s), true)) as typeof process.stderr.write
+  try {
+    return { value: await fn(), text }
+  } finally {
+    process.stdout.write = o
+    process.stderr.write = e
+  }
+}
+
+test('a failing phase exits with its own code and the later phases do not run', async () => {
+  const json = path.join(stateDir, 'report.json')
+  const { value, text } = await quietly(() =>
+    execute({ script: 'x.mts', purpose: 'p', phases: [ok('assess', { containers: 12 }), ok('truncate-logs'), boom('truncate-db'), ok('validate')] }, ['--json', json]),
+  )
+  assert.is(value, 4)
+  assert.match(text, /truncate-db failed: truncate-db broke/)
+  const report = JSON.parse(readFileSync(json, 'utf8'))
+  assert.is(report.exitCode, 4)
+  assert.equal(report.phases.map((p: { name: string; status: string }) => `${p.name}:${p.status}`), ['assess:ok', 'truncate-logs:ok', 'truncate-db:failed', 'validate:not run'])
+  assert.equal(report.phases[0].figures, { containers: 12 })
+  assert.is(report.phases[2].error, 'truncate-db broke')
+  assert.type(report.phases[0].durationMs, 'number')
+  assert.match(text, /phase\s+status\s+duration/)
+})
+
+test('each phase maps to its exit code', async () => {
+  const names = ['assess', 'truncate-logs', 'restart', 'truncate-db', 'flush-redis', 'run-test', 'validate']
+  for (const [i, name] of names.entries()) {
+    const { value } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [boom(name)] }, []))
+    assert.is(value, i + 1, name)
+  }
+})
+
+test('success exits 0', async () => {
+  const { value } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [ok('assess')] }, []))
+  assert.is(value, 0)
+})
+
+test('unknown options and bad configuration exit 9 before any phase runs', async () => {
+  let ran = false
+  const spy: PhaseSpec = { name: 'assess', destroys: null, run: async () => void (ran = true) }
+  const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [spy] }, ['--bogus', '--restart-mode', 'reboot', '--ready-timeout', 'x']))
+  assert.is(value, 9)
+  assert.not.ok(ran)
+  assert.match(text, /unknown option: --bogus/)
+  assert.match(text, /RESTART_MODE="reboot"/)
+  assert.match(text, /READY_TIMEOUT="x"/)
+})
+
+test('--help prints usage with the exit codes and exits 0', async () => {
+  const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'Does x.', phases: [] }, ['--help']))
+  assert.is(value, 0)
+  assert.match(text, /usage: \.\/scripts\/x\.mts/)
+  assert.match(usage({ script: 'x.mts', purpose: 'p', phases: [] }), /8 refused/)
+})
+
+test.run()

@@ -1,0 +1,52 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { CommandError, createRunner, showCommand } from '../../lib/run.ts'
+
+const run = createRunner({ dryRun: false, secrets: ['hunter2'], defaultTimeoutMs: 5000 })
+
+test('arguments reach the command unsplit and unexpanded', async () => {
+  const res = await run(['printf', '%s|', 'a b', '$HOME', "it's", '; rm -rf /'])
+  assert.is(res.stdout, "a b|$HOME|it's|; rm -rf /|")
+})
+
+test('a failing command throws with its output, the password masked', async () => {
+  await run(['sh', '-c', 'echo "login as admin with hunter2 failed" >&2; exit 3']).then(
+    () => assert.unreachable(),
+    (e: CommandError) => {
+      assert.instance(e, CommandError)
+      assert.is(e.result.code, 3)
+      assert.match(e.message, /exited with code 3/)
+      assert.match(e.message, /login as admin with \*\*\* failed/)
+      assert.not.match(e.message, /hunter2/)
+    },
+  )
+})
+
+test('allowFailure returns the result instead', async () => {
+  const res = await run(['sh', '-c', 'exit 4'], { allowFailure: true })
+  assert.is(res.code, 4)
+})
+
+test('a command past its deadline is killed with its children', async () => {
+  const t0 = Date.now()
+  const res = await run(['sh', '-c', 'sleep 30 & sleep 30'], { timeoutMs: 300, allowFailure: true })
+  assert.ok(res.timedOut)
+  assert.ok(Date.now() - t0 < 5000)
+  const left = await run(['sh', '-c', 'pgrep -f "^sleep 30$" || true'])
+  assert.is(left.stdout.trim(), '')
+})
+
+test('a dry run prints commands that change something and runs the rest', async () => {
+  const lines: string[] = []
+  const dry = createRunner({ dryRun: true, secrets: ['hunter2'], defaultTimeoutMs: 5000, print: (l) => lines.push(l) })
+  const res = await dry(['touch', '/tmp/never', '--password=hunter2'], { mutates: true })
+  assert.is(res.code, 0)
+  assert.equal(lines, ['  [dry-run] would run: touch /tmp/never --password=***'])
+  assert.is((await dry(['echo', 'read-only'])).stdout, 'read-only\n')
+})
+
+test('showCommand quotes what a shell would split', () => {
+  assert.is(showCommand(['docker', 'exec', 'a b', "it's"]), `docker exec 'a b' 'it'\\''s'`)
+})
+
+test.run()

@@ -1,0 +1,27 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { countSql, quoteIdent, truncateSql } from '../../lib/db.ts'
+
+test('one TRUNCATE of every table, in a transaction with lock and statement timeouts', () => {
+  assert.is(
+    truncateSql(['jobs', 'public.leads'], 2000, 60_000),
+    [
+      'BEGIN;',
+      "SET LOCAL lock_timeout = '2000ms';",
+      "SET LOCAL statement_timeout = '60000ms';",
+      'TRUNCATE TABLE "jobs", "public"."leads" RESTART IDENTITY CASCADE;',
+      'COMMIT;',
+    ].join('\n'),
+  )
+})
+
+test('identifiers are quoted, malformed ones refused', () => {
+  assert.is(quoteIdent('Leads'), '"Leads"')
+  for (const bad of ['a"b', 'x;drop', 'a b', 'a.b.c']) assert.throws(() => quoteIdent(bad), /malformed/)
+})
+
+test('row counts in one query', () => {
+  assert.is(countSql(['jobs', 'users']), `SELECT 'jobs' AS name, count(*)::int AS n FROM "jobs"\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM "users"`)
+})
+
+test.run()
