@@ -42,6 +42,8 @@ export interface PhaseSpec {
   exitCode?: number
   /** What the phase destroys, for the confirmation; null when it destroys nothing. */
   destroys: 'logs' | 'containers' | 'database' | 'redis' | null
+  /** Lines for the confirmation saying exactly what this task destroys; default: from the configuration. */
+  inventory?: (ctx: Ctx) => Promise<string[]>
   run(ctx: Ctx): Promise<Figures | void>
 }
 
@@ -63,6 +65,8 @@ export interface ScriptSpec {
   booleans?: string[]
   /** Phases this script may run, in order. */
   phases: PhaseSpec[]
+  /** Positional arguments the script takes, for --help (e.g. "REVISION"); none when unset. */
+  args?: string
   /** Accept --from/--to/--only/--skip/--resume (the orchestrator). */
   selectable?: boolean
   /** Choose phases from the parsed flags (the orchestrator). */
@@ -82,7 +86,7 @@ export function usage(spec: ScriptSpec): string {
   const flags = [...(spec.flags ?? []), ...COMMON_FLAGS]
   const width = Math.max(...flags.map(([f]) => f.length))
   const lines = [
-    `usage: ./scripts/${spec.script} [options]`,
+    `usage: ./scripts/${spec.script} [options]${spec.args ? ` ${spec.args}` : ''}`,
     '',
     spec.purpose,
     '',
@@ -121,7 +125,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   if (parsed['strict-logs']) values.STRICT_LOGS = 'true'
   const problems: string[] = []
   if (unknown.length) problems.push(`unknown option${unknown.length > 1 ? 's' : ''}: ${unknown.map((u) => `--${u}`).join(', ')} (see --help)`)
-  if (parsed._.length) problems.push(`unexpected argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(' ')}`)
+  if (parsed._.length && !spec.args) problems.push(`unexpected argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(' ')}`)
   if (!spec.selectable && ['from', 'to', 'only', 'skip', 'resume'].some((f) => parsed[f])) problems.push('--from, --to, --only, --skip and --resume belong to reset_and_run.mts')
   let config: Config | undefined
   try {
@@ -283,13 +287,16 @@ function printSummary(reports: PhaseReport[], totalMs: number, exitCode: number)
 export interface PhaseScript extends PhaseSpec {
   purpose: string
   flags?: [string, string][]
+  /** Flags of this script that take no value. */
+  booleans?: string[]
+  args?: string
 }
 
 /** A phase (or task) script: run it when the file is executed, hand it to the orchestrator when imported. */
 export function definePhase(meta: ImportMeta, phase: PhaseScript): PhaseScript {
   const file = path.basename(new URL(meta.url).pathname)
   if (process.argv[1] && path.resolve(process.argv[1]) === new URL(meta.url).pathname) {
-    void runScript({ script: file, purpose: phase.purpose, flags: phase.flags, phases: [phase] })
+    void runScript({ script: file, purpose: phase.purpose, flags: phase.flags, booleans: phase.booleans, args: phase.args, phases: [phase] })
   }
   return phase
 }

@@ -87,6 +87,8 @@ export async function guardTarget(ctx: Ctx, phases: PhaseSpec[]): Promise<void> 
   const destroys = new Set(phases.map((p) => p.destroys).filter(Boolean))
   const inventory: Inventory = { lines: [], database: config.postgres.db }
   const signals = productionSignals(config)
+  for (const p of phases) if (p.inventory) inventory.lines.push(...(await p.inventory(ctx)))
+  const custom = new Set(phases.filter((p) => p.inventory).map((p) => p.destroys))
 
   if (destroys.has('logs')) {
     const size = existsSync(config.logFile) ? statSync(config.logFile).size : 0
@@ -99,6 +101,7 @@ export async function guardTarget(ctx: Ctx, phases: PhaseSpec[]): Promise<void> 
         const [row] = await db.rows<{ name: string }>('SELECT current_database() AS name')
         inventory.database = row.name
         signals.push(...(await databaseSignals(ctx, db)))
+        if (custom.has('database')) return
         const tables = await resolveTables(db, config.tables).catch(() => null)
         const counts = tables ? await countRows(db, tables.map((t) => t.name)) : {}
         const listed = Object.entries(counts).map(([t, n]) => `${t} (${n} rows)`).join(', ')
@@ -108,7 +111,7 @@ export async function guardTarget(ctx: Ctx, phases: PhaseSpec[]): Promise<void> 
       inventory.lines.push(`database ${config.postgres.db}: not reachable now (${(e as Error).message.split('\n')[0]})`)
     }
   }
-  if (destroys.has('redis')) {
+  if (destroys.has('redis') && !custom.has('redis')) {
     try {
       await withRedis(ctx, async (kv) => {
         const what = config.redisMode === 'flushall' ? 'every database (FLUSHALL)' : config.redisMode === 'flushdb' ? `database ${config.redisDb}` : `keys matching ${config.redisPatterns.join(', ')}`

@@ -1,0 +1,179 @@
+// The end-to-end tier's access to the real example stack: run the suite's scripts as a user
+// would (a child process, no terminal, CI=true), and look at PostgreSQL, Redis and the log
+// directly to check what they did.
+import { spawn } from 'node:child_process'
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
+import pg from 'pg'
+import { Redis } from 'ioredis'
+import { loadConfig, SUITE_ROOT } from '../../lib/config.ts'
+import { Compose, detectCompose, PROJECT_LABEL, SERVICE_LABEL } from '../../lib/compose.ts'
+import { createRunner } from '../../lib/run.ts'
+
+/** Environment for every script the tests start: no terminal, CI, the project under test. */
+export const ENV: Record<string, string> = {
+  ...(process.env as Record<string, string>),
+  CI: 'true',
+  FORCE_COLOR: '0',
+}
+export const config = loadConfig({ env: ENV })
+export const run = createRunner({ dryRun: false, secrets: config.secrets, defaultTimeoutMs: 600_000 })
+let composePromise: Promise<Compose> | undefined
+export const compose = () => (composePromise ??= detectCompose(run, config.composeCmd).then((cmd) => new Compose(run, cmd, config)))
+
+export interface Outcome {
+  code: number
+  out: string
+}
+
+/** Runs a command from the suite's root with stdin closed; output is kept (and echoed when E2E_VERBOSE=1). */
+export function sh(argv: string[], env: Record<string, string> = {}, options: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: SUITE_ROOT, env: { ...ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    const take = (d: Buffer) => {
+      out += d.toString()
+      if (process.env.E2E_VERBOSE === '1') process.stdout.write(d)
+    }
+    child.stdout.on('data', take)
+    child.stderr.on('data', take)
+    if (child.pid) options.onSpawn?.(child.pid)
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 900_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? (signal === 'SIGINT' ? 130 : 128), out })
+    })
+  })
+}
+
+/** ./scripts/<name>.mts with arguments. */
+export const script = (name: string, args: string[] = [], env: Record<string, string> = {}, options = {}) =>
+  sh(['node', '--import', 'tsx', `scripts/${name}.mts`, ...args], env, options)
+
+export function explain(o: Outcome): string {
+  return `exit ${o.code}; output:\n${o.out.split('\n').slice(-60).join('\n')}`
+}
+
+// ---- the stack ----
+
+let upOnce: Promise<void> | undefined
+/** Brings the stack up and ready, once per test run. */
+export function stackUp(): Promise<void> {
+  return (upOnce ??= (async () => {
+    const o = await script('assess')
+    if (o.code !== 0) throw new Error(`the example stack did not come up: ${explain(o)}`)
+  })())
+}
+
+export async function container(service: string) {
+  return (await compose()).container(service)
+}
+
+/** A container that carries the project's labels as if compose had made it: for faults the tests need. */
+export async function fakeService(service: string, health: string[]): Promise<string> {
+  const res = await run([
+    'docker', 'run', '-d', '--label', `${PROJECT_LABEL}=${config.project}`, '--label', `${SERVICE_LABEL}=${service}`,
+    '--label', 'com.docker.compose.container-number=99', ...health, 'debian:bookworm-slim', 'sleep', 'infinity',
+  ])
+  return res.stdout.trim()
+}
+
+export async function removeContainer(id: string) {
+  await run(['docker', 'rm', '-f', id], { allowFailure: true })
+}
+
+// ---- PostgreSQL ----
+
+export async function db<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+  const port = await (await compose()).publishedPort(config.services.postgres, 5432)
+  const client = new pg.Client({ host: '127.0.0.1', port: port!, user: config.postgres.user, password: config.postgres.password, database: config.postgres.db })
+  await client.connect()
+  try {
+    return (await client.query(sql)).rows as T[]
+  } finally {
+    await client.end()
+  }
+}
+
+export const TABLES = ['users', 'organizations', 'campaigns', 'leads', 'jobs']
+
+export async function counts(): Promise<Record<string, number>> {
+  const [row] = await db<Record<string, string>>(`SELECT ${TABLES.map((t) => `(SELECT count(*) FROM ${t}) AS ${t}`).join(', ')}`)
+  return Object.fromEntries(TABLES.map((t) => [t, Number(row[t])]))
+}
+
+export async function alembicVersion(): Promise<string> {
+  const rows = await db<{ version_num: string }>('SELECT version_num FROM alembic_version')
+  return rows.map((r) => r.version_num).join(',')
+}
+
+/** Inserts and deletes seen by PostgreSQL's statistics, and row counts: any write shows up here. */
+export async function writeStats(): Promise<string> {
+  await db('SELECT pg_stat_clear_snapshot()')
+  const rows = await db<{ relname: string; ins: string; del: string; upd: string }>(
+    `SELECT relname, n_tup_ins AS ins, n_tup_del AS del, n_tup_upd AS upd FROM pg_stat_user_tables ORDER BY relname`,
+  )
+  return JSON.stringify({ stats: rows, counts: await counts() })
+}
+
+// ---- Redis ----
+
+export async function redis(): Promise<Redis> {
+  const port = await (await compose()).publishedPort(config.services.redis, 6379)
+  const client = new Redis({ host: '127.0.0.1', port: port!, db: config.redisDb, lazyConnect: true, maxRetriesPerRequest: 1 })
+  await client.connect()
+  return client
+}
+
+export async function withRedisClient<T>(use: (r: Redis) => Promise<T>): Promise<T> {
+  const r = await redis()
+  try {
+    return await use(r)
+  } finally {
+    r.disconnect()
+  }
+}
+
+// ---- the log ----
+
+export const logFile = config.logFile
+export const logText = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
+export const logSize = () => (existsSync(logFile) ? statSync(logFile).size : -1)
+
+// ---- a dirty stack ----
+
+export const STALE_LINE = 'STALE-LINE-FROM-BEFORE-THE-RESET'
+
+/** Rows in every table, Redis keys of every kind the app writes, lines in the log. */
+export async function seedDirty(rowsPerCampaign = 5): Promise<void> {
+  const tag = Math.random().toString(36).slice(2, 8)
+  await db(`
+    INSERT INTO users (id, email, hashed_password, full_name) VALUES ('u-${tag}', 'old-${tag}@example.com', '\\x00', 'Old User');
+    INSERT INTO organizations (id, name) VALUES ('o-${tag}', 'Old Org');
+    INSERT INTO campaigns (id, organization_id, name, status, "totalRecords") VALUES
+      ('c1-${tag}', 'o-${tag}', 'old running', 'RUNNING', ${rowsPerCampaign}),
+      ('c2-${tag}', 'o-${tag}', 'old paused', 'PAUSED', ${rowsPerCampaign});
+    INSERT INTO leads (id, campaign_id, email)
+      SELECT 'l-${tag}-' || g, 'c1-${tag}', 'lead-${tag}-' || g || '@example.com' FROM generate_series(1, ${rowsPerCampaign}) g;
+    INSERT INTO jobs (task_id, name, job_type, status, campaign_id)
+      SELECT 't-${tag}-' || g, 'old job', 'ENRICH_LEAD', 'PROCESSING', 'c1-${tag}' FROM generate_series(1, ${rowsPerCampaign}) g;
+  `)
+  await withRedisClient(async (r) => {
+    const p = r.pipeline()
+    p.rpush('celery', '{"stale": true}')
+    p.set('_kombu.binding.celery', 'celery\x06\x16\x06\x16celery')
+    p.set(`celery-task-meta-${tag}`, '{"status": "SUCCESS"}')
+    for (const s of ['perplexity', 'openai', 'apollo', 'instantly', 'millionverifier']) {
+      p.set(`circuit_breaker:${s}`, JSON.stringify({ state: 'open', opened_at: new Date().toISOString(), metadata: {} }))
+      p.set(`circuit_failures:${s}`, '7')
+      p.set(`queue_paused:${s}`, '1')
+    }
+    p.set('mock_apify:dataset_loaded', '1')
+    p.rpush('mock_apify:dataset_working:list', 'stale-lead-1', 'stale-lead-2')
+    await p.exec()
+  })
+  appendFileSync(logFile, `${new Date().toISOString()} INFO ${STALE_LINE}\n`)
+}
+
+export const dbsize = () => withRedisClient((r) => r.dbsize())
