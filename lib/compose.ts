@@ -124,6 +124,16 @@ export class Compose {
     return this.run(['docker', 'exec', ...flags, c.id, ...argv], options)
   }
 
+  /** Service names for a list of service or container names (v1 `p_api_1` and v2 `p-api-1` alike). */
+  async servicesFor(names: string[]): Promise<string[]> {
+    const all = await this.containers()
+    const known = new Set(all.map((c) => c.service))
+    const services = names.map((n) => (known.has(n) ? n : all.find((c) => c.name === n)?.service))
+    const unknown = names.filter((_, i) => !services[i])
+    if (unknown.length) throw new Error(`no service or container named ${unknown.join(', ')} in project ${this.config.project}; services are ${[...known].sort().join(', ')}`)
+    return [...new Set(services as string[])]
+  }
+
   /** The host port a service publishes for a container port, or null. */
   async publishedPort(service: string, port: number): Promise<number | null> {
     const c = await this.container(service)

@@ -29,6 +29,7 @@ export const KEYS = {
   REQUIRED_SERVICES: ['postgres,redis,api,worker', 'services that must be running for the reset'],
   API_HEALTH_PATH: ['/api/v1/health', "HTTP path probed on the api's published port 8000 before it counts as ready ('' = none)"],
   RESTART_MODE: ['restart', 'restart | recreate | rebuild'],
+  SERVICES: ['', "restart only these services (or container names, mapped to their service); '' = all"],
   READY_TIMEOUT: ['120', 'seconds to wait for every container to be ready'],
   RESET_TABLES: ['jobs,leads,campaigns,organizations,users', 'tables truncated in one statement'],
   LOCK_TIMEOUT: ['5', 'seconds the truncation waits for a table lock before failing'],
@@ -79,6 +80,8 @@ export interface Config {
   requiredServices: string[]
   apiHealthPath: string
   restartMode: RestartMode
+  /** Services (or container names) the restart phase is limited to; empty: all. */
+  restartServices: string[]
   readyTimeoutMs: number
   tables: string[]
   lockTimeoutMs: number
@@ -212,6 +215,7 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(project)) problems.push(`COMPOSE_PROJECT_NAME=${JSON.stringify(project)} must be lower-case letters, digits, - and _`)
   const requiredServices = list(get('REQUIRED_SERVICES'))
   for (const s of requiredServices) if (!SERVICE.test(s)) problems.push(`REQUIRED_SERVICES: ${JSON.stringify(s)} is not a compose service name`)
+  for (const s of list(get('SERVICES'))) if (!SERVICE.test(s)) problems.push(`SERVICES: ${JSON.stringify(s)} is not a service or container name`)
   const testCommand = get('TEST_COMMAND')
   if (!testCommand) problems.push('TEST_COMMAND is empty')
   const databaseUrl = get('DATABASE_URL')
@@ -236,6 +240,7 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
     requiredServices,
     apiHealthPath,
     restartMode: oneOf('RESTART_MODE', RESTART_MODES),
+    restartServices: list(get('SERVICES')),
     readyTimeoutMs: seconds('READY_TIMEOUT'),
     tables,
     lockTimeoutMs: seconds('LOCK_TIMEOUT'),

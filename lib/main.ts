@@ -119,7 +119,10 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   }
 
   // Configuration and selection: any problem here stops the run before anything is touched.
-  const own = new Set([...booleans, 'json', 'from', 'to', 'only', 'skip', 'h', 'y', 'n', ...(spec.flags ?? []).map(([f]) => f.split(/[ ,]/)[0].replace(/^--?/, ''))])
+  // A script's own flags stay its own; a flag named like a configuration key sets that key.
+  const isKey = (flag: string) => flag.toUpperCase().replace(/-/g, '_') in KEYS
+  const declared = (spec.flags ?? []).map(([f]) => f.split(/[ ,]/)[0].replace(/^--?/, ''))
+  const own = new Set([...booleans, 'json', 'from', 'to', 'only', 'skip', 'h', 'y', 'n', ...declared.filter((f) => !isKey(f))])
   const keyFlags = Object.fromEntries(Object.entries(parsed).filter(([k]) => k !== '_' && !own.has(k)))
   const { values, unknown } = flagsToKeys(keyFlags)
   if (parsed['strict-logs']) values.STRICT_LOGS = 'true'

@@ -41,7 +41,7 @@ export default definePhase(import.meta, {
 
     // PostgreSQL and Redis answer
     const pgVersion = await withDatabase(ctx, async (db) => {
-      const [row] = await db.rows<{ v: string }>('SHOW server_version')
+      const [row] = await db.rows<{ v: string }>("SELECT current_setting('server_version') AS v")
       out.ok(`PostgreSQL ${row.v} via ${db.via}`)
       return row.v
     })

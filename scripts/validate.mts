@@ -25,7 +25,11 @@ export default definePhase(import.meta, {
   flags: [['--strict-logs', 'log errors fail the phase']],
   destroys: null,
   async run(ctx) {
-    const { config } = ctx
+    const { config, options } = ctx
+    if (options.dryRun) {
+      out.info(`[dry-run] nothing ran, so nothing is compared; would check: ${config.expectations.map((e) => `${e.label} ${e.op} ${e.value}`).join(', ')}`)
+      return {}
+    }
     const keys = config.expectations.map((e) => e.key)
     const actual = await withDatabase(ctx, async (db) => {
       const [row] = await db.rows<Record<string, number>>(`SELECT ${keys.map((k) => `(${MEASURES[k]})::int AS "${k}"`).join(', ')}`)
