@@ -53,5 +53,5 @@ endif
 bench: node_modules/.installed engine ## benchmark the reset against the floor and the old way
 	$(NODE_RUN) bench/reset.mts $(ARGS)
 
-restore: node_modules/.installed ## put back what --backup saved (ARGS="--from backups/<dir>")
+restore: node_modules/.installed ## put back what --backup saved (ARGS="--dir backups/<dir>")
 	$(NODE_RUN) scripts/restore.mts $(YES_FLAG) $(ARGS)

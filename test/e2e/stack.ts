@@ -42,6 +42,9 @@ export function sh(argv: string[], env: Record<string, string> = {}, options: { 
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
+      // Passwords never appear in output: checked on every run of every script.
+      const leaked = config.secrets.filter((s) => out.includes(s))
+      if (leaked.length) return reject(new Error(`a password appeared in the output of ${argv.join(' ')}:\n${out}`))
       resolve({ code: code ?? (signal === 'SIGINT' ? 130 : 128), out })
     })
   })

@@ -1,0 +1,235 @@
+// Faults and bad input: each ends with its documented exit code, a message naming the problem,
+// and no data lost or half-deleted.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import pg from 'pg'
+import { SUITE_ROOT } from '../../lib/config.ts'
+import { compose, config, container, counts, db, dbsize, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats } from './stack.ts'
+
+test.before(stackUp)
+
+/** Processes in a container whose command line contains `needle`. */
+async function processesIn(service: string, needle: string): Promise<number> {
+  const c = await container(service)
+  const res = await run(['docker', 'exec', c.id, 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done'])
+  return res.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('/proc/')).length
+}
+
+const HANG = 'sleep 4321'
+
+test('the test exits 1: run-test exits 6 and says so', async () => {
+  const o = await script('run-test', [], { TEST_COMMAND: `python -c "import sys; print('failing on purpose'); sys.exit(1)"` })
+  assert.is(o.code, 6, explain(o))
+  assert.match(o.out, /failing on purpose/)
+  assert.match(o.out, /the test exited with code 1/)
+})
+
+test('a test that hangs past TEST_TIMEOUT: exit 6, and the process inside the container is gone', async () => {
+  const t0 = Date.now()
+  const o = await script('run-test', ['--test-timeout', '3'], { TEST_COMMAND: HANG })
+  assert.is(o.code, 6, explain(o))
+  assert.match(o.out, /did not finish within TEST_TIMEOUT=3 s/)
+  assert.ok(Date.now() - t0 < 30_000)
+  assert.is(await processesIn('api', HANG), 0)
+})
+
+test('SIGINT during the test: exit 130, no test process left in the container', async () => {
+  let pid = 0
+  const running = script('run-test', [], { TEST_COMMAND: HANG }, { onSpawn: (p: number) => (pid = p) })
+  for (let i = 0; i < 100 && (await processesIn('api', HANG)) === 0; i++) await new Promise((r) => setTimeout(r, 200))
+  assert.is(await processesIn('api', HANG), 1, 'the test is running')
+  process.kill(pid, 'SIGINT')
+  const o = await running
+  assert.is(o.code, 130, explain(o))
+  assert.match(o.out, /SIGINT received/)
+  assert.is(await processesIn('api', HANG), 0)
+})
+
+test('two runs at once: the second is refused at once, naming the first', async () => {
+  let pid = 0
+  const first = script('run-test', [], { TEST_COMMAND: HANG }, { onSpawn: (p: number) => (pid = p) })
+  const lock = path.join(config.stateDir, 'run.lock')
+  for (let i = 0; i < 100 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 100))
+  const before = await writeStats()
+  const second = await script('truncate-db', ['--yes'])
+  assert.is(second.code, 8, explain(second))
+  assert.match(second.out, new RegExp(`another run is in progress: run-test.mts \\(pid ${pid}`))
+  assert.is(await writeStats(), before)
+  process.kill(pid, 'SIGINT')
+  assert.is((await first).code, 130)
+  assert.not.ok(existsSync(lock), 'the lock is released')
+})
+
+test('an expectation that does not hold: exit 7 with the expected/actual table', async () => {
+  const o = await script('validate', ['--expect-leads', '999999'])
+  assert.is(o.code, 7, explain(o))
+  assert.match(o.out, /check\s+expected\s+actual/)
+  assert.match(o.out, /leads after the test\s+999999\s+\d+\s+MISMATCH/)
+})
+
+test('postgres stopped before truncate-db: exit 4 naming it; rows intact once it is back', async () => {
+  await seedDirty()
+  const before = await counts()
+  const pgc = await container('postgres')
+  await run(['docker', 'stop', pgc.id])
+  try {
+    const o = await script('truncate-db', ['--yes'])
+    assert.is(o.code, 4, explain(o))
+    assert.match(o.out, /postgres .*not running.*up -d postgres/s)
+  } finally {
+    await run(['docker', 'start', pgc.id])
+    await stackReady()
+  }
+  assert.equal(await counts(), before)
+})
+
+test('redis stopped before flush-redis: exit 5 naming it; keys intact once it is back', async () => {
+  const rc = await container('redis')
+  await run(['docker', 'stop', rc.id])
+  try {
+    const o = await script('flush-redis', ['--yes'])
+    assert.is(o.code, 5, explain(o))
+    assert.match(o.out, /redis .*not running/s)
+  } finally {
+    await run(['docker', 'start', rc.id])
+    await stackReady()
+  }
+})
+
+async function stackReady() {
+  const o = await script('assess')
+  assert.is(o.code, 0, explain(o))
+}
+
+test('a service that never becomes healthy: exit 3 within the deadline, naming it', async () => {
+  const sick = await fakeService('worker', ['--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '100000'])
+  try {
+    const t0 = Date.now()
+    const o = await script('restart', ['--yes', '--ready-timeout', '20'])
+    assert.is(o.code, 3, explain(o))
+    assert.match(o.out, /timed out after 2\d\.\d s waiting for/)
+    assert.match(o.out, /worker.*\(starting\)/)
+    assert.ok(Date.now() - t0 < 90_000)
+  } finally {
+    await removeContainer(sick)
+  }
+})
+
+test('a service that turns unhealthy: exit 3 at once, with its health log', async () => {
+  const sick = await fakeService('sick', ['--health-cmd', 'echo database unreachable; false', '--health-interval', '1s', '--health-retries', '1'])
+  try {
+    await new Promise((r) => setTimeout(r, 3000))
+    const o = await script('restart', ['--yes', '--services', 'api'])
+    assert.is(o.code, 3, explain(o))
+    assert.match(o.out, /gave up waiting .*sick.*unhealthy/s)
+    assert.match(o.out, /last health check: database unreachable/)
+  } finally {
+    await removeContainer(sick)
+  }
+})
+
+test('a transaction holding a lock on leads: truncate-db fails within LOCK_TIMEOUT naming the pid; nothing truncated', async () => {
+  await seedDirty()
+  const before = await counts()
+  const port = await (await compose()).publishedPort('postgres', 5432)
+  const holder = new pg.Client({ host: '127.0.0.1', port: port!, user: config.postgres.user, password: config.postgres.password, database: config.postgres.db })
+  await holder.connect()
+  try {
+    await holder.query('BEGIN')
+    await holder.query('SELECT count(*) FROM leads')
+    const [{ pid }] = (await holder.query('SELECT pg_backend_pid() AS pid')).rows
+    const t0 = Date.now()
+    const o = await script('truncate-db', ['--yes', '--lock-timeout', '2'])
+    assert.is(o.code, 4, explain(o))
+    assert.match(o.out, /could not lock the tables within LOCK_TIMEOUT=2 s; nothing was truncated/)
+    assert.match(o.out, new RegExp(`pid ${pid} \\(idle in transaction.*holds AccessShareLock on leads`))
+    assert.ok(Date.now() - t0 < 20_000)
+    assert.equal(await counts(), before)
+  } finally {
+    await holder.query('ROLLBACK').catch(() => {})
+    await holder.end()
+  }
+})
+
+test('production signals refuse with exit 8; the override names the database', async () => {
+  await seedDirty()
+  const before = await counts()
+  const env = await script('truncate-db', ['--yes'], { APP_ENV: 'production' })
+  assert.is(env.code, 8, explain(env))
+  assert.match(env.out, /looks like a production target: APP_ENV=production.*ALLOW_PRODUCTION=fastapi_k8_proto/)
+  for (const weak of ['0', 'false', 'yes', 'other_db']) {
+    const o = await script('truncate-db', ['--yes'], { APP_ENV: 'production', ALLOW_PRODUCTION: weak })
+    assert.is(o.code, 8, `ALLOW_PRODUCTION=${weak}: ${explain(o)}`)
+  }
+  const remote = await script('truncate-db', ['--yes'], { DATABASE_URL: `postgres://u:secretpw@db.prod.example.com:5432/app` })
+  assert.is(remote.code, 8, explain(remote))
+  assert.match(remote.out, /DATABASE_URL points at db\.prod\.example\.com/)
+  assert.not.match(remote.out, /secretpw/)
+  assert.equal(await counts(), before)
+
+  await db(`ALTER DATABASE ${config.postgres.db} SET reset_suite.environment = 'production'`)
+  try {
+    const marked = await script('truncate-db', ['--yes'])
+    assert.is(marked.code, 8, explain(marked))
+    assert.match(marked.out, /marked reset_suite.environment=production/)
+    assert.equal(await counts(), before)
+  } finally {
+    await db(`ALTER DATABASE ${config.postgres.db} RESET reset_suite.environment`)
+  }
+
+  const allowed = await script('truncate-db', ['--yes'], { APP_ENV: 'production', ALLOW_PRODUCTION: config.postgres.db })
+  assert.is(allowed.code, 0, explain(allowed))
+  assert.match(allowed.out, /ALLOW_PRODUCTION=fastapi_k8_proto: going ahead although APP_ENV=production/)
+})
+
+test('every malformed configuration is listed at once with exit 9, nothing touched', async () => {
+  await seedDirty()
+  const before = { db: await writeStats(), keys: await dbsize() }
+  const o = await script('reset_and_run', ['--yes'], {
+    RESTART_MODE: 'reboot',
+    READY_TIMEOUT: '-1',
+    TEST_TIMEOUT: 'abc',
+    RESET_TABLES: 'jobs,leads;drop table users,"campaigns"',
+    REDIS_MODE: 'patterns',
+    REDIS_PATTERNS: '*',
+  })
+  assert.is(o.code, 9, explain(o))
+  for (const p of [/RESTART_MODE="reboot"/, /READY_TIMEOUT="-1"/, /TEST_TIMEOUT="abc"/, /"leads;drop table users" is malformed/, /"\\"campaigns\\"" is malformed/, /"\*" matches every key/]) assert.match(o.out, p)
+  const empty = await script('truncate-db', ['--yes'], { RESET_TABLES: ' ' })
+  assert.is(empty.code, 9, explain(empty))
+  assert.match(empty.out, /RESET_TABLES is empty/)
+  assert.equal({ db: await writeStats(), keys: await dbsize() }, before)
+})
+
+test('a table that does not exist is named and nothing is truncated', async () => {
+  const before = await counts()
+  const o = await script('truncate-db', ['--yes', '--reset-tables', 'jobs,leads,no_such_table'])
+  assert.is(o.code, 4, explain(o))
+  assert.match(o.out, /no_such_table not found in the database .*nothing was truncated/)
+  assert.equal(await counts(), before)
+})
+
+test('--backup then restore puts back every row and key, byte for byte', async () => {
+  await seedDirty()
+  const checksum = () =>
+    db<{ t: string; sum: string }>(
+      ['users', 'organizations', 'campaigns', 'leads', 'jobs'].map((t) => `SELECT '${t}' AS t, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS sum FROM ${t} x`).join(' UNION ALL '),
+    )
+  const keyDump = () => withRedisClient(async (r) => {
+    const keys = (await r.keys('*')).sort()
+    return Promise.all(keys.map(async (k) => [k, (await r.dumpBuffer(k))?.toString('base64')]))
+  })
+  const before = { sums: await checksum(), keys: await keyDump(), counts: await counts() }
+  const reset = await script('reset_and_run', ['--only', 'truncate-db,flush-redis', '--backup', '--yes'])
+  assert.is(reset.code, 0, explain(reset))
+  assert.equal(await counts(), { users: 0, organizations: 0, campaigns: 0, leads: 0, jobs: 0 })
+  assert.is(await dbsize(), 0)
+  const dir = /saved to (.*)\/database\.sql/.exec(reset.out)![1]
+  const restored = await script('restore', ['--yes', '--dir', dir])
+  assert.is(restored.code, 0, explain(restored))
+  assert.equal({ sums: await checksum(), keys: await keyDump(), counts: await counts() }, before)
+})
+
+test.run()
