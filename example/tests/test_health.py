@@ -1,0 +1,26 @@
+from fastapi.testclient import TestClient
+
+from app.main import app
+
+client = TestClient(app)  # no `with`: startup hooks (Redis writes) do not run
+
+
+def test_health_endpoint_answers():
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "healthy"
+    assert set(body["checks"]) == {"database", "redis"}
+
+
+def test_protected_routes_need_a_token():
+    assert client.get("/api/v1/campaigns").status_code == 401
+    assert client.get("/api/v1/queue-management/circuit-breakers").status_code == 401
+
+
+def test_routes_live_under_api_v1():
+    paths = {route.path for route in app.routes}
+    for path in ("/api/v1/health", "/api/v1/auth/signup", "/api/v1/auth/login",
+                 "/api/v1/organizations", "/api/v1/campaigns", "/api/v1/campaigns/{campaign_id}/leads",
+                 "/api/v1/jobs", "/api/v1/queue-management/circuit-breakers"):
+        assert path in paths
