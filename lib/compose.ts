@@ -80,18 +80,33 @@ export function describe(c: Container): string {
 }
 
 export class Compose {
+  private cmd: string[] | undefined
+  private detect: () => Promise<string[]>
+  /** The last container listing; compose commands that change something drop it. */
+  private snapshot: Container[] | undefined
+
   constructor(
     private run: Runner,
-    public cmd: string[],
+    cmd: string[] | (() => Promise<string[]>),
     private config: Pick<Config, 'composeFile' | 'project' | 'commandTimeoutMs'>,
-  ) {}
+  ) {
+    if (Array.isArray(cmd)) this.cmd = cmd
+    this.detect = Array.isArray(cmd) ? async () => cmd : cmd
+  }
+
+  /** The compose command, detected on first use: most work needs only `docker`, not compose. */
+  async command(): Promise<string[]> {
+    return (this.cmd ??= await this.detect())
+  }
 
   /** The full command line for a compose subcommand of this project. */
   args(...rest: string[]): string[] {
-    return [...this.cmd, '-f', this.config.composeFile, '-p', this.config.project, ...rest]
+    return [...(this.cmd ?? ['docker', 'compose']), '-f', this.config.composeFile, '-p', this.config.project, ...rest]
   }
 
-  compose(rest: string[], options: RunOptions = {}) {
+  async compose(rest: string[], options: RunOptions = {}) {
+    await this.command()
+    if (options.mutates) this.snapshot = undefined
     return this.run(this.args(...rest), options)
   }
 
@@ -99,20 +114,21 @@ export class Compose {
   async containers(): Promise<Container[]> {
     const ids = await this.run(['docker', 'ps', '-aq', '--filter', `label=${PROJECT_LABEL}=${this.config.project}`])
     const list = ids.stdout.split('\n').filter(Boolean)
-    if (list.length === 0) return []
+    if (list.length === 0) return (this.snapshot = [])
     // A container can vanish between ps and inspect (recreate); inspect what is still there.
     const out = await this.run(['docker', 'inspect', ...list], { allowFailure: true })
-    return parseInspect(out.stdout.trim() || '[]')
+    return (this.snapshot = parseInspect(out.stdout.trim() || '[]'))
   }
 
   /** The first running container of a service, or an error saying how to start it. */
   async container(service: string, all?: Container[]): Promise<Container> {
-    const found = (all ?? (await this.containers())).filter((c) => c.service === service)
+    const found = (all ?? this.snapshot ?? (await this.containers())).filter((c) => c.service === service)
     const running = found.find((c) => c.state === 'running')
     if (running) return running
     const states = found.length ? found.map(describe).join(', ') : 'no container'
+    this.snapshot = undefined
     throw new Error(
-      `service ${service} of project ${this.config.project} is not running (${states}). Start it with: ${this.args('up', '-d', service).join(' ')}`,
+      `service ${service} of project ${this.config.project} is not running (${states}). Start it with ./scripts/assess.mts (starts missing services) or: ${this.args('up', '-d', service).join(' ')}`,
     )
   }
 

@@ -167,7 +167,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     flags: parsed,
   }
   const run = createRunner({ dryRun: options.dryRun, secrets: config.secrets, defaultTimeoutMs: config.commandTimeoutMs })
-  let compose: Promise<Compose> | undefined
+  let compose: Compose | undefined
   const cfg = config
   const ctx: Ctx = {
     config,
@@ -175,7 +175,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     run,
     clock: realClock,
     signal: controller.signal,
-    compose: () => (compose ??= detectCompose(run, cfg.composeCmd).then((cmd) => new Compose(run, cmd, cfg))),
+    compose: async () => (compose ??= new Compose(run, () => detectCompose(run, cfg.composeCmd), cfg)),
   }
   const selected = spec.phases.filter((p) => names.includes(p.name))
   const reports: PhaseReport[] = selected.map((p) => ({ ...pick(infoOf(p)), status: 'not run', durationMs: 0, figures: {} }))

@@ -23,8 +23,9 @@ export default definePhase(import.meta, {
     }
     out.ok(`Docker engine ${engine.stdout.trim()}`)
     const compose = await ctx.compose()
+    const composeCmd = await compose.command()
     if (!existsSync(config.composeFile)) throw new Error(`compose file ${config.composeFile} not found. Set APP_DIR (or COMPOSE_FILE) to your app's directory.`)
-    out.ok(`compose: ${compose.cmd.join(' ')}, file ${config.composeFile}, project ${config.project}`)
+    out.ok(`compose: ${composeCmd.join(' ')}, file ${config.composeFile}, project ${config.project}`)
 
     // The project's containers, found by label; start what is missing
     let containers = await compose.containers()

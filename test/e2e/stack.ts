@@ -18,8 +18,9 @@ export const ENV: Record<string, string> = {
 }
 export const config = loadConfig({ env: ENV })
 export const run = createRunner({ dryRun: false, secrets: config.secrets, defaultTimeoutMs: 600_000 })
-let composePromise: Promise<Compose> | undefined
-export const compose = () => (composePromise ??= detectCompose(run, config.composeCmd).then((cmd) => new Compose(run, cmd, config)))
+const shared = new Compose(run, () => detectCompose(run, config.composeCmd), config)
+/** Always a fresh listing: the tests stop and start containers behind the suite's back. */
+export const compose = async () => (await shared.containers(), shared)
 
 export interface Outcome {
   code: number
