@@ -78,7 +78,9 @@ export async function resolveTables(db: Database, names: string[]): Promise<Reso
       `table${missing.length > 1 ? 's' : ''} ${missing.map((t) => t.name).join(', ')} not found in the database (${db.via}); nothing was truncated. Fix RESET_TABLES or run the migrations.`,
     )
   }
-  return found.map((t) => ({ name: t.name, oid: Number(t.oid), qualified: t.qualified! }))
+  // In the configured order, whatever order the catalog answered in
+  const order = (t: { name: string }) => names.indexOf(t.name)
+  return found.sort((a, b) => order(a) - order(b)).map((t) => ({ name: t.name, oid: Number(t.oid), qualified: t.qualified! }))
 }
 
 /** Tables that TRUNCATE ... CASCADE would also empty: foreign-key children not in the list. */
