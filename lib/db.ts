@@ -208,7 +208,7 @@ async function psqlDatabase(ctx: Ctx): Promise<Database> {
     host: null,
     async rows<T>(sql: string) {
       const text = await psql(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q;`)
-      return JSON.parse(text.trim().split('\n').pop() || '[]') as T[]
+      return JSON.parse(text.trim() || '[]') as T[]
     },
     async execute(sql: string) {
       if (ctx.options.dryRun) return printSql(sql)

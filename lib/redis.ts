@@ -125,8 +125,8 @@ async function cliKv(ctx: Ctx): Promise<Kv> {
       'sh',
       '-c',
       action === 'count'
-        ? 'redis-cli -n "$1" --scan --pattern "$2" --count 1000 | sort -u | wc -l'
-        : 'redis-cli -n "$1" --scan --pattern "$2" --count 1000 | xargs -r -d "\\n" -n 1000 redis-cli -n "$1" UNLINK | awk \'{s+=$1} END {print s+0}\'',
+        ? 'redis-cli -n "$1" --scan --pattern "$2" | sort -u | wc -l'
+        : 'redis-cli -n "$1" --scan --pattern "$2" | xargs -r -d "\\n" -n 1000 redis-cli -n "$1" UNLINK | awk \'{s+=$1} END {print s+0}\'',
       'sh',
       db,
       pattern,

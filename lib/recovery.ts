@@ -1,0 +1,119 @@
+// What the recovery tasks share (rollback-code, rollback-db, reset-circuit, check-circuit,
+// check-consistency): the exit codes they end with, keys the Config type does not carry,
+// values as typed on the command line, and a command in a container with a real deadline.
+import { KEYS, list, type Config, type Key } from './config.ts'
+import { stopInContainer, TRACKED } from './compose.ts'
+import type { Ctx } from './main.ts'
+import { out } from './output.ts'
+import { EXIT, phaseInfo } from './phases.ts'
+import { CommandError, showCommand, type RunOptions, type RunResult } from './run.ts'
+
+/** The suite's exit codes, by what went wrong. */
+export const CODE = {
+  environment: phaseInfo('assess').exitCode,
+  database: phaseInfo('truncate-db').exitCode,
+  redis: phaseInfo('flush-redis').exitCode,
+  check: phaseInfo('validate').exitCode,
+  refused: EXIT.refused,
+  usage: EXIT.usage,
+} as const
+
+/** Bad arguments of a task: exit 9, nothing touched. */
+export class UsageError extends Error {}
+/** A check ran and found a problem: exit 7. */
+export class CheckFailed extends Error {}
+
+/**
+ * The wrapper ends a failed task with the task's own exit code; a usage error or a failed check
+ * means something else, so the code is switched before the error goes on.
+ */
+export async function withExitCodes<T>(task: { exitCode?: number }, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body()
+  } catch (e) {
+    if (e instanceof UsageError) task.exitCode = CODE.usage
+    else if (e instanceof CheckFailed) task.exitCode = CODE.check
+    throw e
+  }
+}
+
+/** A configuration key the Config type does not carry (added for these tasks), from the merged sources. */
+export function setting(config: Pick<Config, 'env'>, key: Key): string {
+  return (config.env[key] ?? KEYS[key][0]).trim()
+}
+
+export const settingList = (config: Pick<Config, 'env'>, key: Key) => list(setting(config, key))
+
+/** A positive number of minutes (or other unit) from a key; a UsageError names the key otherwise. */
+export function positiveNumber(config: Pick<Config, 'env'>, key: Key): number {
+  const v = setting(config, key)
+  const n = Number(v)
+  if (v === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${key}=${JSON.stringify(v)} must be a positive number`)
+  return n
+}
+
+// ---- values as typed ----
+// minimist reads 0003 as 3, 0012345 as 12345 and 12e4567 as Infinity: revision ids and short
+// commit hashes that look like numbers go back to the text on the command line.
+
+/** A flag's value as typed: undefined when absent, '' when given without a value. */
+export function flagText(flags: Record<string, unknown>, name: string, argv = process.argv.slice(2)): string | undefined {
+  const v = flags[name]
+  if (v === undefined || v === false) return undefined
+  if (Array.isArray(v)) throw new UsageError(`--${name} given ${v.length} times; give it once`)
+  if (v === true) return ''
+  if (typeof v !== 'number') return String(v)
+  for (let i = argv.length - 1; i >= 0; i--) {
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3)
+    if (argv[i] === `--${name}` && i + 1 < argv.length) return argv[i + 1]
+  }
+  return String(v)
+}
+
+/** The positional arguments as typed. */
+export function positionals(flags: { _?: unknown[] }, argv = process.argv.slice(2)): string[] {
+  let from = 0
+  return (flags._ ?? []).map((v) => {
+    if (typeof v !== 'number') return String(v)
+    const i = argv.findIndex((t, j) => j >= from && !t.startsWith('-') && Number(t) === v)
+    if (i < 0) return String(v)
+    from = i + 1
+    return argv[i]
+  })
+}
+
+/** Was the script started with this word among its arguments? For what must be decided before the task runs. */
+export const invokedWith = (word: string, argv = process.argv.slice(2)) => argv.includes(word)
+
+// ---- a command in a container ----
+
+/**
+ * Runs a command in a service's container so that its deadline (or Ctrl-C) stops it inside the
+ * container too, not only the docker client. A dry run prints it when it changes something.
+ */
+export async function execInService(ctx: Ctx, service: string, argv: string[], options: RunOptions = {}): Promise<RunResult> {
+  const compose = await ctx.compose()
+  if (options.mutates && ctx.options.dryRun) {
+    out.info(`[dry-run] would run in ${service}: ${showCommand(argv)}`)
+    return { code: 0, stdout: '', stderr: '', timedOut: false }
+  }
+  const pidFile = `/tmp/reset-and-test-${process.pid}-${Date.now()}.pid`
+  const env = options.env ?? {}
+  const res = await compose.exec(service, ['sh', '-c', TRACKED, pidFile, showCommand(argv)], {
+    ...options,
+    mutates: false,
+    env,
+    envNames: Object.keys(env),
+    allowFailure: true,
+    signal: ctx.signal,
+  })
+  const container = await compose.container(service)
+  if (res.timedOut || ctx.signal.aborted) {
+    const stopped = await stopInContainer(ctx, container.id, pidFile)
+    if (ctx.signal.aborted) throw ctx.signal.reason
+    throw new Error(`${showCommand(argv)} did not finish within ${(options.timeoutMs ?? ctx.config.commandTimeoutMs) / 1000} s in ${container.name}; ${stopped}`)
+  }
+  await ctx.run(['docker', 'exec', container.id, 'rm', '-f', pidFile], { allowFailure: true })
+  if (res.code !== 0 && !options.allowFailure) throw new CommandError(argv, res, ctx.config.secrets)
+  return res
+}
