@@ -65,9 +65,12 @@ export function parseInspect(json: string): Container[] {
     .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number)
 }
 
-/** Is this container where it should be, can it still get there, or never? */
-export function readiness(c: Container): 'ready' | 'waiting' | 'failed' {
-  if (c.state === 'exited' || c.state === 'dead') return c.exitCode === 0 && c.restartPolicy !== 'always' ? 'ready' : 'failed'
+/**
+ * Is this container where it should be, can it still get there, or never? An exited container
+ * counts as done only when it is a one-shot: exit code 0, not a required service, not restarted.
+ */
+export function readiness(c: Container, required: string[] = []): 'ready' | 'waiting' | 'failed' {
+  if (c.state === 'exited' || c.state === 'dead') return c.exitCode === 0 && !required.includes(c.service) && c.restartPolicy !== 'always' ? 'ready' : 'failed'
   if (c.state !== 'running') return 'waiting'
   if (c.health === null || c.health === 'healthy') return 'ready'
   return c.health === 'unhealthy' ? 'failed' : 'waiting'
@@ -76,7 +79,8 @@ export function readiness(c: Container): 'ready' | 'waiting' | 'failed' {
 export function describe(c: Container): string {
   const health = c.health ? ` (${c.health})` : ''
   const exit = c.state === 'exited' ? ` with code ${c.exitCode}` : ''
-  return `${c.name}: ${c.state}${exit}${health}`
+  const service = c.name.includes(c.service) ? '' : ` (service ${c.service})`
+  return `${c.name}${service}: ${c.state}${exit}${health}`
 }
 
 export class Compose {
@@ -170,9 +174,9 @@ export function containersReady(compose: Compose, project: string, required: str
     async check() {
       const all = await compose.containers()
       const missing = required.filter((s) => !all.some((c) => c.service === s))
-      const failed = all.filter((c) => readiness(c) === 'failed')
+      const failed = all.filter((c) => readiness(c, required) === 'failed')
       if (failed.length) return { ready: false, fatal: true, detail: failed.map(describe).join(', ') }
-      const waiting = all.filter((c) => readiness(c) === 'waiting')
+      const waiting = all.filter((c) => readiness(c, required) === 'waiting')
       if (missing.length === 0 && waiting.length === 0) return { ready: true, value: all }
       const parts = [...missing.map((s) => `${s}: no container`), ...waiting.map(describe)]
       const done = all.length - waiting.length
@@ -219,7 +223,7 @@ export async function waitUntilReady(ctx: Ctx, timeoutMs = ctx.config.readyTimeo
   } catch (e) {
     if (!(e instanceof WaitError)) throw e
     const all = await compose.containers().catch(() => [] as Container[])
-    const bad = all.filter((c) => readiness(c) !== 'ready')
+    const bad = all.filter((c) => readiness(c, config.requiredServices) !== 'ready')
     const lines = [e.message]
     for (const c of bad) {
       lines.push(`  ${describe(c)}`)

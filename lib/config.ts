@@ -61,6 +61,10 @@ export const KEYS = {
   SAFE_HOSTS: ['', 'extra database/Redis hosts counted as local (comma-separated)'],
   ALLOW_PRODUCTION: ['', 'name of the database you confirm may be reset although it looks like production'],
   STATE_DIR: ['.state', 'where the run lock and the resume state live; relative to the suite'],
+  MIGRATION_CMD: ['alembic', "the app's migration tool, run in the api container by rollback-db, e.g. alembic or 'flask db'"],
+  CIRCUIT_SERVICES: ['perplexity,openai,apollo,instantly,millionverifier', 'services with a circuit breaker (circuit_breaker:, circuit_failures:, queue_paused:<service>), for check-circuit'],
+  CIRCUIT_PATTERNS: ['circuit_breaker:*,circuit_failures:*,queue_paused:*', 'SCAN patterns reset-circuit deletes; circuit_breaker:* also covers the planned circuit_breaker:global'],
+  PROCESSING_LIMIT: ['30', 'minutes a job may stay PROCESSING (by updated_at) before check-consistency reports it stuck'],
 } as const satisfies Record<string, readonly [string, string]>
 export type Key = keyof typeof KEYS
 

@@ -139,7 +139,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   }
   let names: string[] = spec.phases.map((p) => p.name)
   try {
-    if (spec.select && config) names = spec.select(parsed, readRunState(config.stateDir))
+    if (spec.select && config) names = spec.select(parsed, readRunState(config.stateDir, config.project))
   } catch (e) {
     if (!(e instanceof SelectionError)) throw e
     problems.push(e.message)
@@ -185,7 +185,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   if (options.dryRun) out.line('==> dry run: nothing will be changed')
 
   try {
-    if (!options.dryRun) release = acquireLock(config.stateDir, spec.script)
+    if (!options.dryRun) release = acquireLock(config.stateDir, config.project, spec.script)
     let guarded = false
     for (const [i, phase] of selected.entries()) {
       const report = reports[i]
@@ -200,7 +200,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
       try {
         report.figures = (await phase.run(ctx)) ?? {}
         report.status = 'ok'
-        if (!options.dryRun && info.number) writeRunState(config.stateDir, { selected: names as PhaseName[], completed: phase.name as PhaseName })
+        if (!options.dryRun && info.number) writeRunState(config.stateDir, config.project, { selected: names as PhaseName[], completed: phase.name as PhaseName })
       } catch (e) {
         report.status = controller.signal.aborted ? 'interrupted' : 'failed'
         report.error = mask(message(e), config.secrets)

@@ -3,7 +3,7 @@
 // values as typed on the command line, and a command in a container with a real deadline.
 import { KEYS, list, type Config, type Key } from './config.ts'
 import { stopInContainer, TRACKED } from './compose.ts'
-import type { Ctx } from './main.ts'
+import type { Ctx, PhaseSpec } from './main.ts'
 import { out } from './output.ts'
 import { EXIT, phaseInfo } from './phases.ts'
 import { CommandError, showCommand, type RunOptions, type RunResult } from './run.ts'
@@ -25,15 +25,17 @@ export class CheckFailed extends Error {}
 
 /**
  * The wrapper ends a failed task with the task's own exit code; a usage error or a failed check
- * means something else, so the code is switched before the error goes on.
+ * means something else, so the code is switched before the error goes on. An error from the
+ * task's inventory (before the confirmation) is marked as the task's, as the wrapper marks
+ * errors from run, so that it too ends with the task's code.
  */
-export async function withExitCodes<T>(task: { exitCode?: number }, body: () => Promise<T>): Promise<T> {
+export async function withExitCodes<T>(task: PhaseSpec, body: () => Promise<T>): Promise<T> {
   try {
     return await body()
   } catch (e) {
     if (e instanceof UsageError) task.exitCode = CODE.usage
     else if (e instanceof CheckFailed) task.exitCode = CODE.check
-    throw e
+    throw Object.assign(e instanceof Error ? e : new Error(String(e)), { phase: task })
   }
 }
 
@@ -61,13 +63,13 @@ export function flagText(flags: Record<string, unknown>, name: string, argv = pr
   const v = flags[name]
   if (v === undefined || v === false) return undefined
   if (Array.isArray(v)) throw new UsageError(`--${name} given ${v.length} times; give it once`)
-  if (v === true) return ''
-  if (typeof v !== 'number') return String(v)
+  if (typeof v !== 'number' && v !== true) return String(v)
+  // A boolean flag of the wrapper (--backup) given as --backup=NAME reads as true.
   for (let i = argv.length - 1; i >= 0; i--) {
     if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3)
-    if (argv[i] === `--${name}` && i + 1 < argv.length) return argv[i + 1]
+    if (argv[i] === `--${name}` && typeof v === 'number' && i + 1 < argv.length) return argv[i + 1]
   }
-  return String(v)
+  return v === true ? '' : String(v)
 }
 
 /** The positional arguments as typed. */

@@ -169,9 +169,9 @@ function alive(pid: number): boolean {
 }
 
 /** Takes the run lock or refuses naming the holder; a lock left by a dead process is taken over. Returns the release. */
-export function acquireLock(stateDir: string, script: string): () => void {
+export function acquireLock(stateDir: string, project: string, script: string): () => void {
   mkdirSync(stateDir, { recursive: true })
-  const file = path.join(stateDir, 'run.lock')
+  const file = path.join(stateDir, `${project}.lock`)
   const mine: LockInfo = { pid: process.pid, script, startedAt: new Date().toISOString() }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -208,17 +208,19 @@ export interface RunState {
   at?: string
 }
 
-export function readRunState(stateDir: string): RunState | null {
+const stateFile = (stateDir: string, project: string) => path.join(stateDir, `${project}.last-run.json`)
+
+export function readRunState(stateDir: string, project: string): RunState | null {
   try {
-    return JSON.parse(readFileSync(path.join(stateDir, 'last-run.json'), 'utf8')) as RunState
+    return JSON.parse(readFileSync(stateFile(stateDir, project), 'utf8')) as RunState
   } catch {
     return null
   }
 }
 
-export function writeRunState(stateDir: string, state: RunState) {
+export function writeRunState(stateDir: string, project: string, state: RunState) {
   mkdirSync(stateDir, { recursive: true })
-  writeFileSync(path.join(stateDir, 'last-run.json'), JSON.stringify({ ...state, at: new Date().toISOString() }) + '\n')
+  writeFileSync(stateFile(stateDir, project), JSON.stringify({ ...state, at: new Date().toISOString() }) + '\n')
 }
 
 /** The phases left after the last completed one of the previous run. */

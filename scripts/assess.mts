@@ -29,7 +29,10 @@ export default definePhase(import.meta, {
 
     // The project's containers, found by label; start what is missing
     let containers = await compose.containers()
-    const notRunning = config.requiredServices.filter((s) => !containers.some((c) => c.service === s && c.state === 'running'))
+    const notRunning = config.requiredServices.filter((s) => {
+      const mine = containers.filter((c) => c.service === s)
+      return mine.length === 0 || mine.some((c) => c.state !== 'running')
+    })
     if (notRunning.length) {
       out.warn(`not running: ${notRunning.join(', ')}; starting them`)
       await compose.compose(['up', '-d', ...notRunning], { mutates: true, timeoutMs: config.readyTimeoutMs + 600_000 })

@@ -167,7 +167,7 @@ export async function seedDirty(rowsPerCampaign = 5): Promise<void> {
   `)
   await withRedisClient(async (r) => {
     const p = r.pipeline()
-    p.rpush('celery', '{"stale": true}')
+    // (no message in the `celery` queue: a worker would take it at once, and a malformed one kills it)
     p.set('_kombu.binding.celery', 'celery\x06\x16\x06\x16celery')
     p.set(`celery-task-meta-${tag}`, '{"status": "SUCCESS"}')
     for (const s of ['perplexity', 'openai', 'apollo', 'instantly', 'millionverifier']) {
@@ -183,3 +183,23 @@ export async function seedDirty(rowsPerCampaign = 5): Promise<void> {
 }
 
 export const dbsize = () => withRedisClient((r) => r.dbsize())
+
+/** Every key with its type and value, set members sorted: what a restore must bring back. */
+export function redisContent(): Promise<string[][]> {
+  return withRedisClient(async (r) => {
+    const keys = (await r.keys('*')).sort()
+    return Promise.all(
+      keys.map(async (k) => {
+        const type = await r.type(k)
+        const value =
+          type === 'string' ? await r.get(k)
+          : type === 'list' ? await r.lrange(k, 0, -1)
+          : type === 'set' ? (await r.smembers(k)).sort()
+          : type === 'hash' ? await r.hgetall(k)
+          : type === 'zset' ? await r.zrange(k, '0', '-1', 'WITHSCORES')
+          : type
+        return [k, type, JSON.stringify(value)]
+      }),
+    )
+  })
+}

@@ -83,12 +83,13 @@ test('readiness: healthy or running-without-healthcheck is ready; unhealthy and 
   assert.is(readiness(c({ health: 'unhealthy' })), 'failed')
   assert.is(readiness(c({ state: 'exited', exitCode: 1 })), 'failed')
   assert.is(readiness(c({ state: 'exited', exitCode: 0 })), 'ready', 'a one-shot that exited 0')
+  assert.is(readiness(c({ state: 'exited', exitCode: 0, service: 'worker' }), ['worker']), 'failed', 'a required service that stopped')
 })
 
 test('containersReady names missing services and waits for starting ones', async () => {
   const fake = { containers: async () => [c({ name: 'pg', service: 'postgres', health: 'starting' })] } as unknown as Compose
   const r = await containersReady(fake, 'p', ['postgres', 'redis']).check()
-  assert.equal(r, { ready: false, detail: '0/1 ready; waiting for redis: no container, pg: running (starting)' })
+  assert.equal(r, { ready: false, detail: '0/1 ready; waiting for redis: no container, pg (service postgres): running (starting)' })
 })
 
 test.run()

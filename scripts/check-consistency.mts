@@ -1,0 +1,33 @@
+#!/usr/bin/env -S node --import tsx
+// check-consistency: the plan's consistency checks on jobs, campaigns and leads (read-only SQL); exit 7 on any finding.
+import { definePhase } from '../lib/main.ts'
+import { findInconsistencies, formatFinding, invariants } from '../lib/consistency.ts'
+import { withDatabase } from '../lib/db.ts'
+import { out } from '../lib/output.ts'
+import { CheckFailed, CODE, positiveNumber, withExitCodes } from '../lib/recovery.ts'
+
+export default definePhase(import.meta, {
+  name: 'check-consistency',
+  title: 'check jobs, campaigns and leads are consistent',
+  exitCode: CODE.database,
+  purpose: 'Check the invariants of the circuit-breaker plan (lib/consistency.ts) and name the rows that break each. Exit 7 on any finding.',
+  flags: [['--processing-limit MINUTES', 'a job PROCESSING longer than this (by updated_at) is stuck (PROCESSING_LIMIT, default 30)']],
+  destroys: null,
+  async run(ctx) {
+    return withExitCodes(this, async () => {
+      const list = invariants(positiveNumber(ctx.config, 'PROCESSING_LIMIT'))
+      const findings = await withDatabase(ctx, (db) => findInconsistencies(db, list))
+      for (const inv of list) {
+        const found = findings.find((f) => f.invariant === inv)
+        if (!found) out.ok(`${inv.name}: ${inv.says}`)
+        else {
+          const [head, ...rows] = formatFinding(found)
+          out.warn(head)
+          for (const r of rows) out.info(r)
+        }
+      }
+      if (findings.length) throw new CheckFailed(`${findings.length} of ${list.length} invariants broken: ${findings.map((f) => `${f.invariant.name} (${f.total})`).join(', ')}`)
+      return { invariants: list.length, findings: 0 }
+    })
+  },
+})

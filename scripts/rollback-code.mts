@@ -1,0 +1,28 @@
+#!/usr/bin/env -S node --import tsx
+// rollback-code: show the recent commits; keep a backup branch, revert a commit, or branch off the backup.
+import { definePhase } from '../lib/main.ts'
+import { codePlanFromFlags, Git, rollbackCode } from '../lib/git.ts'
+import { CODE, withExitCodes } from '../lib/recovery.ts'
+
+export default definePhase(import.meta, {
+  name: 'rollback-code',
+  title: 'roll the code back with git',
+  exitCode: CODE.environment,
+  purpose: 'Show `git log --oneline -10`; --backup NAME makes backup-before-NAME, --revert COMMIT reverts it, --from-backup NAME branches rollback-NAME off backup-before-NAME. Refuses a dirty work tree.',
+  flags: [
+    ['--backup NAME', 'make the branch backup-before-NAME at HEAD (do this before the change)'],
+    ['--revert COMMIT', 'git revert --no-edit COMMIT (a new commit undoing it)'],
+    ['--from-backup NAME', 'check out backup-before-NAME into a new branch rollback-NAME'],
+    ['--branch NAME', 'the branch --from-backup makes (default rollback-NAME)'],
+    ['--repo DIR', 'the git repository (default: the one APP_DIR is in)'],
+  ],
+  args: '[NAME for --backup]',
+  destroys: null,
+  async run(ctx) {
+    return withExitCodes(this, async () => {
+      const plan = codePlanFromFlags(ctx.options.flags, ctx.options.backup)
+      const git = new Git(ctx.run, await Git.toplevel(ctx.run, plan.repo ?? ctx.config.appDir))
+      return rollbackCode(git, plan, ctx.options.dryRun)
+    })
+  },
+})

@@ -1,0 +1,55 @@
+#!/usr/bin/env -S node --import tsx
+// rollback-db: the app's migrations in the api container: current, history, upgrade [REV], downgrade REV (confirmed).
+import { definePhase, type Ctx } from '../lib/main.ts'
+import { backupTables } from '../lib/backup.ts'
+import { describePlan, Migrations, parseRequest, revisionName, revisionNames, type MigrationPlan } from '../lib/migrations.ts'
+import { out } from '../lib/output.ts'
+import { CODE, invokedWith, positionals, withExitCodes } from '../lib/recovery.ts'
+
+// The plan is read once: the confirmation shows it, the run carries it out.
+let planned: Promise<MigrationPlan> | undefined
+const plan = (ctx: Ctx) => (planned ??= new Migrations(ctx).plan(parseRequest(positionals(ctx.options.flags))))
+
+export default definePhase(import.meta, {
+  name: 'rollback-db',
+  title: 'move the database schema with the migration tool',
+  exitCode: CODE.database,
+  purpose:
+    'Run MIGRATION_CMD (default alembic; e.g. "flask db") in the api container. A downgrade lists the revisions it passes through and asks first; --backup saves RESET_TABLES before it.',
+  args: 'current | history | upgrade [REV] | downgrade REV   (REV: id or unique prefix, base, head; relative after --: downgrade -- -1)',
+  flags: [['--migration-cmd CMD', 'the migration tool in the api container (MIGRATION_CMD), e.g. "flask db"']],
+  // Only a downgrade destroys anything (columns, tables, their data): it alone goes through the confirmation.
+  get destroys() {
+    return invokedWith('downgrade') ? ('database' as const) : null
+  },
+  async inventory(ctx) {
+    return withExitCodes(this, async () => describePlan(await plan(ctx), ctx.config.postgres.db))
+  },
+  async run(ctx) {
+    return withExitCodes(this, async () => {
+      const request = parseRequest(positionals(ctx.options.flags))
+      const migrations = new Migrations(ctx)
+      if (request.action === 'history' || request.action === 'current') {
+        const revisions = await migrations.history()
+        const current = await migrations.current(revisions)
+        out.info(`database at ${revisionNames(current)} (${migrations.cmd.join(' ')} in ${ctx.config.services.api})`)
+        if (request.action === 'history') for (const r of revisions) out.info(`${current.includes(r.id) ? '*' : ' '} ${r.parents.join(', ') || '<base>'} -> ${r.id}: ${r.message}`)
+        return { current: revisionNames(current), revisions: revisions.length }
+      }
+
+      const p = await plan(ctx)
+      if (p.action === 'upgrade') for (const line of describePlan(p, ctx.config.postgres.db)) out.info(line) // a downgrade's was confirmed
+      const figures = { from: revisionNames(p.current), to: revisionName(p.target), steps: p.steps.length }
+      if (!p.steps.length) return figures
+      if (p.action === 'downgrade' && ctx.options.backup) await backupTables(ctx, ctx.config.tables)
+      const res = await migrations.migrate(p)
+      for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) out.info(`| ${line}`)
+      if (ctx.options.dryRun) return figures
+
+      const now = await migrations.current(await migrations.history())
+      if (revisionNames(now) !== revisionName(p.target)) throw new Error(`after the ${p.action} the database is at ${revisionNames(now)}, not ${revisionName(p.target)}`)
+      out.ok(`${p.action} done: ${figures.from} -> ${figures.to} (${p.steps.length} revision${p.steps.length > 1 ? 's' : ''})`)
+      return figures
+    })
+  },
+})
