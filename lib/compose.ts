@@ -1,5 +1,7 @@
 // The compose stack: which compose command to use (decided once), its command lines,
 // and the project's containers, found by their compose labels (Compose v1 and v2 alike).
+import { accessSync, constants } from 'node:fs'
+import path from 'node:path'
 import type { Config } from './config.ts'
 import type { Ctx } from './main.ts'
 import { progress } from './output.ts'
@@ -27,13 +29,27 @@ export interface Container {
   ports: Record<string, number>
 }
 
-/** `docker compose` (v2) when the plugin answers, else `docker-compose` (v1); COMPOSE_CMD wins. */
-export async function detectCompose(run: Runner, override: string[] | null): Promise<string[]> {
+/** An executable of that name on PATH, or null. */
+export function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, name)
+    try {
+      accessSync(file, constants.X_OK)
+      return file
+    } catch {}
+  }
+  return null
+}
+
+/**
+ * `docker compose` (v2) when the plugin answers, else `docker-compose` (v1) when it is on PATH;
+ * COMPOSE_CMD wins. v1 is found, not run: its Python start-up costs half a second.
+ */
+export async function detectCompose(run: Runner, override: string[] | null, which: (name: string) => string | null = onPath): Promise<string[]> {
   if (override) return override
   const v2 = await run(['docker', 'compose', 'version'], { allowFailure: true }).catch(() => null)
   if (v2 && v2.code === 0) return ['docker', 'compose']
-  const v1 = await run(['docker-compose', 'version'], { allowFailure: true }).catch(() => null)
-  if (v1 && v1.code === 0) return ['docker-compose']
+  if (which('docker-compose')) return ['docker-compose']
   throw new Error(
     'no Docker Compose found: neither `docker compose` nor `docker-compose` answers. Install the compose plugin (v2) or docker-compose (v1), or set COMPOSE_CMD.',
   )

@@ -191,7 +191,10 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
       const report = reports[i]
       const info = infoOf(phase)
       if (phase.destroys && !guarded) {
-        await guardTarget(ctx, selected.slice(i))
+        // What goes wrong before the confirmation is this phase's failure (or a refusal).
+        await guardTarget(ctx, selected.slice(i)).catch((e) => {
+          throw e instanceof RefusedError ? e : Object.assign(e instanceof Error ? e : new Error(String(e)), { phase })
+        })
         guarded = true
       }
       if (info.number) out.phase(info.number, PHASES.length, phase.name, info.title)
@@ -259,8 +262,12 @@ async function fail(ctx: Ctx, e: unknown, aborted: boolean): Promise<number> {
     return EXIT.refused
   }
   out.fail(`${phase?.name ?? 'run'} failed: ${message(e)}`)
-  if (phase && !['truncate-logs', 'validate'].includes(phase.name)) await printContainers(ctx)
-  return phase ? infoOf(phase).exitCode : 1
+  // An error may carry its own code (a task's bad arguments: 9; a check that found something: 7).
+  const own = (e as { exitCode?: unknown }).exitCode
+  const code = typeof own === 'number' ? own : phase ? infoOf(phase).exitCode : 1
+  // Container states help where containers are involved: environment, restart, database, Redis, test.
+  if ([1, 3, 4, 5, 6].includes(code)) await printContainers(ctx)
+  return code
 }
 
 async function printContainers(ctx: Ctx) {

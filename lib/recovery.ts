@@ -3,7 +3,7 @@
 // values as typed on the command line, and a command in a container with a real deadline.
 import { KEYS, list, type Config, type Key } from './config.ts'
 import { stopInContainer, TRACKED } from './compose.ts'
-import type { Ctx, PhaseSpec } from './main.ts'
+import type { Ctx } from './main.ts'
 import { out } from './output.ts'
 import { EXIT, phaseInfo } from './phases.ts'
 import { CommandError, showCommand, type RunOptions, type RunResult } from './run.ts'
@@ -19,24 +19,12 @@ export const CODE = {
 } as const
 
 /** Bad arguments of a task: exit 9, nothing touched. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  exitCode = CODE.usage
+}
 /** A check ran and found a problem: exit 7. */
-export class CheckFailed extends Error {}
-
-/**
- * The wrapper ends a failed task with the task's own exit code; a usage error or a failed check
- * means something else, so the code is switched before the error goes on. An error from the
- * task's inventory (before the confirmation) is marked as the task's, as the wrapper marks
- * errors from run, so that it too ends with the task's code.
- */
-export async function withExitCodes<T>(task: PhaseSpec, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body()
-  } catch (e) {
-    if (e instanceof UsageError) task.exitCode = CODE.usage
-    else if (e instanceof CheckFailed) task.exitCode = CODE.check
-    throw Object.assign(e instanceof Error ? e : new Error(String(e)), { phase: task })
-  }
+export class CheckFailed extends Error {
+  exitCode = CODE.check
 }
 
 /** A configuration key the Config type does not carry (added for these tasks), from the merged sources. */

@@ -1,7 +1,7 @@
 // Runs commands from argument arrays (never strings pasted into a shell), each with a deadline,
 // and fails loudly with the command's output, passwords masked. In a dry run, commands that
 // change something are printed instead of run.
-import { $ } from 'zx'
+import { $ } from 'zx/core'
 import { mask } from './config.ts'
 
 export interface RunOptions {

@@ -43,26 +43,23 @@ export default definePhase(import.meta, {
     out.ok(`containers running: ${[...byService].map(([s, n]) => `${s}×${n}`).join(', ')}`)
     if (ctx.options.dryRun && notRunning.length) return { containers: containers.length }
 
-    // PostgreSQL and Redis answer
-    const pgVersion = await withDatabase(ctx, async (db) => {
-      const [row] = await db.rows<{ v: string }>("SELECT current_setting('server_version') AS v")
-      out.ok(`PostgreSQL ${row.v} via ${db.via}`)
-      return row.v
-    })
-    const redisVersion = await withRedis(ctx, async (kv) => {
-      await kv.ping()
-      const { version } = await kv.server()
-      out.ok(`Redis ${version} via ${kv.via}`)
-      return version
-    })
-
-    // The test file inside the api container
+    // PostgreSQL and Redis answer, and the test file is in the api container (checked side by side)
     const testFile = config.testCommand.split(/\s+/).find((w) => /\.(py|sh|js|ts)$/.test(w))
-    if (testFile) {
-      const found = await compose.exec(config.services.api, ['test', '-f', testFile], { allowFailure: true })
-      if (found.code !== 0) throw new Error(`test file ${testFile} not found in the ${config.services.api} container. Check TEST_COMMAND and the container's mounts.`)
-      out.ok(`test file ${testFile} present in ${config.services.api}`)
-    }
+    const [postgres, redis, testFound] = await Promise.all([
+      withDatabase(ctx, async (db) => {
+        const [row] = await db.rows<{ v: string }>("SELECT current_setting('server_version') AS v")
+        return { version: row.v, via: db.via }
+      }),
+      withRedis(ctx, async (kv) => {
+        await kv.ping()
+        return { version: (await kv.server()).version, via: kv.via }
+      }),
+      testFile ? compose.exec(config.services.api, ['test', '-f', testFile], { allowFailure: true }).then((r) => r.code === 0) : true,
+    ])
+    out.ok(`PostgreSQL ${postgres.version} via ${postgres.via}`)
+    out.ok(`Redis ${redis.version} via ${redis.via}`)
+    if (!testFound) throw new Error(`test file ${testFile} not found in the ${config.services.api} container. Check TEST_COMMAND and the container's mounts.`)
+    if (testFile) out.ok(`test file ${testFile} present in ${config.services.api}`)
 
     // The log directory
     const dir = path.dirname(config.logFile)
@@ -73,6 +70,6 @@ export default definePhase(import.meta, {
       throw new Error(`log directory ${dir} is not writable by this user. Fix its ownership (e.g. sudo chown -R $USER ${dir}).`)
     }
     out.ok(`log directory ${dir} writable`)
-    return { containers: containers.length, postgres: pgVersion, redis: redisVersion }
+    return { containers: containers.length, postgres: postgres.version, redis: redis.version }
   },
 })

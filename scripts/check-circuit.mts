@@ -3,7 +3,7 @@
 import { definePhase } from '../lib/main.ts'
 import { breakerStates, breakerTable, tripped } from '../lib/circuit.ts'
 import { out } from '../lib/output.ts'
-import { CheckFailed, CODE, withExitCodes } from '../lib/recovery.ts'
+import { CheckFailed, CODE } from '../lib/recovery.ts'
 import { withRedis } from '../lib/redis.ts'
 
 export default definePhase(import.meta, {
@@ -15,16 +15,14 @@ export default definePhase(import.meta, {
   flags: [['--circuit-services LIST', 'services to check (CIRCUIT_SERVICES)']],
   destroys: null,
   async run(ctx) {
-    return withExitCodes(this, () =>
-      withRedis(ctx, async (kv) => {
-        const breakers = await breakerStates(ctx, kv)
-        out.line(breakerTable(breakers).replace(/^/gm, '    '))
-        const bad = breakers.filter(tripped)
-        const figures = { breakers: breakers.length, open: breakers.filter((b) => b.state !== 'closed' && b.state !== 'closed (no key)').length, paused: breakers.filter((b) => b.paused).length }
-        if (bad.length) throw new CheckFailed(`${bad.length} of ${breakers.length} breakers not closed and running: ${bad.map((b) => `${b.name} ${b.state}${b.paused ? ', queue paused' : ''}`).join('; ')}`)
-        out.ok(`all ${breakers.length} breakers closed, no queue paused (${kv.via})`)
-        return figures
-      }),
-    )
+    return withRedis(ctx, async (kv) => {
+      const breakers = await breakerStates(ctx, kv)
+      out.line(breakerTable(breakers).replace(/^/gm, '    '))
+      const bad = breakers.filter(tripped)
+      const figures = { breakers: breakers.length, open: breakers.filter((b) => b.state !== 'closed' && b.state !== 'closed (no key)').length, paused: breakers.filter((b) => b.paused).length }
+      if (bad.length) throw new CheckFailed(`${bad.length} of ${breakers.length} breakers not closed and running: ${bad.map((b) => `${b.name} ${b.state}${b.paused ? ', queue paused' : ''}`).join('; ')}`)
+      out.ok(`all ${breakers.length} breakers closed, no queue paused (${kv.via})`)
+      return figures
+    })
   },
 })

@@ -4,7 +4,7 @@ import { definePhase } from '../lib/main.ts'
 import { findInconsistencies, formatFinding, invariants } from '../lib/consistency.ts'
 import { withDatabase } from '../lib/db.ts'
 import { out } from '../lib/output.ts'
-import { CheckFailed, CODE, positiveNumber, withExitCodes } from '../lib/recovery.ts'
+import { CheckFailed, CODE, positiveNumber } from '../lib/recovery.ts'
 
 export default definePhase(import.meta, {
   name: 'check-consistency',
@@ -14,20 +14,18 @@ export default definePhase(import.meta, {
   flags: [['--processing-limit MINUTES', 'a job PROCESSING longer than this (by updated_at) is stuck (PROCESSING_LIMIT, default 30)']],
   destroys: null,
   async run(ctx) {
-    return withExitCodes(this, async () => {
-      const list = invariants(positiveNumber(ctx.config, 'PROCESSING_LIMIT'))
-      const findings = await withDatabase(ctx, (db) => findInconsistencies(db, list))
-      for (const inv of list) {
-        const found = findings.find((f) => f.invariant === inv)
-        if (!found) out.ok(`${inv.name}: ${inv.says}`)
-        else {
-          const [head, ...rows] = formatFinding(found)
-          out.warn(head)
-          for (const r of rows) out.info(r)
-        }
+    const list = invariants(positiveNumber(ctx.config, 'PROCESSING_LIMIT'))
+    const findings = await withDatabase(ctx, (db) => findInconsistencies(db, list))
+    for (const inv of list) {
+      const found = findings.find((f) => f.invariant === inv)
+      if (!found) out.ok(`${inv.name}: ${inv.says}`)
+      else {
+        const [head, ...rows] = formatFinding(found)
+        out.warn(head)
+        for (const r of rows) out.info(r)
       }
-      if (findings.length) throw new CheckFailed(`${findings.length} of ${list.length} invariants broken: ${findings.map((f) => `${f.invariant.name} (${f.total})`).join(', ')}`)
-      return { invariants: list.length, findings: 0 }
-    })
+    }
+    if (findings.length) throw new CheckFailed(`${findings.length} of ${list.length} invariants broken: ${findings.map((f) => `${f.invariant.name} (${f.total})`).join(', ')}`)
+    return { invariants: list.length, findings: 0 }
   },
 })

@@ -3,7 +3,7 @@
 import { definePhase, type Ctx } from '../lib/main.ts'
 import { circuitPatterns, GLOBAL_BREAKER, globMatch } from '../lib/circuit.ts'
 import { out } from '../lib/output.ts'
-import { CODE, withExitCodes } from '../lib/recovery.ts'
+import { CODE } from '../lib/recovery.ts'
 import { withRedis } from '../lib/redis.ts'
 import flushRedis from './flush-redis.mts'
 
@@ -26,26 +26,22 @@ export default definePhase(import.meta, {
   booleans: ['all'],
   destroys: 'redis',
   async inventory(ctx) {
-    return withExitCodes(this, () =>
-      withRedis(ctx, async (kv) => {
-        const { config } = asFlush(ctx)
-        if (config.redisMode === 'flushdb') return [`redis via ${kv.via}: FLUSHDB of db ${config.redisDb}, all ${await kv.dbsize()} keys (not only the circuit breaker's)`]
-        const counts = await kv.countByPatterns(config.redisPatterns)
-        const total = Object.values(counts).reduce((a, b) => a + b, 0)
-        return [`redis via ${kv.via}: ${total} keys in db ${config.redisDb} matching`, ...Object.entries(counts).map(([p, n]) => `  ${p}: ${n} key${n === 1 ? '' : 's'}`)]
-      }),
-    )
+    return withRedis(ctx, async (kv) => {
+      const { config } = asFlush(ctx)
+      if (config.redisMode === 'flushdb') return [`redis via ${kv.via}: FLUSHDB of db ${config.redisDb}, all ${await kv.dbsize()} keys (not only the circuit breaker's)`]
+      const counts = await kv.countByPatterns(config.redisPatterns)
+      const total = Object.values(counts).reduce((a, b) => a + b, 0)
+      return [`redis via ${kv.via}: ${total} keys in db ${config.redisDb} matching`, ...Object.entries(counts).map(([p, n]) => `  ${p}: ${n} key${n === 1 ? '' : 's'}`)]
+    })
   },
   async run(ctx) {
-    return withExitCodes(this, async () => {
-      const flush = asFlush(ctx)
-      const patterns = flush.config.redisPatterns
-      if (flush.config.redisMode === 'patterns') {
-        const covering = patterns.find((p) => globMatch(p, GLOBAL_BREAKER))
-        if (covering) out.info(`${GLOBAL_BREAKER}, the planned single global breaker, is covered by ${covering}`)
-        else out.warn(`${GLOBAL_BREAKER} (the planned single global breaker) matches none of ${patterns.join(', ')}: it is kept`)
-      }
-      return flushRedis.run(flush)
-    })
+    const flush = asFlush(ctx)
+    const patterns = flush.config.redisPatterns
+    if (flush.config.redisMode === 'patterns') {
+      const covering = patterns.find((p) => globMatch(p, GLOBAL_BREAKER))
+      if (covering) out.info(`${GLOBAL_BREAKER}, the planned single global breaker, is covered by ${covering}`)
+      else out.warn(`${GLOBAL_BREAKER} (the planned single global breaker) matches none of ${patterns.join(', ')}: it is kept`)
+    }
+    return flushRedis.run(flush)
   },
 })

@@ -2,7 +2,7 @@
 // rollback-code: show the recent commits; keep a backup branch, revert a commit, or branch off the backup.
 import { definePhase } from '../lib/main.ts'
 import { codePlanFromFlags, Git, rollbackCode } from '../lib/git.ts'
-import { CODE, withExitCodes } from '../lib/recovery.ts'
+import { CODE } from '../lib/recovery.ts'
 
 export default definePhase(import.meta, {
   name: 'rollback-code',
@@ -19,10 +19,8 @@ export default definePhase(import.meta, {
   args: '[NAME for --backup]',
   destroys: null,
   async run(ctx) {
-    return withExitCodes(this, async () => {
-      const plan = codePlanFromFlags(ctx.options.flags, ctx.options.backup)
-      const git = new Git(ctx.run, await Git.toplevel(ctx.run, plan.repo ?? ctx.config.appDir))
-      return rollbackCode(git, plan, ctx.options.dryRun)
-    })
+    const plan = codePlanFromFlags(ctx.options.flags, ctx.options.backup)
+    const git = new Git(ctx.run, await Git.toplevel(ctx.run, plan.repo ?? ctx.config.appDir))
+    return rollbackCode(git, plan, ctx.options.dryRun)
   },
 })

@@ -4,7 +4,7 @@ import { definePhase, type Ctx } from '../lib/main.ts'
 import { backupTables } from '../lib/backup.ts'
 import { describePlan, Migrations, parseRequest, revisionName, revisionNames, type MigrationPlan } from '../lib/migrations.ts'
 import { out } from '../lib/output.ts'
-import { CODE, invokedWith, positionals, withExitCodes } from '../lib/recovery.ts'
+import { CODE, invokedWith, positionals } from '../lib/recovery.ts'
 
 // The plan is read once: the confirmation shows it, the run carries it out.
 let planned: Promise<MigrationPlan> | undefined
@@ -23,33 +23,31 @@ export default definePhase(import.meta, {
     return invokedWith('downgrade') ? ('database' as const) : null
   },
   async inventory(ctx) {
-    return withExitCodes(this, async () => describePlan(await plan(ctx), ctx.config.postgres.db))
+    return describePlan(await plan(ctx), ctx.config.postgres.db)
   },
   async run(ctx) {
-    return withExitCodes(this, async () => {
-      const request = parseRequest(positionals(ctx.options.flags))
-      const migrations = new Migrations(ctx)
-      if (request.action === 'history' || request.action === 'current') {
-        const revisions = await migrations.history()
-        const current = await migrations.current(revisions)
-        out.info(`database at ${revisionNames(current)} (${migrations.cmd.join(' ')} in ${ctx.config.services.api})`)
-        if (request.action === 'history') for (const r of revisions) out.info(`${current.includes(r.id) ? '*' : ' '} ${r.parents.join(', ') || '<base>'} -> ${r.id}: ${r.message}`)
-        return { current: revisionNames(current), revisions: revisions.length }
-      }
+    const request = parseRequest(positionals(ctx.options.flags))
+    const migrations = new Migrations(ctx)
+    if (request.action === 'history' || request.action === 'current') {
+      const revisions = await migrations.history()
+      const current = await migrations.current(revisions)
+      out.info(`database at ${revisionNames(current)} (${migrations.cmd.join(' ')} in ${ctx.config.services.api})`)
+      if (request.action === 'history') for (const r of revisions) out.info(`${current.includes(r.id) ? '*' : ' '} ${r.parents.join(', ') || '<base>'} -> ${r.id}: ${r.message}`)
+      return { current: revisionNames(current), revisions: revisions.length }
+    }
 
-      const p = await plan(ctx)
-      if (p.action === 'upgrade') for (const line of describePlan(p, ctx.config.postgres.db)) out.info(line) // a downgrade's was confirmed
-      const figures = { from: revisionNames(p.current), to: revisionName(p.target), steps: p.steps.length }
-      if (!p.steps.length) return figures
-      if (p.action === 'downgrade' && ctx.options.backup) await backupTables(ctx, ctx.config.tables)
-      const res = await migrations.migrate(p)
-      for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) out.info(`| ${line}`)
-      if (ctx.options.dryRun) return figures
+    const p = await plan(ctx)
+    if (p.action === 'upgrade') for (const line of describePlan(p, ctx.config.postgres.db)) out.info(line) // a downgrade's was confirmed
+    const figures = { from: revisionNames(p.current), to: revisionName(p.target), steps: p.steps.length }
+    if (!p.steps.length) return figures
+    if (p.action === 'downgrade' && ctx.options.backup) await backupTables(ctx, ctx.config.tables)
+    const res = await migrations.migrate(p)
+    for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) out.info(`| ${line}`)
+    if (ctx.options.dryRun) return figures
 
-      const now = await migrations.current(await migrations.history())
-      if (revisionNames(now) !== revisionName(p.target)) throw new Error(`after the ${p.action} the database is at ${revisionNames(now)}, not ${revisionName(p.target)}`)
-      out.ok(`${p.action} done: ${figures.from} -> ${figures.to} (${p.steps.length} revision${p.steps.length > 1 ? 's' : ''})`)
-      return figures
-    })
+    const now = await migrations.current(await migrations.history())
+    if (revisionNames(now) !== revisionName(p.target)) throw new Error(`after the ${p.action} the database is at ${revisionNames(now)}, not ${revisionName(p.target)}`)
+    out.ok(`${p.action} done: ${figures.from} -> ${figures.to} (${p.steps.length} revision${p.steps.length > 1 ? 's' : ''})`)
+    return figures
   },
 })

@@ -23,8 +23,8 @@ test('Compose v2 is preferred when the plugin answers', async () => {
 })
 
 test('Compose v1 when v2 is missing', async () => {
-  const { run } = recorder({ 'docker compose version': { code: 1, stderr: "docker: 'compose' is not a docker command" }, 'docker-compose version': {} })
-  assert.equal(await detectCompose(run, null), ['docker-compose'])
+  const { run } = recorder({ 'docker compose version': { code: 1, stderr: "docker: 'compose' is not a docker command" } })
+  assert.equal(await detectCompose(run, null, (name) => (name === 'docker-compose' ? '/usr/bin/docker-compose' : null)), ['docker-compose'])
 })
 
 test('COMPOSE_CMD overrides detection without running anything', async () => {
@@ -35,7 +35,7 @@ test('COMPOSE_CMD overrides detection without running anything', async () => {
 
 test('no compose at all says how to get one', async () => {
   const { run } = recorder({})
-  await detectCompose(run, null).then(
+  await detectCompose(run, null, () => null).then(
     () => assert.unreachable(),
     (e: Error) => assert.match(e.message, /Install the compose plugin \(v2\) or docker-compose \(v1\), or set COMPOSE_CMD/),
   )

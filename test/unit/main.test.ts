@@ -49,6 +49,15 @@ test('each phase maps to its exit code', async () => {
   }
 })
 
+test("an error before the confirmation is the phase's failure; an error may carry its own code", async () => {
+  const early: PhaseSpec = { name: 'flush-redis', destroys: 'redis', inventory: async () => { throw new Error('cannot list keys') }, run: async () => ({}) }
+  const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [early] }, ['--yes']))
+  assert.is(value, 5)
+  assert.match(text, /flush-redis failed: cannot list keys/)
+  const own: PhaseSpec = { name: 'check', destroys: null, run: async () => { throw Object.assign(new Error('found 2'), { exitCode: 7 }) } }
+  assert.is((await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [own] }, []))).value, 7)
+})
+
 test('success exits 0', async () => {
   const { value } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [ok('assess')] }, []))
   assert.is(value, 0)

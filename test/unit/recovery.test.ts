@@ -9,7 +9,7 @@ import { downgradePath, describePlan, parseCurrent, parseHistory, parseRequest, 
 import { breakerTable, globMatch, patternProblems, readBreaker, tripped } from '../../lib/circuit.ts'
 import { findingsSql, formatFinding, invariants } from '../../lib/consistency.ts'
 import { codePlan, codePlanFromFlags, changedFiles, Git, rollbackCode } from '../../lib/git.ts'
-import { CheckFailed, flagText, positionals, UsageError, withExitCodes } from '../../lib/recovery.ts'
+import { CheckFailed, flagText, positionals, UsageError } from '../../lib/recovery.ts'
 import { execute, type PhaseSpec } from '../../lib/main.ts'
 import { RefusedError } from '../../lib/safety.ts'
 import type { Runner, RunResult } from '../../lib/run.ts'
@@ -268,9 +268,7 @@ const task = (body: () => Promise<void>, exitCode = 4): PhaseSpec => ({
   name: 'task',
   exitCode,
   destroys: null,
-  async run() {
-    return withExitCodes(this, body)
-  },
+  run: body,
 })
 
 test('a usage error exits 9, a failed check 7, anything else the task code', async () => {

@@ -30,10 +30,10 @@ test('allowFailure returns the result instead', async () => {
 test('a command past its deadline is killed with its children', async () => {
   const t0 = Date.now()
   const res = await run(['sh', '-c', 'sleep 37.25 & sleep 37.25'], { timeoutMs: 300, allowFailure: true })
-  assert.ok(res.timedOut)
-  assert.ok(Date.now() - t0 < 5000)
+  assert.ok(res.timedOut, 'reported as timed out')
+  assert.ok(Date.now() - t0 < 10_000, `killed promptly (${Date.now() - t0} ms)`)
   let left = ''
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 50; i++) {
     left = (await run(['sh', '-c', 'pgrep -f "^sleep 37.25$" || true'])).stdout.trim()
     if (!left) break
     await new Promise((r) => setTimeout(r, 100))
