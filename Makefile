@@ -15,6 +15,7 @@ help: ## list the targets
 	@echo "usage: make TARGET [ARGS='--flag ...'] [YES=1]"
 	@grep -hE '^[a-z0-9-]+( [a-z0-9-]+)*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
 	@echo "  phases: $(PHASES)  (make PHASE runs ./scripts/PHASE.mts)"
+	@echo "  make restart SERVICES=api,worker restarts only those services and waits until they are ready"
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -29,7 +30,7 @@ reset-and-test: node_modules/.installed engine ## reset the stack and run the sm
 	$(NODE_RUN) scripts/reset_and_run.mts $(YES_FLAG) $(ARGS)
 
 $(PHASES): node_modules/.installed
-	$(NODE_RUN) scripts/$@.mts $(YES_FLAG) $(ARGS)
+	$(NODE_RUN) scripts/$@.mts $(YES_FLAG) $(if $(SERVICES),--services $(SERVICES)) $(ARGS)
 
 docker-test: node_modules/.installed ## the app's own pytest run inside the api container
 	$(NODE_RUN) scripts/docker-test.mts $(ARGS)
@@ -55,3 +56,20 @@ bench: node_modules/.installed engine ## benchmark the reset against the floor a
 
 restore: node_modules/.installed ## put back what --backup saved (ARGS="--dir backups/<dir>")
 	$(NODE_RUN) scripts/restore.mts $(YES_FLAG) $(ARGS)
+
+# ---- recovery: the rollback procedures and checks of the circuit-breaker plan ----
+
+rollback-code: node_modules/.installed ## show the recent commits; ARGS="--backup NAME" | "--revert COMMIT" | "--from-backup NAME"
+	$(NODE_RUN) scripts/rollback-code.mts $(YES_FLAG) $(ARGS)
+
+rollback-db: node_modules/.installed ## migrations in the api container: REV=... downgrades to it (confirmed); ARGS=history | upgrade
+	$(NODE_RUN) scripts/rollback-db.mts $(YES_FLAG) $(ARGS) $(if $(REV),downgrade -- $(REV))
+
+reset-circuit: node_modules/.installed ## delete the circuit-breaker keys (SCAN + UNLINK); ARGS=--all empties the app's Redis db
+	$(NODE_RUN) scripts/reset-circuit.mts $(YES_FLAG) $(ARGS)
+
+check: node_modules/.installed ## read-only checks: circuit breakers, then database consistency (exit 7 on a finding)
+	@status=0; \
+	$(NODE_RUN) scripts/check-circuit.mts $(ARGS) || status=$$?; \
+	$(NODE_RUN) scripts/check-consistency.mts $(ARGS) || status=$$?; \
+	exit $$status

@@ -1,9 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { checkTableName, ConfigError, flagsToKeys, loadConfig, mask } from '../../lib/config.ts'
+
+import { checkTableName, ConfigError, flagsToKeys, KEYS, loadConfig, mask, SUITE_ROOT } from '../../lib/config.ts'
 
 function root(files: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'))
@@ -109,6 +110,15 @@ test('an empty expectation is not checked', () => {
 
 test('mask hides secrets and URL passwords', () => {
   assert.is(mask('psql -W hunter2 postgres://u:pw@h/db', ['hunter2']), 'psql -W *** postgres://u:***@h/db')
+})
+
+test('.env.example and the README document every key', () => {
+  const example = readFileSync(path.join(SUITE_ROOT, '.env.example'), 'utf8')
+  const readme = readFileSync(path.join(SUITE_ROOT, 'README.md'), 'utf8')
+  for (const key of Object.keys(KEYS)) {
+    assert.ok(example.includes(`${key}=`), `${key} in .env.example`)
+    assert.ok(readme.includes(`\`${key}\``), `${key} in README.md`)
+  }
 })
 
 test.run()
