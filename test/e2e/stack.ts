@@ -65,6 +65,10 @@ let upOnce: Promise<void> | undefined
 /** Brings the stack up and ready, once per test run. */
 export function stackUp(): Promise<void> {
   return (upOnce ??= (async () => {
+    // `up -d` first: it builds missing images and recreates containers made from another
+    // checkout's files (a stale stack would otherwise be tested in place of this one).
+    const c = await compose()
+    await c.compose(['up', '-d'], { timeoutMs: 1_800_000 })
     const o = await script('assess')
     if (o.code !== 0) throw new Error(`the example stack did not come up: ${explain(o)}`)
   })())
