@@ -36,11 +36,12 @@ export default definePhase(import.meta, {
     if (notRunning.length) {
       out.warn(`not running: ${notRunning.join(', ')}; starting them`)
       await compose.compose(['up', '-d', ...notRunning], { mutates: true, timeoutMs: config.readyTimeoutMs + 600_000 })
-      if (!ctx.options.dryRun) containers = await waitUntilReady(ctx)
     }
+    // Running is not ready: healthchecks pass and the api migrates before it answers
+    if (!ctx.options.dryRun || !notRunning.length) containers = await waitUntilReady(ctx)
     const byService = new Map<string, number>()
     for (const c of containers) if (c.state === 'running') byService.set(c.service, (byService.get(c.service) ?? 0) + 1)
-    out.ok(`containers running: ${[...byService].map(([s, n]) => `${s}×${n}`).join(', ')}`)
+    out.ok(`containers ready: ${[...byService].map(([s, n]) => `${s}×${n}`).join(', ')}`)
     if (ctx.options.dryRun && notRunning.length) return { containers: containers.length }
 
     // PostgreSQL and Redis answer, and the test file is in the api container (checked side by side)

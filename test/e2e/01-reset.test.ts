@@ -1,7 +1,9 @@
 // The main job, end to end: make reset-and-test on a dirty stack, the dry run, the refusal without a terminal.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { alembicVersion, counts, db, dbsize, explain, logSize, logText, script, seedDirty, sh, stackUp, STALE_LINE, withRedisClient, writeStats } from './stack.ts'
+import { spawnSync } from 'node:child_process'
+import { SUITE_ROOT } from '../../lib/config.ts'
+import { alembicVersion, counts, db, dbsize, ENV, explain, logSize, logText, script, seedDirty, sh, stackUp, STALE_LINE, withRedisClient, writeStats } from './stack.ts'
 
 test.before(stackUp)
 
@@ -45,6 +47,33 @@ test('no terminal and no --yes: refused at once with exit 8, nothing touched', a
   assert.match(o.out, /no terminal to ask for confirmation.*Rerun with --yes/)
   assert.ok(Date.now() - t0 < 30_000)
   assert.is(await writeStats(), before)
+})
+
+/** A script in a real terminal (a pty from script(1)), typing `answer` at its prompt. */
+function inTerminal(command: string, answer: string) {
+  const res = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: SUITE_ROOT, input: answer, env: { ...ENV, CI: '' }, encoding: 'utf8', timeout: 120_000 })
+  return { code: res.status ?? -1, out: res.stdout + res.stderr }
+}
+
+test('in a terminal: shows what will be destroyed and asks once; "no" exits 8, "yes" goes ahead', async () => {
+  await seedDirty()
+  const before = await writeStats()
+  const no = inTerminal('node --import tsx scripts/truncate-db.mts', 'no\n')
+  assert.is(no.code, 8, no.out)
+  assert.match(no.out, /about to destroy:/)
+  assert.match(no.out, /database fastapi_k8_proto via .*: jobs \(\d+ rows\), leads \(\d+ rows\)/)
+  assert.match(no.out, /Type "yes" to go ahead/)
+  assert.match(no.out, /not confirmed; nothing was changed/)
+  assert.is(await writeStats(), before)
+  const yes = inTerminal('node --import tsx scripts/truncate-db.mts', 'yes\n')
+  assert.is(yes.code, 0, yes.out)
+  assert.equal(await counts(), { users: 0, organizations: 0, campaigns: 0, leads: 0, jobs: 0 })
+})
+
+test("make docker-test runs the app's pytest suite in a one-off api container", async () => {
+  const o = await sh(['make', '--no-print-directory', 'docker-test'])
+  assert.is(o.code, 0, explain(o))
+  assert.match(o.out, /\d+ passed/)
 })
 
 test.run()

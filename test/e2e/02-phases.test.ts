@@ -14,7 +14,7 @@ test('assess: checks everything and changes nothing', async () => {
   const before = await writeStats()
   const o = await script('assess')
   assert.is(o.code, 0, explain(o))
-  for (const what of [/Docker engine/, /containers running: .*worker×8/, /PostgreSQL 15/, /Redis 7/, /test file .* present/, /log directory .* writable/]) assert.match(o.out, what)
+  for (const what of [/Docker engine/, /containers ready: .*worker×8/, /PostgreSQL 15/, /Redis 7/, /test file .* present/, /log directory .* writable/]) assert.match(o.out, what)
   assert.is(await writeStats(), before)
 })
 

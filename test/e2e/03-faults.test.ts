@@ -50,6 +50,27 @@ test('SIGINT during the test: exit 130, no test process left in the container', 
   assert.is(await processesIn('api', HANG), 0)
 })
 
+test('SIGINT mid-run, then --resume continues after the last completed phase and ends clean', async () => {
+  await seedDirty()
+  let pid = 0
+  const first = script('reset_and_run', ['--yes', '--skip', 'restart'], { TEST_COMMAND: HANG }, { onSpawn: (p: number) => (pid = p) })
+  try {
+    for (let i = 0; i < 150 && (await processesIn('api', HANG)) === 0; i++) await new Promise((r) => setTimeout(r, 200))
+  } finally {
+    process.kill(pid, 'SIGINT')
+  }
+  const stopped = await first
+  assert.is(stopped.code, 130, explain(stopped))
+  assert.match(stopped.out, /6 run-test\s+interrupted/)
+  assert.match(stopped.out, /Rerun with --resume/)
+  const resumed = await script('reset_and_run', ['--resume', '--yes'])
+  assert.is(resumed.code, 0, explain(resumed))
+  assert.match(resumed.out, /6 run-test\s+ok/)
+  assert.match(resumed.out, /7 validate\s+ok/)
+  assert.not.match(resumed.out, /truncate-db/, 'completed phases are not run again')
+  assert.equal(await counts(), { users: 1, organizations: 1, campaigns: 10, leads: 200, jobs: 210 })
+})
+
 test('two runs at once: the second is refused at once, naming the first', async () => {
   let pid = 0
   const first = script('run-test', [], { TEST_COMMAND: HANG }, { onSpawn: (p: number) => (pid = p) })
