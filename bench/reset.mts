@@ -87,6 +87,7 @@ async function compare() {
 // ---- restart: until every service is ready ----
 async function restart() {
   const c = await compose()
+  await c.command() // detected before args() builds a command line
   const modes: Record<string, number[]> = { restart: [], recreate: [], 'bare compose restart': [] }
   for (let i = 0; i < Math.min(RUNS, 3); i++) {
     for (const mode of ['restart', 'recreate']) {

@@ -285,7 +285,7 @@ function printSummary(reports: PhaseReport[], totalMs: number, exitCode: number)
   const rows = [['phase', 'status', 'duration', 'figures']]
   for (const r of reports) {
     const figures = Object.entries(r.figures).map(([k, v]) => `${k}=${v}`).join(' ')
-    rows.push([`${r.number} ${r.name}`, r.status, r.status === 'not run' ? '' : seconds(r.durationMs), figures])
+    rows.push([r.number ? `${r.number} ${r.name}` : r.name, r.status, r.status === 'not run' ? '' : seconds(r.durationMs), figures])
   }
   out.line('')
   out.line(table(rows))

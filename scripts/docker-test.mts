@@ -10,8 +10,12 @@ export default definePhase(import.meta, {
   destroys: null,
   async run(ctx) {
     const compose = await ctx.compose()
-    const argv = compose.args('run', '--rm', '-T', ctx.config.services.api, 'pytest', 'tests/', '-v')
-    const res = await ctx.run(argv, { allowFailure: true, timeoutMs: ctx.config.testTimeoutMs, signal: ctx.signal, onOutput: (c) => process.stdout.write(c) })
+    const res = await compose.compose(['run', '--rm', '-T', ctx.config.services.api, 'pytest', 'tests/', '-v'], {
+      allowFailure: true,
+      timeoutMs: ctx.config.testTimeoutMs,
+      signal: ctx.signal,
+      onOutput: (c) => process.stdout.write(c),
+    })
     if (res.code !== 0) throw new Error(`pytest exited with code ${res.code}`)
     return {}
   },
