@@ -2,7 +2,7 @@
 // bench: how fast the reset is against the floor and the old script, how long restarts take,
 // and how the truncation and the pattern delete scale. Figures go to bench/results/<date>.json.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import minimist from 'minimist'
@@ -31,19 +31,30 @@ function machine() {
   return { cpus: Number(cpus), memGiB: Number(mem) }
 }
 
-/** Wall time of a command in ms; it must succeed. */
-function timed(argv: string[], env: Record<string, string> = {}): number {
-  const t0 = performance.now()
-  const res = spawnSync(argv[0], argv.slice(1), { cwd: SUITE_ROOT, env: { ...process.env, CI: 'true', ...env }, encoding: 'utf8', maxBuffer: 64 << 20 })
-  const ms = performance.now() - t0
-  if (res.status !== 0) throw new Error(`${argv.join(' ')} exited ${res.status}:\n${(res.stdout + res.stderr).slice(-3000)}`)
-  return ms
+/**
+ * Wall time of a command in ms; it must succeed. Asynchronous, so that a measurement running in
+ * this process meanwhile (the PING loop) is not frozen while the command runs.
+ */
+function timed(argv: string[], env: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(argv[0], argv.slice(1), { cwd: SUITE_ROOT, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (d) => (output = (output + d).slice(-3000)))
+    child.stderr.on('data', (d) => (output = (output + d).slice(-3000)))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const ms = performance.now() - t0
+      if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}:\n${output}`))
+      else resolve(ms)
+    })
+  })
 }
 
 /** A script's JSON report: phase durations and figures, start-up excluded. */
-function report(argv: string[], env: Record<string, string> = {}) {
+async function report(argv: string[], env: Record<string, string> = {}) {
   const file = path.join(SUITE_ROOT, '.state', `bench-${process.pid}.json`)
-  const wallMs = timed([...argv, '--json', file], env)
+  const wallMs = await timed([...argv, '--json', file], env)
   const r = JSON.parse(readFileSync(file, 'utf8'))
   rmSync(file)
   return { wallMs, phases: r.phases as { name: string; durationMs: number; figures: Record<string, number> }[] }
@@ -73,7 +84,7 @@ async function compare() {
   for (let i = -1; i < RUNS; i++) {
     for (const [name, argv] of contenders) {
       await seedDirty(50)
-      const ms = timed(argv)
+      const ms = await timed(argv)
       if (i >= 0) samples[name].push(ms) // run -1 is the warm-up
     }
     process.stdout.write(`  compare: run ${i + 1}/${RUNS} done\n`)
@@ -91,11 +102,11 @@ async function restart() {
   const modes: Record<string, number[]> = { restart: [], recreate: [], 'bare compose restart': [] }
   for (let i = 0; i < Math.min(RUNS, 3); i++) {
     for (const mode of ['restart', 'recreate']) {
-      const r = report(node('restart', '--yes', '--restart-mode', mode))
+      const r = await report(node('restart', '--yes', '--restart-mode', mode))
       modes[mode].push(r.phases[0].durationMs)
     }
-    modes['bare compose restart'].push(timed(c.args('restart')))
-    timed(node('assess')) // ready again before the next round
+    modes['bare compose restart'].push(await timed(c.args('restart')))
+    await timed(node('assess')) // ready again before the next round
   }
   const st = Object.fromEntries(Object.entries(modes).map(([n, s]) => [n, stats(s)]))
   results.restart = st
@@ -124,14 +135,14 @@ async function seedKeys(drop: number, keep: number) {
 }
 
 async function scale() {
-  const phaseMs = (r: ReturnType<typeof report>) => r.phases.find((p) => p.name === 'truncate-db')!.durationMs
+  const phaseMs = (r: Awaited<ReturnType<typeof report>>) => r.phases.find((p) => p.name === 'truncate-db')!.durationMs
   const empty: number[] = []
   const full: number[] = []
   for (let i = 0; i < Math.min(RUNS, 3); i++) {
-    timed(node('truncate-db', '--yes'))
-    empty.push(phaseMs(report(node('truncate-db', '--yes'))))
+    await timed(node('truncate-db', '--yes'))
+    empty.push(phaseMs(await report(node('truncate-db', '--yes'))))
     await seedRows(SCALE)
-    full.push(phaseMs(report(node('truncate-db', '--yes'))))
+    full.push(phaseMs(await report(node('truncate-db', '--yes'))))
   }
   const e = stats(empty)
   const f = stats(full)
@@ -155,7 +166,7 @@ async function scale() {
         await new Promise((r) => setTimeout(r, 2))
       }
     })()
-    const r = report(node('flush-redis', '--yes', '--redis-mode', 'patterns', '--redis-patterns', 'bench:drop:*'))
+    const r = await report(node('flush-redis', '--yes', '--redis-mode', 'patterns', '--redis-patterns', 'bench:drop:*'))
     running = false
     await loop
     pinger.disconnect()
@@ -167,7 +178,7 @@ async function scale() {
     slowest = Math.max(slowest, worst)
   }
   await withRedisClient((r) => r.flushall())
-  timed(node('truncate-db', '--yes'))
+  await timed(node('truncate-db', '--yes'))
   const rs = stats(rates)
   results.scale = { truncateEmptyMs: e, truncateFullMs: f, fullOverEmpty: f.median / e.median, deleteKeysPerSecond: rs, slowestPingMs: slowest }
   console.log(`pattern delete of ${(SCALE / 2).toLocaleString()} of ${SCALE.toLocaleString()} keys: median ${Math.round(rs.median).toLocaleString()} keys/s (target >= 100,000); slowest PING meanwhile ${slowest.toFixed(1)} ms (target <= 50 ms)\n`)
@@ -179,10 +190,10 @@ async function cycle() {
   const old: number[] = []
   for (let i = 0; i < 2; i++) {
     await seedDirty(50)
-    ours.push(timed(node('reset_and_run', '--skip', 'run-test,validate', '--yes')))
+    ours.push(await timed(node('reset_and_run', '--skip', 'run-test,validate', '--yes')))
     await seedDirty(50)
-    old.push(timed(['bash', 'bench/old-way.sh', '--full']))
-    timed(node('assess'))
+    old.push(await timed(['bash', 'bench/old-way.sh', '--full']))
+    await timed(node('assess'))
   }
   const o = stats(ours)
   const d = stats(old)
@@ -191,7 +202,7 @@ async function cycle() {
   console.log(`old / ours = ${(d.median / o.median).toFixed(1)}x (target >= 3x)\n`)
 }
 
-timed(node('assess'))
+await timed(node('assess'))
 if (only.has('compare')) await compare()
 if (only.has('restart')) await restart()
 if (only.has('scale')) await scale()

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import path from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import type { Config } from './config.ts'
-import { countRows, resolveTables, withDatabase, type Database } from './db.ts'
+import { countRows, resolveTables, showCount, withDatabase, type Database } from './db.ts'
 import type { Ctx, PhaseSpec } from './main.ts'
 import { out } from './output.ts'
 import { PHASE_NAMES, SelectionError, type PhaseName } from './phases.ts'
@@ -104,7 +104,7 @@ export async function guardTarget(ctx: Ctx, phases: PhaseSpec[]): Promise<void> 
         if (custom.has('database')) return
         const tables = await resolveTables(db, config.tables).catch(() => null)
         const counts = tables ? await countRows(db, tables.map((t) => t.name)) : {}
-        const listed = Object.entries(counts).map(([t, n]) => `${t} (${n} rows)`).join(', ')
+        const listed = Object.entries(counts).map(([t, n]) => `${t} (${showCount(n)} rows)`).join(', ')
         inventory.lines.push(`database ${row.name} via ${db.via}: ${listed || config.tables.join(', ')}`)
       })
     } catch (e) {

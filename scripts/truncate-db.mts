@@ -2,7 +2,7 @@
 // truncate-db: empty the configured tables in ONE `TRUNCATE ... RESTART IDENTITY CASCADE`
 // inside a transaction with a lock_timeout; alembic_version is never touched.
 import { definePhase } from '../lib/main.ts'
-import { cascadeReach, countRows, DbError, lockHolders, resolveTables, truncateSql, withDatabase } from '../lib/db.ts'
+import { cascadeReach, countRows, DbError, lockHolders, resolveTables, showCount, truncateSql, withDatabase } from '../lib/db.ts'
 import { backupTables } from '../lib/backup.ts'
 import { out, seconds } from '../lib/output.ts'
 
@@ -24,7 +24,8 @@ export default definePhase(import.meta, {
       const names = tables.map((t) => t.name)
       const before = await countRows(db, [...names, ...reached])
       const total = Object.values(before).reduce((a, b) => a + b, 0)
-      out.info(`before: ${Object.entries(before).map(([t, n]) => `${t}=${n}`).join(' ')}`)
+      const capped = Object.values(before).some((n) => n !== Number(showCount(n)))
+      out.info(`before: ${Object.entries(before).map(([t, n]) => `${t}=${showCount(n)}`).join(' ')}`)
       if (options.backup) await backupTables(ctx, names)
 
       const sql = truncateSql(names, config.lockTimeoutMs, config.statementTimeoutMs)
@@ -54,8 +55,8 @@ export default definePhase(import.meta, {
       const after = await countRows(db, [...names, ...reached])
       const left = Object.entries(after).filter(([, n]) => n !== 0)
       if (left.length) throw new Error(`tables not empty after TRUNCATE: ${left.map(([t, n]) => `${t}=${n}`).join(', ')}`)
-      out.ok(`after: every table empty (${[...names, ...reached].join(', ')}); ${total} rows removed`)
-      return { rows: total, tables: names.length + reached.length }
+      out.ok(`after: every table empty (${[...names, ...reached].join(', ')}); ${capped ? 'more than ' : ''}${total} rows removed`)
+      return { rows: capped ? `${total}+` : total, tables: names.length + reached.length }
     })
   },
 })

@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { countSql, quoteIdent, truncateSql } from '../../lib/db.ts'
+import { countSql, quoteIdent, showCount, truncateSql } from '../../lib/db.ts'
 
 test('one TRUNCATE of every table, in a transaction with lock and statement timeouts', () => {
   assert.is(
@@ -20,8 +20,14 @@ test('identifiers are quoted, malformed ones refused', () => {
   for (const bad of ['a"b', 'x;drop', 'a b', 'a.b.c']) assert.throws(() => quoteIdent(bad), /malformed/)
 })
 
-test('row counts in one query', () => {
-  assert.is(countSql(['jobs', 'users']), `SELECT 'jobs' AS name, count(*)::int AS n FROM "jobs"\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM "users"`)
+test('row counts in one query, each stopping past 100000 rows', () => {
+  assert.is(
+    countSql(['jobs', 'users']),
+    `SELECT 'jobs' AS name, count(*)::int AS n FROM (SELECT 1 FROM "jobs" LIMIT 100001) t\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM (SELECT 1 FROM "users" LIMIT 100001) t`,
+  )
+  assert.is(showCount(0), '0')
+  assert.is(showCount(100_000), '100000')
+  assert.is(showCount(100_001), '100000+')
 })
 
 test.run()
