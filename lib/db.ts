@@ -51,15 +51,15 @@ export function truncateSql(tables: string[], lockTimeoutMs: number, statementTi
 
 /**
  * Counting stops past this many rows a table: an exact count of a million rows costs more than
- * the TRUNCATE itself, and "100000+" says enough. Zero, the count that proves the reset, is exact.
+ * the TRUNCATE itself, and "10000+" says enough. Zero, the count that proves the reset, is exact.
  */
-export const COUNT_LIMIT = 100_000
+export const COUNT_LIMIT = 10_000
 
 export function countSql(tables: string[]): string {
   return tables.map((t) => `SELECT ${literal(t)} AS name, count(*)::int AS n FROM (SELECT 1 FROM ${quoteIdent(t)} LIMIT ${COUNT_LIMIT + 1}) t`).join('\nUNION ALL\n')
 }
 
-/** A count from countRows for people: "100000+" when counting stopped. */
+/** A count from countRows for people: "10000+" when counting stopped. */
 export function showCount(n: number): string {
   return n > COUNT_LIMIT ? `${COUNT_LIMIT}+` : String(n)
 }

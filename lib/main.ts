@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import minimist from 'minimist'
-import { ConfigError, flagsToKeys, KEYS, loadConfig, mask, type Config } from './config.ts'
+import { ConfigError, flagsToKeys, KEYS, loadConfig, mask, SUITE_ROOT, type Config } from './config.ts'
 import { Compose, describe, detectCompose } from './compose.ts'
 import { EXIT, PHASES, SelectionError, type PhaseName } from './phases.ts'
 import { out, seconds, setSecrets, table } from './output.ts'
@@ -163,7 +163,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     yes: Boolean(parsed.yes),
     dryRun: Boolean(parsed['dry-run']),
     backup: Boolean(parsed.backup),
-    backupDir: path.join(path.dirname(config.stateDir), 'backups', new Date().toISOString().replace(/[:.]/g, '-')),
+    backupDir: path.join(SUITE_ROOT, 'backups', new Date().toISOString().replace(/[:.]/g, '-')),
     flags: parsed,
   }
   const run = createRunner({ dryRun: options.dryRun, secrets: config.secrets, defaultTimeoutMs: config.commandTimeoutMs })

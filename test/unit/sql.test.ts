@@ -20,14 +20,14 @@ test('identifiers are quoted, malformed ones refused', () => {
   for (const bad of ['a"b', 'x;drop', 'a b', 'a.b.c']) assert.throws(() => quoteIdent(bad), /malformed/)
 })
 
-test('row counts in one query, each stopping past 100000 rows', () => {
+test('row counts in one query, each stopping past 10000 rows', () => {
   assert.is(
     countSql(['jobs', 'users']),
-    `SELECT 'jobs' AS name, count(*)::int AS n FROM (SELECT 1 FROM "jobs" LIMIT 100001) t\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM (SELECT 1 FROM "users" LIMIT 100001) t`,
+    `SELECT 'jobs' AS name, count(*)::int AS n FROM (SELECT 1 FROM "jobs" LIMIT 10001) t\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM (SELECT 1 FROM "users" LIMIT 10001) t`,
   )
   assert.is(showCount(0), '0')
-  assert.is(showCount(100_000), '100000')
-  assert.is(showCount(100_001), '100000+')
+  assert.is(showCount(10_000), '10000')
+  assert.is(showCount(10_001), '10000+')
 })
 
 test.run()
