@@ -140,6 +140,11 @@ export class Compose {
     return (this.snapshot = parseInspect(out.stdout.trim() || '[]'))
   }
 
+  /** The latest listing, taken now if there is none. */
+  async current(): Promise<Container[]> {
+    return this.snapshot ?? this.containers()
+  }
+
   /** The first running container of a service, or an error saying how to start it. */
   async container(service: string, all?: Container[]): Promise<Container> {
     const found = (all ?? this.snapshot ?? (await this.containers())).filter((c) => c.service === service)
@@ -184,11 +189,13 @@ export class Compose {
 }
 
 /** Every container of the project ready, and each required service present. */
-export function containersReady(compose: Compose, project: string, required: string[]): Probe<Container[]> {
+export function containersReady(compose: Compose, project: string, required: string[], initial?: Container[]): Probe<Container[]> {
+  let listing = initial // a listing just taken serves the first check
   return {
     what: `every container of ${project} to be healthy or running`,
     async check() {
-      const all = await compose.containers()
+      const all = listing ?? (await compose.containers())
+      listing = undefined
       const missing = required.filter((s) => !all.some((c) => c.service === s))
       const failed = all.filter((c) => readiness(c, required) === 'failed')
       if (failed.length) return { ready: false, fatal: true, detail: failed.map(describe).join(', ') }
@@ -223,10 +230,10 @@ export function apiAnswers(compose: Compose, service: string, healthPath: string
  * every required service has a container, and the api answers. On failure the error names each
  * service that is not ready, with its health log and log tail.
  */
-export async function waitUntilReady(ctx: Ctx, timeoutMs = ctx.config.readyTimeoutMs): Promise<Container[]> {
+export async function waitUntilReady(ctx: Ctx, timeoutMs = ctx.config.readyTimeoutMs, initial?: Container[]): Promise<Container[]> {
   const { config } = ctx
   const compose = await ctx.compose()
-  const probes: Probe<unknown>[] = [containersReady(compose, config.project, config.requiredServices)]
+  const probes: Probe<unknown>[] = [containersReady(compose, config.project, config.requiredServices, initial)]
   if (config.apiHealthPath && config.requiredServices.includes(config.services.api)) probes.push(apiAnswers(compose, config.services.api, config.apiHealthPath))
   try {
     await waitFor(allOf(`the ${config.project} stack to be ready`, probes), {
@@ -235,7 +242,7 @@ export async function waitUntilReady(ctx: Ctx, timeoutMs = ctx.config.readyTimeo
       signal: ctx.signal,
       onProgress: progress('waiting for containers'),
     })
-    return await compose.containers()
+    return await compose.current()
   } catch (e) {
     if (!(e instanceof WaitError)) throw e
     const all = await compose.containers().catch(() => [] as Container[])

@@ -16,19 +16,22 @@ export default definePhase(import.meta, {
   async run(ctx) {
     const { config, run } = ctx
 
-    // Docker and Compose
-    const engine = await run(['docker', 'info', '--format', '{{.ServerVersion}}'], { allowFailure: true, timeoutMs: 15_000 })
-    if (engine.code !== 0) {
+    // Docker and Compose; the project's containers, found by label (asked side by side)
+    const compose = await ctx.compose()
+    const [engine, listing] = await Promise.all([
+      run(['docker', 'info', '--format', '{{.ServerVersion}}'], { allowFailure: true, timeoutMs: 15_000 }),
+      compose.containers().catch(() => null),
+    ])
+    if (engine.code !== 0 || !listing) {
       throw new Error(`the Docker engine does not answer (${(engine.stderr || engine.stdout).trim().split('\n')[0]}). Start it (Docker Desktop, or \`sudo systemctl start docker\`; on a Debian CI host: sudo scripts/ensure-docker.sh).`)
     }
     out.ok(`Docker engine ${engine.stdout.trim()}`)
-    const compose = await ctx.compose()
     const composeCmd = await compose.command()
     if (!existsSync(config.composeFile)) throw new Error(`compose file ${config.composeFile} not found. Set APP_DIR (or COMPOSE_FILE) to your app's directory.`)
     out.ok(`compose: ${composeCmd.join(' ')}, file ${config.composeFile}, project ${config.project}`)
 
     // The project's containers, found by label; start what is missing
-    let containers = await compose.containers()
+    let containers = listing
     const notRunning = config.requiredServices.filter((s) => {
       const mine = containers.filter((c) => c.service === s)
       return mine.length === 0 || mine.some((c) => c.state !== 'running')
@@ -38,7 +41,7 @@ export default definePhase(import.meta, {
       await compose.compose(['up', '-d', ...notRunning], { mutates: true, timeoutMs: config.readyTimeoutMs + 600_000 })
     }
     // Running is not ready: healthchecks pass and the api migrates before it answers
-    if (!ctx.options.dryRun || !notRunning.length) containers = await waitUntilReady(ctx)
+    if (!ctx.options.dryRun || !notRunning.length) containers = await waitUntilReady(ctx, config.readyTimeoutMs, notRunning.length ? undefined : listing)
     const byService = new Map<string, number>()
     for (const c of containers) if (c.state === 'running') byService.set(c.service, (byService.get(c.service) ?? 0) + 1)
     out.ok(`containers ready: ${[...byService].map(([s, n]) => `${s}×${n}`).join(', ')}`)
