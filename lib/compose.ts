@@ -5,7 +5,7 @@ import path from 'node:path'
 import type { Config } from './config.ts'
 import type { Ctx } from './main.ts'
 import { progress } from './output.ts'
-import { indent, type Runner, type RunOptions } from './run.ts'
+import { indent, type Runner, type RunOptions, type RunResult } from './run.ts'
 import { allOf, waitFor, WaitError, type Probe } from './wait.ts'
 
 export const PROJECT_LABEL = 'com.docker.compose.project'
@@ -262,7 +262,7 @@ export async function waitUntilReady(ctx: Ctx, timeoutMs = ctx.config.readyTimeo
  * Runs a command inside a container so that it can be stopped later: the shell records its pid
  * in a file ($0), then becomes the command ($1). Used as: sh -c TRACKED <pidfile> <command>.
  */
-export const TRACKED = 'echo $$ > "$0"; exec sh -c "$1"'
+const TRACKED = 'echo $$ > "$0"; exec sh -c "$1"'
 
 /** Stops a TRACKED process and its children inside the container: TERM, then KILL after 5 s. */
 const STOP = `
@@ -274,7 +274,31 @@ i=0; while [ $i -lt 50 ] && kill -0 "$p" 2>/dev/null; do sleep 0.1; i=$((i+1)); 
 kill -KILL $pids 2>/dev/null && echo "killed pid $p and its children" || echo "stopped pid $p and its children"
 rm -f "$0"`
 
-export async function stopInContainer(ctx: Ctx, containerId: string, pidFile: string): Promise<string> {
+async function stopInContainer(ctx: Ctx, containerId: string, pidFile: string): Promise<string> {
   const res = await ctx.run(['docker', 'exec', containerId, 'sh', '-c', STOP, pidFile], { allowFailure: true, timeoutMs: 20_000 })
   return res.code === 0 ? res.stdout.trim() || 'stopped it in the container' : `could not stop it in the container: ${res.stderr.trim()}`
+}
+
+/**
+ * Runs shell text in a service's container so that its deadline, or Ctrl-C, stops it inside the
+ * container too, not only the local docker client. Never throws for the command's own exit
+ * code: a timed-out result says in `stopped` what was killed; an interruption rethrows.
+ */
+export async function execTracked(
+  ctx: Ctx,
+  service: string,
+  command: string,
+  options: RunOptions & { tty?: boolean; envNames?: string[] } = {},
+): Promise<RunResult & { stopped?: string }> {
+  const compose = await ctx.compose()
+  const container = await compose.container(service)
+  const pidFile = `/tmp/reset-and-test-${process.pid}-${Date.now()}.pid`
+  const res = await compose.exec(service, ['sh', '-c', TRACKED, pidFile, command], { ...options, allowFailure: true, signal: ctx.signal })
+  if (res.timedOut || ctx.signal.aborted) {
+    const stopped = await stopInContainer(ctx, container.id, pidFile)
+    if (ctx.signal.aborted) throw ctx.signal.reason
+    return { ...res, stopped }
+  }
+  await ctx.run(['docker', 'exec', container.id, 'rm', '-f', pidFile], { allowFailure: true })
+  return res
 }

@@ -2,7 +2,7 @@
 // check-consistency): the exit codes they end with, keys the Config type does not carry,
 // values as typed on the command line, and a command in a container with a real deadline.
 import { KEYS, list, type Config, type Key } from './config.ts'
-import { stopInContainer, TRACKED } from './compose.ts'
+import { execTracked } from './compose.ts'
 import type { Ctx } from './main.ts'
 import { out } from './output.ts'
 import { EXIT, phaseInfo } from './phases.ts'
@@ -82,28 +82,15 @@ export const invokedWith = (word: string, argv = process.argv.slice(2)) => argv.
  * container too, not only the docker client. A dry run prints it when it changes something.
  */
 export async function execInService(ctx: Ctx, service: string, argv: string[], options: RunOptions = {}): Promise<RunResult> {
-  const compose = await ctx.compose()
   if (options.mutates && ctx.options.dryRun) {
     out.info(`[dry-run] would run in ${service}: ${showCommand(argv)}`)
     return { code: 0, stdout: '', stderr: '', timedOut: false }
   }
-  const pidFile = `/tmp/reset-and-test-${process.pid}-${Date.now()}.pid`
   const env = options.env ?? {}
-  const res = await compose.exec(service, ['sh', '-c', TRACKED, pidFile, showCommand(argv)], {
-    ...options,
-    mutates: false,
-    env,
-    envNames: Object.keys(env),
-    allowFailure: true,
-    signal: ctx.signal,
-  })
-  const container = await compose.container(service)
-  if (res.timedOut || ctx.signal.aborted) {
-    const stopped = await stopInContainer(ctx, container.id, pidFile)
-    if (ctx.signal.aborted) throw ctx.signal.reason
-    throw new Error(`${showCommand(argv)} did not finish within ${(options.timeoutMs ?? ctx.config.commandTimeoutMs) / 1000} s in ${container.name}; ${stopped}`)
+  const res = await execTracked(ctx, service, showCommand(argv), { ...options, mutates: false, env, envNames: Object.keys(env) })
+  if (res.stopped !== undefined) {
+    throw new Error(`${showCommand(argv)} did not finish within ${(options.timeoutMs ?? ctx.config.commandTimeoutMs) / 1000} s in ${service}; ${res.stopped}`)
   }
-  await ctx.run(['docker', 'exec', container.id, 'rm', '-f', pidFile], { allowFailure: true })
   if (res.code !== 0 && !options.allowFailure) throw new CommandError(argv, res, ctx.config.secrets)
   return res
 }

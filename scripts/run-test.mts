@@ -5,7 +5,7 @@ import { createWriteStream, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { definePhase } from '../lib/main.ts'
 import { SUITE_ROOT } from '../lib/config.ts'
-import { stopInContainer, TRACKED } from '../lib/compose.ts'
+import { execTracked } from '../lib/compose.ts'
 import { out, seconds } from '../lib/output.ts'
 
 export default definePhase(import.meta, {
@@ -13,42 +13,30 @@ export default definePhase(import.meta, {
   purpose: 'Run TEST_COMMAND in the api container (TEST_TIMEOUT), stream and save its output, pass its exit code on.',
   destroys: null,
   async run(ctx) {
-    const { config, options, signal } = ctx
+    const { config, options } = ctx
     const compose = await ctx.compose()
     const api = await compose.container(config.services.api)
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-    const pidFile = `/tmp/reset-and-test-${stamp}.pid`
-    const argv = ['sh', '-c', TRACKED, pidFile, config.testCommand]
     if (options.dryRun) {
       out.info(`[dry-run] would run in ${api.name}: ${config.testCommand} (timeout ${seconds(config.testTimeoutMs)})`)
       return {}
     }
 
-    const logFile = path.join(SUITE_ROOT, 'logs', `run-test-${stamp}.log`)
+    const logFile = path.join(SUITE_ROOT, 'logs', `run-test-${new Date().toISOString().replace(/[:.]/g, '-')}.log`)
     mkdirSync(path.dirname(logFile), { recursive: true })
     const saved = createWriteStream(logFile)
     out.info(`running in ${api.name}: ${config.testCommand}`)
     const t0 = Date.now()
-    const result = await compose
-      .exec(config.services.api, argv, {
-        tty: Boolean(process.stdout.isTTY),
-        timeoutMs: config.testTimeoutMs,
-        allowFailure: true,
-        signal,
-        onOutput: (chunk) => {
-          process.stdout.write(chunk)
-          saved.write(chunk)
-        },
-      })
-      .finally(() => new Promise((resolve) => saved.end(resolve)))
+    const result = await execTracked(ctx, config.services.api, config.testCommand, {
+      tty: Boolean(process.stdout.isTTY),
+      timeoutMs: config.testTimeoutMs,
+      onOutput: (chunk) => {
+        process.stdout.write(chunk)
+        saved.write(chunk)
+      },
+    }).finally(() => new Promise((resolve) => saved.end(resolve)))
     const tookMs = Date.now() - t0
 
-    if (result.timedOut || signal.aborted) {
-      const stopped = await stopInContainer(ctx, api.id, pidFile)
-      if (signal.aborted) throw signal.reason
-      throw new Error(`the test did not finish within TEST_TIMEOUT=${config.testTimeoutMs / 1000} s; ${stopped}. Output: ${logFile}`)
-    }
-    await ctx.run(['docker', 'exec', api.id, 'rm', '-f', pidFile], { allowFailure: true })
+    if (result.stopped !== undefined) throw new Error(`the test did not finish within TEST_TIMEOUT=${config.testTimeoutMs / 1000} s; ${result.stopped}. Output: ${logFile}`)
     if (result.code !== 0) throw new Error(`the test exited with code ${result.code} after ${seconds(tookMs)}; its output is above and in ${logFile}`)
     out.ok(`test passed in ${seconds(tookMs)}; output saved to ${path.relative(process.cwd(), logFile)}`)
     return { seconds: Number((tookMs / 1000).toFixed(1)) }
