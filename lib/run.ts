@@ -66,22 +66,26 @@ export function createRunner({ dryRun, secrets, defaultTimeoutMs, print = consol
     const child = $({
       quiet: true,
       nothrow: true,
-      timeout: timeoutMs,
-      timeoutSignal: 'SIGKILL',
       input: options.input,
       env: { ...process.env, ...options.env },
       signal: options.signal,
     })`${argv}`
+    // Our own deadline, so that "timed out" does not depend on which process of the tree died first.
+    let timedOut = false
+    const deadline = setTimeout(() => {
+      timedOut = true
+      void child.kill('SIGKILL').catch(() => {})
+    }, timeoutMs)
     if (options.onOutput) {
       child.stdout.on('data', (d: Buffer) => options.onOutput!(d.toString()))
       child.stderr.on('data', (d: Buffer) => options.onOutput!(d.toString()))
     }
-    const out = await child
+    const out = await child.finally(() => clearTimeout(deadline))
     const result: RunResult = {
       code: out.exitCode ?? 128 + (out.signal === 'SIGKILL' ? 9 : 15),
       stdout: out.stdout,
       stderr: out.stderr,
-      timedOut: out.exitCode === null && out.signal === 'SIGKILL',
+      timedOut,
     }
     if (result.code !== 0 && !options.allowFailure) throw new CommandError(argv, result, secrets)
     return result
