@@ -27,6 +27,8 @@ export interface Container {
   restartPolicy: string
   /** "5432/tcp" -> host port, for published ports */
   ports: Record<string, number>
+  /** The container's addresses on its networks */
+  addresses: string[]
 }
 
 /** An executable of that name on PATH, or null. */
@@ -76,6 +78,9 @@ export function parseInspect(json: string): Container[] {
         healthLog: (c.State.Health?.Log ?? []).map((l: any) => String(l.Output).trim()).filter(Boolean),
         restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '',
         ports,
+        addresses: Object.values((c.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>)
+          .map((n) => n.IPAddress ?? '')
+          .filter(Boolean),
       }
     })
     .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number)

@@ -62,16 +62,11 @@ async function databaseSignals(ctx: Ctx, db: Database): Promise<string[]> {
     // Through a published port the server sees the connection on its container address.
     const compose = await ctx.compose()
     const pgc = await compose.container(ctx.config.services.postgres).catch(() => null)
-    const addresses = pgc ? await containerAddresses(ctx, pgc.id) : []
+    const addresses = pgc?.addresses ?? []
     if (!addresses.includes(row.addr) && !isLocalHost(row.addr, { services: ctx.config.services, safeHosts: ctx.config.safeHosts }))
       signals.push(`the server answering on ${db.via} has address ${row.addr}, which is not a container of project ${ctx.config.project}`)
   }
   return signals
-}
-
-async function containerAddresses(ctx: Ctx, id: string): Promise<string[]> {
-  const res = await ctx.run(['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id], { allowFailure: true })
-  return res.stdout.split(/\s+/).filter(Boolean)
 }
 
 // ---- the gate before destruction ----

@@ -64,16 +64,17 @@ function inspect(name: string, service: string, state: object, extra: object = {
 test('containers are read from inspect by label, names of v1 and v2 alike', () => {
   const json = JSON.stringify([
     inspect('fastapi-k8-proto-worker-2', 'worker', {}),
-    inspect('fastapi-k8-proto_postgres_1', 'postgres', { Health: { Status: 'healthy', Log: [{ Output: 'accepting connections\n' }] } }, { NetworkSettings: { Ports: { '5432/tcp': [{ HostIp: '0.0.0.0', HostPort: '15432' }], '9999/tcp': null } } }),
+    inspect('fastapi-k8-proto_postgres_1', 'postgres', { Health: { Status: 'healthy', Log: [{ Output: 'accepting connections\n' }] } }, { NetworkSettings: { Ports: { '5432/tcp': [{ HostIp: '0.0.0.0', HostPort: '15432' }], '9999/tcp': null }, Networks: { default: { IPAddress: '172.18.0.2' } } } }),
     { ...inspect('fastapi-k8-proto_api_run_1', 'api', {}), Config: { Labels: { 'com.docker.compose.oneoff': 'True', 'com.docker.compose.service': 'api' } } },
   ])
   const cs = parseInspect(json)
   assert.equal(cs.map((c) => [c.service, c.number, c.health]), [['postgres', 1, 'healthy'], ['worker', 2, null]])
   assert.equal(cs[0].ports, { '5432/tcp': 15432 })
   assert.equal(cs[0].healthLog, ['accepting connections'])
+  assert.equal(cs[0].addresses, ['172.18.0.2'])
 })
 
-const c = (over: Partial<Container>): Container => ({ id: 'x', name: 'x', service: 's', number: 1, state: 'running', health: null, exitCode: 0, healthLog: [], restartPolicy: 'no', ports: {}, ...over })
+const c = (over: Partial<Container>): Container => ({ id: 'x', name: 'x', service: 's', number: 1, state: 'running', health: null, exitCode: 0, healthLog: [], restartPolicy: 'no', ports: {}, addresses: [], ...over })
 
 test('readiness: healthy or running-without-healthcheck is ready; unhealthy and crashed fail at once', () => {
   assert.is(readiness(c({})), 'ready')
