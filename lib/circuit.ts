@@ -1,10 +1,9 @@
 // The app's circuit breaker in Redis: per service `circuit_breaker:<service>` (JSON with state
 // closed | open | half_open, opened_at, metadata), `circuit_failures:<service>` (a count) and
 // `queue_paused:<service>` ("1" while paused); the planned simplification adds one global key.
-import type { Config } from './config.ts'
+import { patternProblems as checkPatterns } from './config.ts'
 import type { Ctx } from './main.ts'
 import { table } from './output.ts'
-import { settingList, UsageError } from './recovery.ts'
 import type { Kv } from './redis.ts'
 
 export const GLOBAL_BREAKER = 'circuit_breaker:global'
@@ -14,21 +13,8 @@ export const pausedKey = (service: string) => `queue_paused:${service}`
 
 // ---- patterns for the selective reset ----
 
-/** Every reason the patterns cannot be used: none, empty, or matching every key. */
-export function patternProblems(patterns: string[]): string[] {
-  if (patterns.length === 0) return ['no patterns: name the keys to delete, e.g. circuit_breaker:*, or use --all for FLUSHDB']
-  return patterns
-    .filter((p) => p.replace(/[*?]/g, '') === '')
-    .map((p) => `pattern ${JSON.stringify(p)} matches every key; use --all to empty the database (FLUSHDB)`)
-}
-
-/** CIRCUIT_PATTERNS, checked. */
-export function circuitPatterns(config: Pick<Config, 'env'>): string[] {
-  const patterns = settingList(config, 'CIRCUIT_PATTERNS')
-  const problems = patternProblems(patterns)
-  if (problems.length) throw new UsageError(`CIRCUIT_PATTERNS: ${problems.join('; ')}`)
-  return patterns
-}
+/** Every reason the patterns cannot be used by reset-circuit: none, empty, or matching every key. */
+export const patternProblems = (patterns: string[]) => checkPatterns(patterns, 'use --all to empty the database (FLUSHDB)')
 
 /** Does a Redis glob pattern (* ? [abc] [^a] [a-z] \x) match the key? */
 export function globMatch(pattern: string, key: string): boolean {
@@ -108,8 +94,7 @@ export async function readKeys(ctx: Ctx, kv: Kv, keys: string[]): Promise<(strin
 
 /** Every configured service's breaker, and the global one when its key exists. */
 export async function breakerStates(ctx: Ctx, kv: Kv): Promise<Breaker[]> {
-  const services = settingList(ctx.config, 'CIRCUIT_SERVICES')
-  if (!services.length) throw new UsageError('CIRCUIT_SERVICES is empty; e.g. perplexity,openai')
+  const services = ctx.config.circuitServices
   const keys = services.flatMap((s) => [stateKey(s), failuresKey(s), pausedKey(s)])
   const values = await readKeys(ctx, kv, [...keys, GLOBAL_BREAKER])
   const breakers = services.map((s, i) => readBreaker(s, values[3 * i], values[3 * i + 1], values[3 * i + 2]))

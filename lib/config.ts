@@ -108,6 +108,14 @@ export interface Config {
   safeHosts: string[]
   allowProduction: string
   stateDir: string
+  /** The app's migration tool, as argv (rollback-db). */
+  migrationCmd: string[]
+  /** Services with a circuit breaker (check-circuit). */
+  circuitServices: string[]
+  /** What reset-circuit deletes. */
+  circuitPatterns: string[]
+  /** Minutes before a PROCESSING job counts as stuck (check-consistency). */
+  processingLimitMinutes: number
   /** Values never to print: passwords, and URLs' passwords. */
   secrets: string[]
   /** The merged raw values, for the production-signal check. */
@@ -128,6 +136,15 @@ export function checkTableName(name: string): string | null {
   if (!TABLE_NAME.test(name)) return `table name ${JSON.stringify(name)} is malformed (letters, digits, _ and one optional schema dot)`
   if (PROTECTED_TABLES.includes(name.split('.').pop()!.toLowerCase())) return `table ${name} is never truncated`
   return null
+}
+
+/**
+ * Every reason SCAN patterns cannot drive a selective delete: there are none, or one matches
+ * every key (only * and ?). `remedy` says what to use to empty the whole database instead.
+ */
+export function patternProblems(patterns: string[], remedy: string): string[] {
+  if (patterns.length === 0) return [`no patterns: name the keys to delete, e.g. circuit_breaker:*, or ${remedy}`]
+  return patterns.filter((p) => p.replace(/[*?]/g, '') === '').map((p) => `pattern ${JSON.stringify(p)} matches every key; ${remedy}`)
 }
 
 export function list(value: string): string[] {
@@ -210,9 +227,19 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
   const redisPatterns = list(get('REDIS_PATTERNS'))
   if (redisMode === 'patterns') {
     if (redisPatterns.length === 0) problems.push('REDIS_MODE=patterns needs REDIS_PATTERNS, e.g. circuit_breaker:*,queue_paused:*')
-    for (const p of redisPatterns)
-      if (/^\**$/.test(p)) problems.push(`REDIS_PATTERNS: ${JSON.stringify(p)} matches every key; use REDIS_MODE=flushdb to empty the database`)
+    else for (const p of patternProblems(redisPatterns, 'use REDIS_MODE=flushdb to empty the database')) problems.push(`REDIS_PATTERNS: ${p}`)
   }
+  const circuitPatterns = list(get('CIRCUIT_PATTERNS'))
+  const circuitProblems = patternProblems(circuitPatterns, 'use --all to empty the database (FLUSHDB)')
+  if (circuitProblems.length) problems.push(`CIRCUIT_PATTERNS: ${circuitProblems.join('; ')}`)
+  const circuitServices = list(get('CIRCUIT_SERVICES'))
+  if (circuitServices.length === 0) problems.push('CIRCUIT_SERVICES is empty; e.g. perplexity,openai')
+  const migrationCmd = get('MIGRATION_CMD').split(/\s+/).filter(Boolean)
+  if (migrationCmd.length === 0) problems.push('MIGRATION_CMD is empty; e.g. alembic or "flask db"')
+  const processingLimit = get('PROCESSING_LIMIT')
+  const processingLimitMinutes = Number(processingLimit)
+  if (processingLimit === '' || !Number.isFinite(processingLimitMinutes) || processingLimitMinutes <= 0)
+    problems.push(`PROCESSING_LIMIT=${JSON.stringify(processingLimit)} must be a positive number`)
   const redisDb = count('REDIS_DB')
   if (redisDb > 15) problems.push(`REDIS_DB=${redisDb} is outside 0..15`)
   const project = get('COMPOSE_PROJECT_NAME')
@@ -267,6 +294,10 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
     safeHosts: list(get('SAFE_HOSTS')),
     allowProduction: get('ALLOW_PRODUCTION'),
     stateDir: path.resolve(root, get('STATE_DIR')),
+    migrationCmd,
+    circuitServices,
+    circuitPatterns,
+    processingLimitMinutes,
     secrets: [],
     env: raw,
   }

@@ -5,7 +5,7 @@
 // changes; a malformed command line is a usage error (exit 9).
 import { lockHolders, resolveTables, withDatabase } from './db.ts'
 import type { Ctx } from './main.ts'
-import { execInService, setting, UsageError } from './recovery.ts'
+import { execInService, UsageError } from './recovery.ts'
 import type { RunResult } from './run.ts'
 
 export interface Revision {
@@ -135,8 +135,7 @@ export interface MigrationPlan {
 export class Migrations {
   readonly cmd: string[]
   constructor(private ctx: Ctx) {
-    this.cmd = setting(ctx.config, 'MIGRATION_CMD').split(/\s+/).filter(Boolean)
-    if (!this.cmd.length) throw new UsageError('MIGRATION_CMD is empty; e.g. alembic or "flask db"')
+    this.cmd = ctx.config.migrationCmd
   }
 
   /** Runs the tool; schema changes wait at most LOCK_TIMEOUT for a table lock instead of hanging behind a session. */

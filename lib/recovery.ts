@@ -1,7 +1,6 @@
 // What the recovery tasks share (rollback-code, rollback-db, reset-circuit, check-circuit,
-// check-consistency): the exit codes they end with, keys the Config type does not carry,
-// values as typed on the command line, and a command in a container with a real deadline.
-import { KEYS, list, type Config, type Key } from './config.ts'
+// check-consistency): the exit codes they end with, values as typed on the command line, and a
+// command in a container with a real deadline.
 import { execTracked } from './compose.ts'
 import type { Ctx } from './main.ts'
 import { out } from './output.ts'
@@ -25,21 +24,6 @@ export class UsageError extends Error {
 /** A check ran and found a problem: exit 7. */
 export class CheckFailed extends Error {
   exitCode = CODE.check
-}
-
-/** A configuration key the Config type does not carry (added for these tasks), from the merged sources. */
-export function setting(config: Pick<Config, 'env'>, key: Key): string {
-  return (config.env[key] ?? KEYS[key][0]).trim()
-}
-
-export const settingList = (config: Pick<Config, 'env'>, key: Key) => list(setting(config, key))
-
-/** A positive number of minutes (or other unit) from a key; a UsageError names the key otherwise. */
-export function positiveNumber(config: Pick<Config, 'env'>, key: Key): number {
-  const v = setting(config, key)
-  const n = Number(v)
-  if (v === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${key}=${JSON.stringify(v)} must be a positive number`)
-  return n
 }
 
 // ---- values as typed ----

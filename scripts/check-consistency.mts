@@ -4,7 +4,7 @@ import { definePhase } from '../lib/main.ts'
 import { findInconsistencies, formatFinding, invariants } from '../lib/consistency.ts'
 import { withDatabase } from '../lib/db.ts'
 import { out } from '../lib/output.ts'
-import { CheckFailed, CODE, positiveNumber } from '../lib/recovery.ts'
+import { CheckFailed, CODE } from '../lib/recovery.ts'
 
 export default definePhase(import.meta, {
   name: 'check-consistency',
@@ -14,7 +14,7 @@ export default definePhase(import.meta, {
   flags: [['--processing-limit MINUTES', 'a job PROCESSING longer than this (by updated_at) is stuck (PROCESSING_LIMIT, default 30)']],
   destroys: null,
   async run(ctx) {
-    const list = invariants(positiveNumber(ctx.config, 'PROCESSING_LIMIT'))
+    const list = invariants(ctx.config.processingLimitMinutes)
     const findings = await withDatabase(ctx, (db) => findInconsistencies(db, list))
     for (const inv of list) {
       const found = findings.find((f) => f.invariant === inv)

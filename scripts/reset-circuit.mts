@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // reset-circuit: delete the circuit-breaker keys (SCAN + UNLINK by pattern, in batches), or --all: FLUSHDB of the app's db.
 import { definePhase, type Ctx } from '../lib/main.ts'
-import { circuitPatterns, GLOBAL_BREAKER, globMatch } from '../lib/circuit.ts'
+import { GLOBAL_BREAKER, globMatch } from '../lib/circuit.ts'
 import { out } from '../lib/output.ts'
 import { CODE } from '../lib/recovery.ts'
 import { withRedis } from '../lib/redis.ts'
@@ -11,7 +11,7 @@ import flushRedis from './flush-redis.mts'
 const asFlush = (ctx: Ctx): Ctx =>
   ctx.options.flags.all
     ? { ...ctx, config: { ...ctx.config, redisMode: 'flushdb' } }
-    : { ...ctx, config: { ...ctx.config, redisMode: 'patterns', redisPatterns: circuitPatterns(ctx.config) } }
+    : { ...ctx, config: { ...ctx.config, redisMode: 'patterns', redisPatterns: ctx.config.circuitPatterns } }
 
 export default definePhase(import.meta, {
   name: 'reset-circuit',
