@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# ensure-docker: make sure a Docker engine, Compose and the debian:bookworm-slim base image are
-# here. On a Debian host run as root it installs Debian's docker.io, docker-compose, mmdebstrap
-# and iptables, starts dockerd in the background and builds the base image with mmdebstrap when
-# it cannot be pulled. Idempotent; quick when everything is already there.
+# ensure-docker: make sure a Docker engine, both Compose CLIs and the debian:bookworm-slim base
+# image are here. On a Debian host run as root it installs Debian's docker.io, docker-compose
+# (v1), mmdebstrap and iptables, adds the Compose v2 CLI plugin from Debian trixie's
+# docker-compose package (pinned: nothing else ever comes from trixie), starts dockerd in the
+# background and builds the base image with mmdebstrap when it cannot be pulled. Idempotent;
+# quick when everything is already there.
 set -euo pipefail
 
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
@@ -19,11 +21,32 @@ die() {
 can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
 engine_answers() { docker info >/dev/null 2>&1; }
 compose_answers() { docker compose version >/dev/null 2>&1 || docker-compose version >/dev/null 2>&1; }
+v2_answers() { docker compose version >/dev/null 2>&1; }
+PLUGIN=/usr/libexec/docker/cli-plugins/docker-compose
+
+# Compose v2 on bookworm: trixie's docker-compose package is the v2 CLI plugin and needs only
+# libc6 >= 2.34. Installing it would replace v1 (same package name), so it is downloaded and
+# only the plugin is unpacked. The trixie source uses the mirror bookworm already uses, and a
+# pin of -1 keeps apt from ever installing anything from it.
+install_compose_v2() {
+  local uri dir
+  uri=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$uri" ] || { say "no bookworm source found to derive a trixie source from; Compose v2 not installed"; return 1; }
+  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+    >/etc/apt/sources.list.d/trixie-compose.sources
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: -1\n' >/etc/apt/preferences.d/trixie-compose
+  apt-get update -qq
+  dir=$(mktemp -d)
+  (cd "$dir" && apt-get download -qq docker-compose/trixie 2>/dev/null && dpkg-deb -x docker-compose_*.deb x) || { rm -rf "$dir"; return 1; }
+  install -D -m 0755 "$dir/x$PLUGIN" "$PLUGIN"
+  rm -rf "$dir"
+}
 
 # Packages: only what is missing
 missing=()
 command -v dockerd >/dev/null || engine_answers || missing+=(docker.io)
-compose_answers || missing+=(docker-compose)
+command -v docker-compose >/dev/null || missing+=(docker-compose)  # v1: the second e2e pass runs on it
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then command -v mmdebstrap >/dev/null || missing+=(mmdebstrap); fi
 if [ ${#missing[@]} -gt 0 ]; then
   can_install || die "missing ${missing[*]} and cannot install them here (needs root on Debian)."
@@ -43,7 +66,12 @@ if ! engine_answers; then
   engine_answers || { tail -20 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s (its log is above)."; }
 fi
 say "engine $(docker info --format '{{.ServerVersion}}'), storage $(docker info --format '{{.Driver}}')"
+if ! v2_answers && can_install; then
+  say "installing the Compose v2 plugin from Debian trixie's docker-compose package"
+  install_compose_v2 || say "could not install Compose v2; continuing with what is here"
+fi
 compose_answers || die "neither 'docker compose' nor 'docker-compose' answers."
+say "compose: v2 $(docker compose version --short 2>/dev/null || echo 'missing'), v1 $(docker-compose version --short 2>/dev/null || echo 'missing')"
 
 # The base image every Dockerfile of the example stack starts from
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
