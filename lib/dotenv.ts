@@ -1,0 +1,357 @@
+// Reads env files and interpolates `${VAR}` exactly as Docker Compose v2 (compose-go) does; standalone.
+//
+// Ported from compose-go's dotenv parser and template package, and checked against
+// `docker compose config` 2.26.1 (see test/e2e/compose-oracle.test.ts). Compose's rules differ from the
+// `dotenv` npm package in several places that matter for passwords:
+//   - an unquoted value ends at ` #` (a SPACE then #); a `#` glued to the value, or after a tab, is kept:
+//     `P=p@ss:w/rd#1%` is `p@ss:w/rd#1%`, `P=abc #x` is `abc`, `P=abc\t#x` is `abc\t#x`;
+//   - `$` interpolates in unquoted and double-quoted values, never in single-quoted ones;
+//     `$$` (and `\$` inside double quotes) is a literal `$`;
+//   - while a file is parsed, a variable is looked up in the caller's environment FIRST and only then
+//     among the keys defined earlier in the same file (`A=1` then `B=$A` gives B=<shell A> when A is
+//     set in the shell), although the key itself keeps the file's value (A stays 1).
+
+/** Answers a variable's value, or undefined when it is not set (an empty string is set). */
+export type Lookup = (name: string) => string | undefined
+
+const noLookup: Lookup = () => undefined
+
+// ---------------------------------------------------------------------------------------------
+// Interpolation (compose-go template package)
+// ---------------------------------------------------------------------------------------------
+
+// compose-go's pattern, `\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)|{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?](.*))?)}|(?P<invalid>)))`.
+// Go's `.` stops at a newline, hence [^\n]. The braced form is greedy up to the LAST `}` of the line;
+// the first balanced `}` is found afterwards (firstClosingBrace) and the remainder interpolated again.
+const PATTERN = /\$(?:(\$)|([_a-zA-Z][_a-zA-Z0-9]*)|\{(?:([_a-zA-Z][_a-zA-Z0-9]*(?::?[-+?][^\n]*)?)\}|()))/g
+const PATTERN_ONE = new RegExp(PATTERN.source)
+
+/** An interpolation that Compose refuses: `${`, `${1X}`, `${X:=y}`, or a `${X:?msg}` / `${X?msg}` whose variable is missing. */
+export class InterpolationError extends Error {}
+
+type Substitution = (substitution: string, lookup: Lookup, onUnset?: (name: string) => void) => string | undefined
+
+/**
+ * Interpolates a compose-file value: `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`,
+ * `${VAR?err}`, `${VAR:+alt}`, `${VAR+alt}`; `$$` is a literal `$`; a `$` not followed by a name or `{`
+ * is kept as is. An unset variable becomes '' (Compose warns; `onUnset` is told). Throws InterpolationError.
+ */
+export function interpolate(value: string, lookup: Lookup, onUnset?: (name: string) => void): string {
+  return substitute(value, lookup, onUnset)
+}
+
+function substitute(template: string, lookup: Lookup, onUnset?: (name: string) => void): string {
+  return template.replace(PATTERN, (whole) => replaceOne(whole, template, lookup, onUnset))
+}
+
+function replaceOne(match: string, template: string, lookup: Lookup, onUnset?: (name: string) => void): string {
+  // The operator is chosen from the whole greedy match (the earliest of :? ? :- - :+ +).
+  const apply = substitutionFor(match)
+  let substring = match
+  let rest = ''
+  const closing = firstClosingBrace(match)
+  if (closing > -1) {
+    rest = match.slice(closing + 1)
+    substring = match.slice(0, closing + 1)
+  }
+  const m = PATTERN_ONE.exec(substring)
+  if (!m) throw new InterpolationError(`Invalid template: ${JSON.stringify(template)}`)
+  const [, escaped, named, bracedName] = m
+  if (escaped) return escaped
+  const braced = !named
+  const substitution = named || bracedName || ''
+  if (!substitution) throw new InterpolationError(`Invalid template: ${JSON.stringify(template)}`)
+  if (braced) {
+    const value = apply(substitution, lookup, onUnset)
+    if (value !== undefined) return value + substitute(rest, lookup, onUnset)
+  }
+  const value = lookup(substitution)
+  if (value === undefined) onUnset?.(substitution)
+  return value ?? ''
+}
+
+function firstClosingBrace(s: string): number {
+  let open = 0
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '}') {
+      open--
+      if (open === 0) return i
+    }
+    if (s[i] === '{') {
+      open++
+      i++
+    }
+  }
+  return -1
+}
+
+function partition(s: string, sep: string): [string, string] {
+  const at = s.indexOf(sep)
+  return at < 0 ? [s, ''] : [s.slice(0, at), s.slice(at + sep.length)]
+}
+
+function withDefault(sep: ':-' | '-'): Substitution {
+  return (substitution, lookup, onUnset) => {
+    if (!substitution.includes(sep)) return undefined
+    const [name, fallback] = partition(substitution, sep)
+    const dflt = substitute(fallback, lookup, onUnset) // evaluated (and may fail) even when unused
+    const value = lookup(name)
+    return value === undefined || (sep === ':-' && value === '') ? dflt : value
+  }
+}
+
+function withAlternative(sep: ':+' | '+'): Substitution {
+  return (substitution, lookup, onUnset) => {
+    if (!substitution.includes(sep)) return undefined
+    const [name, alternative] = partition(substitution, sep)
+    const alt = substitute(alternative, lookup, onUnset)
+    const value = lookup(name)
+    if (value !== undefined && (sep === '+' || value !== '')) return alt
+    return value ?? ''
+  }
+}
+
+function withRequired(sep: ':?' | '?'): Substitution {
+  return (substitution, lookup, onUnset) => {
+    if (!substitution.includes(sep)) return undefined
+    const [name, message] = partition(substitution, sep)
+    const reason = substitute(message, lookup, onUnset)
+    const value = lookup(name)
+    if (value === undefined || (sep === ':?' && value === '')) {
+      throw new InterpolationError(`required variable ${name} is missing a value${reason ? `: ${reason}` : ''}`)
+    }
+    return value
+  }
+}
+
+const OPERATORS: [string, Substitution][] = [
+  [':?', withRequired(':?')],
+  ['?', withRequired('?')],
+  [':-', withDefault(':-')],
+  ['-', withDefault('-')],
+  [':+', withAlternative(':+')],
+  ['+', withAlternative('+')],
+]
+
+function substitutionFor(match: string): Substitution {
+  let best = OPERATORS[0]
+  let bestAt = Infinity
+  for (const op of OPERATORS) {
+    const at = match.indexOf(op[0])
+    if (at >= 0 && at < bestAt) {
+      best = op
+      bestAt = at
+    }
+  }
+  return best[1]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Env-file parser (compose-go dotenv package)
+// ---------------------------------------------------------------------------------------------
+
+/** A malformed env file; `line` is the 1-based line where the offending statement starts. */
+export class EnvFileError extends Error {
+  constructor(
+    public line: number,
+    public reason: string,
+  ) {
+    super(`line ${line}: ${reason}`)
+  }
+}
+
+export interface EnvStatement {
+  key: string
+  /** undefined for a bare `KEY` line that the lookup does not know (Compose then leaves KEY out). */
+  value: string | undefined
+  line: number
+}
+
+/** Go's unicode.IsSpace. */
+function isUnicodeSpace(c: string): boolean {
+  return /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/.test(c)
+}
+
+/** compose-go's isSpace: whitespace other than a line feed. */
+function isSpace(c: string): boolean {
+  return c === '\t' || c === '\v' || c === '\f' || c === '\r' || c === ' ' || c === '\u0085' || c === '\u00a0'
+}
+
+function trimRightUnicodeSpace(s: string): string {
+  let end = s.length
+  while (end > 0 && isUnicodeSpace(s[end - 1])) end--
+  return s.slice(0, end)
+}
+
+const KEY_RUNE = /^[_.\-[\]\p{L}\p{N}]$/u
+// Go's \s is [\t\n\f\r ] (no \v).
+const EXPORT = /^export[\t\n\f\r ]+/
+
+/**
+ * Parses env-file text as Compose v2 does and returns its variables in file order.
+ * `lookup` is consulted for interpolation BEFORE the keys defined earlier in the same text, and alone
+ * for a bare `KEY` line. Throws EnvFileError (with the line number) for a malformed line.
+ */
+export function parseEnvFile(text: string, lookup: Lookup = noLookup): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const { key, value } of parseEnvStatements(text, lookup)) {
+    if (value !== undefined) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+/** parseEnvFile's statements with their line numbers (a later statement for the same key wins). */
+export function parseEnvStatements(text: string, lookup: Lookup = noLookup): EnvStatement[] {
+  const s = text.startsWith('\uFEFF') ? text.slice(1) : text // a UTF-8 BOM is skipped
+  const n = s.length
+  const statements: EnvStatement[] = []
+  const defined = new Map<string, string>()
+  // Earlier keys of the same file come second: Compose asks the caller's environment first.
+  const resolve: Lookup = (name) => lookup(name) ?? defined.get(name)
+
+  let lineNo = 1
+  let counted = 0
+  const lineAt = (pos: number) => {
+    for (; counted < pos; counted++) if (s[counted] === '\n') lineNo++
+    return lineNo
+  }
+
+  let i = 0
+  for (;;) {
+    // Skip whitespace, blank lines and comment lines (a `#` first on its line).
+    for (;;) {
+      while (i < n && isUnicodeSpace(s[i])) i++
+      if (i >= n) return statements
+      if (s[i] !== '#') break
+      const nl = s.indexOf('\n', i)
+      if (nl < 0) return statements
+      i = nl
+    }
+    const line = lineAt(i)
+    const fail = (reason: string): never => {
+      throw new EnvFileError(line, reason)
+    }
+
+    const exported = EXPORT.exec(s.slice(i, i + 64))
+    if (exported) {
+      i += 'export'.length
+      while (i < n && isSpace(s[i])) i++
+      if (i >= n) fail('zero length string') // Compose's words for a trailing `export `
+    }
+
+    // The key runs to `=`, `:` (YAML style, `KEY: value`) or a line feed (a bare `KEY`: inherited).
+    let key = ''
+    let terminator = ''
+    let j = i
+    for (; j < n; ) {
+      const c = String.fromCodePoint(s.codePointAt(j)!)
+      if (isSpace(c)) {
+        j += c.length
+        continue
+      }
+      if (c === '=' || c === ':' || c === '\n') {
+        terminator = c
+        break
+      }
+      if (!KEY_RUNE.test(c)) {
+        fail(`unexpected character ${JSON.stringify(c)} in variable name ${JSON.stringify(s.slice(i).split('\n')[0])}`)
+      }
+      j += c.length
+    }
+    if (terminator) {
+      key = trimRightUnicodeSpace(s.slice(i, j))
+      i = j + 1
+    } else {
+      // Compose's quirk: text at the end of the file with neither `=` nor a line feed is the value of
+      // an empty key (an env_file then yields "" => text; a project .env makes Compose fail).
+      key = ''
+    }
+    if (key.includes(' ')) fail('key cannot contain a space')
+
+    if (terminator === '\n') {
+      const value = lookup(key)
+      statements.push({ key, value, line })
+      if (value !== undefined) defined.set(key, value)
+      continue
+    }
+
+    while (i < n && isSpace(s[i])) i++
+    let value: string
+    const quote = s[i]
+    if (quote === '"' || quote === "'") {
+      // A backslash escapes the quote character (and is dropped); before anything else it is kept.
+      let raw = ''
+      let escaping = false
+      let closed = -1
+      for (let k = i + 1; k < n; k++) {
+        const c = s[k]
+        if (escaping) {
+          escaping = false
+          if (c !== quote) raw += '\\'
+          raw += c
+          continue
+        }
+        if (c === '\\') escaping = true
+        else if (c === quote) {
+          closed = k
+          break
+        } else raw += c
+      }
+      if (closed < 0) fail(`unterminated quoted value ${s.slice(i).split('\n')[0]}`)
+      // Whatever follows the closing quote is parsed as the next statement (so `A="x" B=y` sets both,
+      // and `A="x" # note` is a comment).
+      i = closed + 1
+      value = quote === '"' ? expand(expandEscapes(raw), resolve, line) : raw
+    } else {
+      const nl = s.indexOf('\n', i)
+      let raw = nl < 0 ? s.slice(i) : s.slice(i, nl)
+      i = nl < 0 ? n : nl + 1
+      const comment = raw.indexOf(' #') // only a SPACE before # starts a comment
+      if (comment >= 0) raw = raw.slice(0, comment)
+      value = expand(trimRightUnicodeSpace(raw), resolve, line)
+    }
+    statements.push({ key, value, line })
+    defined.set(key, value)
+  }
+}
+
+function expand(value: string, lookup: Lookup, line: number): string {
+  try {
+    return substitute(value, lookup)
+  } catch (e) {
+    if (e instanceof InterpolationError) throw new EnvFileError(line, e.message)
+    throw e
+  }
+}
+
+// Escapes honoured inside double quotes: \a \b \f \n \r \t \v \" \\ \$ and \0ooo (octal).
+// Anything else (\c, \x41, \') stays as written, backslash included.
+const ESCAPE = /\\(?:[abcfnrtv$"\\]|0[0-9]{0,3})/g
+const SIMPLE_ESCAPES: Record<string, string> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '"': '"',
+  '\\': '\\',
+}
+
+function expandEscapes(s: string): string {
+  return s.replace(ESCAPE, (match) => {
+    if (match === '\\$') return '$$' // a literal $, protected from interpolation
+    if (match.startsWith('\\0')) {
+      // Compose drops the 0 and decodes exactly three octal digits (\0101 = "A"); otherwise it
+      // keeps the text without its 0 (\0 = "\", \01 = "\1", \0777 = "\777").
+      const rewritten = '\\' + match.slice(2)
+      if (/^\\[0-7]{3}$/.test(rewritten)) {
+        const code = parseInt(rewritten.slice(1), 8)
+        if (code <= 255) return String.fromCodePoint(code)
+      }
+      return rewritten
+    }
+    return SIMPLE_ESCAPES[match[1]] ?? match
+  })
+}
