@@ -26,7 +26,7 @@ async def log_requests(request: Request, call_next):
         logger.exception("%s %s failed", request.method, request.url.path)
         raise
     elapsed_ms = (time.perf_counter() - started) * 1000
-    if request.url.path.endswith("/health") and response.status_code < 400:
+    if request.url.path.rstrip("/").endswith("/health") and response.status_code < 400:
         return response  # readiness probes would drown the log
     level = logging.ERROR if response.status_code >= 500 else logging.INFO
     logger.log(level, "%s %s -> %d (%.1f ms)", request.method, request.url.path,

@@ -3,13 +3,25 @@
 Keys:
     mock_apify:dataset_original       JSON list of the deterministic base dataset
     mock_apify:dataset_working        JSON list served by the current load (emails tagged)
-    mock_apify:dataset_working:list   Redis LIST of the same leads; LPOP hands each
-                                      lead to exactly one campaign
+    mock_apify:dataset_working:list   Redis LIST of the same records; LPOP hands each
+                                      record to exactly one campaign
     mock_apify:dataset_loaded         "1" once a load happened (FLUSHALL clears it)
 
+Uneven, deterministic counts, like the target app: the dataset (500 records)
+comes in blocks of 10, and some records of each block have no email (a
+scraped profile without a public address). A fetch of `count` pops exactly
+`count` records and returns only those with an email, so a campaign that
+asks for 10 gets 5, 10, 9, 10, 10, 9, 8, 8, 9 or 9 leads depending on which
+block it pops (`SHORTFALL_PER_BLOCK`). The smoke test starts its campaigns
+one after another, each after the previous FETCH_LEADS job completed, so
+after a reset (FLUSHALL + TRUNCATE) every run gets the same 87 leads: 5, 10,
+9, 10, 10, 9, 8, 8, 9, 9 (the pattern repeats every 100 records, so a second
+run without a reset gets the same counts too).
+
 Every load (first use, after FLUSHALL, or when the list runs dry) tags the
-emails with a fresh random token, so leads served by a new load never collide
-with leads from earlier loads still in the database (leads.email is unique).
+emails with a fresh random token, so records served by a new load never
+collide with leads from earlier loads still in the database (leads.email is
+unique); within a load every email is distinct and popped once.
 """
 import json
 import logging
@@ -26,7 +38,11 @@ KEY_WORKING = f"{PREFIX}:dataset_working"
 KEY_LIST = f"{PREFIX}:dataset_working:list"
 KEY_LOADED = f"{PREFIX}:dataset_loaded"
 KEY_LOCK = f"{PREFIX}:load_lock"
-DATASET_SIZE = 1000
+DATASET_SIZE = 500
+BLOCK_SIZE = 10
+# Records without an email in each successive block of 10 (then it repeats):
+# a campaign asking for 10 leads gets 10 minus this.
+SHORTFALL_PER_BLOCK = (5, 0, 1, 0, 0, 1, 2, 2, 1, 1)
 
 _FIRST = ["Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",
           "Kara", "Liam", "Maya", "Nikos", "Olga", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
@@ -38,8 +54,18 @@ _COMPANIES = ["Acme Analytics", "Blue Harbor", "Cedar Labs", "Delta Robotics", "
 _TITLES = ["CEO", "Founder", "CTO", "Head of Growth", "VP Sales"]
 
 
+def has_email(index: int) -> bool:
+    """Record `index` has an email unless it is among its block's missing ones.
+
+    The missing records are spread over the block (positions 3, 6, 9, 2, 5 in that order).
+    """
+    block, position = divmod(index, BLOCK_SIZE)
+    shortfall = SHORTFALL_PER_BLOCK[block % len(SHORTFALL_PER_BLOCK)]
+    return (position * 7 + 9) % BLOCK_SIZE >= shortfall
+
+
 def generate_dataset(size: int = DATASET_SIZE) -> List[dict]:
-    """Deterministic fake leads with unique emails."""
+    """Deterministic fake records; every email present is unique."""
     leads = []
     for i in range(size):
         first, last = _FIRST[i % len(_FIRST)], _LAST[(i // len(_FIRST)) % len(_LAST)]
@@ -47,12 +73,23 @@ def generate_dataset(size: int = DATASET_SIZE) -> List[dict]:
         domain = company.lower().replace(" ", "") + ".example"
         leads.append({
             "first_name": first, "last_name": last,
-            "email": f"{first.lower()}.{last.lower()}.{i:04d}@{domain}",
+            "email": f"{first.lower()}.{last.lower()}.{i:04d}@{domain}" if has_email(i) else None,
             "phone": f"+1-555-{i:04d}", "company": company,
             "title": _TITLES[i % len(_TITLES)],
             "linkedin_url": f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}-{i:04d}",
         })
     return leads
+
+
+def expected_counts(campaigns: int, requested: int = BLOCK_SIZE) -> List[int]:
+    """Leads that `campaigns` sequential fetches of `requested` get from a fresh load."""
+    dataset = generate_dataset()
+    counts, offset = [], 0
+    for _ in range(campaigns):
+        batch = [dataset[(offset + k) % len(dataset)] for k in range(requested)]
+        counts.append(sum(1 for lead in batch if lead["email"]))
+        offset += requested
+    return counts
 
 
 class MockApifyClient:
@@ -68,8 +105,10 @@ class MockApifyClient:
         token = secrets.token_hex(4)
         working = []
         for lead in original:
-            local, domain = lead["email"].split("@", 1)
-            working.append({**lead, "email": f"{local}.{token}@{domain}"})
+            if lead["email"]:
+                local, domain = lead["email"].split("@", 1)
+                lead = {**lead, "email": f"{local}.{token}@{domain}"}
+            working.append(lead)
         pipe = self.redis.pipeline()
         pipe.set(KEY_ORIGINAL, json.dumps(original))
         pipe.set(KEY_WORKING, json.dumps(working))
@@ -77,7 +116,8 @@ class MockApifyClient:
         pipe.rpush(KEY_LIST, *[json.dumps(lead) for lead in working])
         pipe.set(KEY_LOADED, "1")
         pipe.execute()
-        logger.info("mock apify: loaded %d leads (email tag %s)", len(working), token)
+        logger.info("mock apify: loaded %d records, %d with an email (email tag %s)",
+                    len(working), sum(1 for lead in working if lead["email"]), token)
 
     def ensure_loaded(self) -> None:
         if self.redis.get(KEY_LOADED) and self.redis.llen(KEY_LIST) > 0:
@@ -87,14 +127,17 @@ class MockApifyClient:
                 self._load()
 
     def fetch_leads(self, count: int) -> List[dict]:
-        """Pop `count` leads; reloads the dataset when it runs dry."""
-        leads: List[dict] = []
+        """Pop `count` records (reloading when the list runs dry); return those with an email."""
+        records: List[dict] = []
         for _ in range(10):
-            if len(leads) >= count:
+            if len(records) >= count:
                 break
             self.ensure_loaded()
-            popped = self.redis.lpop(KEY_LIST, count - len(leads)) or []
-            leads.extend(json.loads(item) for item in popped)
+            popped = self.redis.lpop(KEY_LIST, count - len(records)) or []
+            records.extend(json.loads(item) for item in popped)
+        leads = [record for record in records if record.get("email")]
+        logger.info("mock apify: %d records requested, %d popped, %d with an email",
+                    count, len(records), len(leads))
         return leads
 
     def remaining(self) -> int:

@@ -15,13 +15,15 @@ class Settings:
 
     POSTGRES_SERVER: str = field(default_factory=lambda: _env("POSTGRES_SERVER", "postgres"))
     POSTGRES_PORT: int = field(default_factory=lambda: int(_env("POSTGRES_PORT", "5432")))
-    POSTGRES_USER: str = field(default_factory=lambda: _env("POSTGRES_USER", "fastapi"))
+    POSTGRES_USER: str = field(default_factory=lambda: _env("POSTGRES_USER", "postgres"))
     POSTGRES_PASSWORD: str = field(default_factory=lambda: _env("POSTGRES_PASSWORD", ""))
     POSTGRES_DB: str = field(default_factory=lambda: _env("POSTGRES_DB", "fastapi_k8_proto"))
 
     REDIS_HOST: str = field(default_factory=lambda: _env("REDIS_HOST", "redis"))
     REDIS_PORT: int = field(default_factory=lambda: int(_env("REDIS_PORT", "6379")))
     REDIS_DB: int = field(default_factory=lambda: int(_env("REDIS_DB", "0")))
+    # Empty (the Kubernetes manifests): Redis without AUTH.
+    REDIS_PASSWORD: str = field(default_factory=lambda: _env("REDIS_PASSWORD", ""))
 
     LOG_DIR: str = field(default_factory=lambda: _env("LOG_DIR", "./logs"))
     SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-secret-key"))
@@ -39,7 +41,10 @@ class Settings:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+        """Celery broker/backend URL; the password is percent-encoded (it may hold @ : /)."""
+        from urllib.parse import quote
+        auth = f":{quote(self.REDIS_PASSWORD, safe='')}@" if self.REDIS_PASSWORD else ""
+        return f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
 
     @property
     def log_file(self) -> str:

@@ -11,6 +11,7 @@ def get_redis() -> redis.Redis:
     if _client is None:
         _client = redis.Redis(
             host=settings.REDIS_HOST, port=settings.REDIS_PORT, db=settings.REDIS_DB,
+            password=settings.REDIS_PASSWORD or None,
             decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
             health_check_interval=30,
         )

@@ -54,13 +54,15 @@ def fetch_leads(self, job_id: int):
                 enrich_jobs.append(enrich)
             job.status = JobStatus.COMPLETED
             job.completed_at = _now()
-            job.result = _result(worker, leads_saved=len(lead_ids))
+            job.result = _result(worker, leads_requested=campaign.totalRecords,
+                                 leads_saved=len(lead_ids))
             if not lead_ids:
                 campaign.status = CampaignStatus.COMPLETED
                 campaign.status_message = "No leads returned by the lead source"
                 campaign.completed_at = _now()
             else:
-                campaign.status_message = f"Fetched {len(lead_ids)} leads; enriching"
+                campaign.status_message = (f"Fetched {len(lead_ids)} of {campaign.totalRecords} "
+                                           "requested leads; enriching")
             db.commit()
             # Dispatch only after the jobs are committed, so workers can see them.
             for enrich in enrich_jobs:
@@ -80,26 +82,25 @@ def fetch_leads(self, job_id: int):
 
 
 def _save_new_leads(db, campaign, wanted: int):
-    """Pop leads from the mock source and insert them; skip any email already stored."""
-    source = MockApifyClient()
+    """Ask the mock source for `wanted` leads (it returns fewer, unevenly) and insert them.
+
+    No top-up: a campaign keeps what one fetch returned, like the target app.
+    A lead whose email is already stored is skipped.
+    """
     saved = []
-    for _ in range(5):
-        missing = wanted - len(saved)
-        if missing <= 0:
-            break
-        for item in source.fetch_leads(missing):
-            lead_id = str(uuid.uuid4())
-            stmt = pg_insert(Lead.__table__).values(
-                id=lead_id, campaign_id=campaign.id, first_name=item.get("first_name"),
-                last_name=item.get("last_name"), email=item.get("email"),
-                phone=item.get("phone"), company=item.get("company"), title=item.get("title"),
-                linkedin_url=item.get("linkedin_url"), raw_data=item,
-            ).on_conflict_do_nothing(index_elements=["email"],
-                                     index_where=Lead.__table__.c.email.isnot(None))
-            if db.execute(stmt).rowcount:
-                saved.append(lead_id)
-            else:
-                logger.info("lead with email %s already stored; skipped", item.get("email"))
+    for item in MockApifyClient().fetch_leads(wanted):
+        lead_id = str(uuid.uuid4())
+        stmt = pg_insert(Lead.__table__).values(
+            id=lead_id, campaign_id=campaign.id, first_name=item.get("first_name"),
+            last_name=item.get("last_name"), email=item.get("email"),
+            phone=item.get("phone"), company=item.get("company"), title=item.get("title"),
+            linkedin_url=item.get("linkedin_url"), raw_data=item,
+        ).on_conflict_do_nothing(index_elements=["email"],
+                                 index_where=Lead.__table__.c.email.isnot(None))
+        if db.execute(stmt).rowcount:
+            saved.append(lead_id)
+        else:
+            logger.info("lead with email %s already stored; skipped", item.get("email"))
     return saved
 
 

@@ -20,7 +20,7 @@ class CampaignIn(BaseModel):
     name: str
     description: Optional[str] = None
     fileName: Optional[str] = None
-    totalRecords: int = Field(20, ge=0, le=1000)
+    totalRecords: int = Field(10, ge=0, le=1000)
     url: Optional[str] = None
     auto_start: bool = True   # the target app needs POST /campaigns/{id}/start; here it is implied
 

@@ -7,7 +7,9 @@ from app.core.redis_client import get_redis
 router = APIRouter()
 
 
-@router.get("/health")
+# Declared with a trailing slash, like the target app: GET /api/v1/health
+# answers 307 Temporary Redirect to /api/v1/health/ (Starlette's redirect_slashes).
+@router.get("/health/")
 def health():
     """Liveness plus a quick database and Redis probe (never raises)."""
     checks = {}
