@@ -1,18 +1,29 @@
 # reset-and-test: put the docker-compose development stack back into a clean state and run its smoke test.
-# `make` lists the targets. Options: ARGS="..." passes flags to a script, YES=1 adds --yes.
+# `make` lists the targets. Options, on make's command line only (a variable exported in the shell
+# for another tool never steers a run): ARGS="..." passes flags to a script, YES=1 adds --yes,
+# SERVICES=a,b limits a restart, REV=... names a migration, TARGET=kubernetes picks the cluster.
 
 SHELL := /bin/bash
 NODE_RUN := node --import tsx
-YES_FLAG := $(if $(filter 1 true yes,$(YES)),--yes,)
-E2E ?= 1
+cli = $(if $(filter command line,$(origin $(1))),$($(1)))
+YES_FLAG := $(if $(filter 1 true yes,$(call cli,YES)),--yes,)
+ARGS_FLAGS := $(call cli,ARGS)
+TARGET_KIND := $(call cli,TARGET)
 PHASES := assess truncate-logs restart truncate-db flush-redis run-test validate
+REPORTS := reports
+TIER = $(NODE_RUN) test/run.mts --require-harness
+
+# TARGET=kubernetes without a KUBE_CONTEXT of your own: the bundled cluster and the example on it.
+K8S_STATE := /var/lib/reset-and-test-k8s
+K8S_EXAMPLE := $(if $(filter kubernetes,$(TARGET_KIND)),--target kubernetes $(if $(RT_KUBE_CONTEXT)$(shell grep -s '^KUBE_CONTEXT=' .env),,--kube-context reset-and-test-local --kube-namespace reset-and-test-example --kubeconfig-file $(K8S_STATE)/kubeconfig))
+K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),$(if $(RT_KUBE_CONTEXT)$(shell grep -s '^KUBE_CONTEXT=' .env),,k8s-example))
 
 .DEFAULT_GOAL := help
-.PHONY: help install engine reset-and-test docker-test $(PHASES) test unit e2e typecheck bench restore \
-        rollback-code rollback-db reset-circuit check
+.PHONY: help install engine cluster cluster-down k8s-example reset-and-test docker-test $(PHASES) test unit e2e e2e-v1 e2e-k8s \
+        typecheck bench restore rollback-code rollback-db reset-circuit check versions
 
 help: ## list the targets
-	@echo "usage: make TARGET [ARGS='--flag ...'] [YES=1]"
+	@echo "usage: make TARGET [ARGS='--flag ...'] [YES=1] [TARGET=kubernetes]"
 	@grep -hE '^[a-z0-9-]+( [a-z0-9-]+)*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
 	@echo "  phases: $(PHASES)  (make PHASE runs ./scripts/PHASE.mts)"
 	@echo "  make restart SERVICES=api,worker restarts only those services and waits until they are ready"
@@ -23,53 +34,71 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed ## install the node packages
 
-engine: ## make sure a Docker engine, Compose and the base image are here (installs them on Debian as root)
+engine: ## make sure a Docker engine, Compose v2 and v1 and the base image are here (installs them on Debian as root)
 	@bash scripts/ensure-docker.sh
 
-reset-and-test: node_modules/.installed engine ## reset the stack and run the smoke test (all seven phases)
-	$(NODE_RUN) scripts/reset_and_run.mts $(YES_FLAG) $(ARGS)
+cluster: engine ## bring up the local Kubernetes cluster (built from Debian's source once per machine; cached after)
+	@bash scripts/ensure-k8s.sh up
+
+cluster-down: ## stop the local Kubernetes cluster and restore what its kubelet changed
+	@bash scripts/ensure-k8s.sh down
+
+k8s-example: node_modules/.installed cluster ## the example stack on the local cluster: images built and loaded, manifests applied
+	@bash scripts/ensure-k8s.sh example
+
+reset-and-test: node_modules/.installed engine $(K8S_PREP) ## reset the stack and run the smoke test (all seven phases)
+	$(NODE_RUN) scripts/reset_and_run.mts $(YES_FLAG) $(K8S_EXAMPLE) $(ARGS_FLAGS)
 
 $(PHASES): node_modules/.installed
-	$(NODE_RUN) scripts/$@.mts $(YES_FLAG) $(if $(SERVICES),--services $(SERVICES)) $(ARGS)
+	$(NODE_RUN) scripts/$@.mts $(YES_FLAG) $(K8S_EXAMPLE) $(if $(call cli,SERVICES),--services $(call cli,SERVICES)) $(ARGS_FLAGS)
 
-docker-test: node_modules/.installed ## the app's own pytest run inside the api container
-	$(NODE_RUN) scripts/docker-test.mts $(ARGS)
+docker-test: node_modules/.installed ## the app's own pytest run in a one-off api container
+	$(NODE_RUN) scripts/docker-test.mts $(K8S_EXAMPLE) $(ARGS_FLAGS)
 
 typecheck: node_modules/.installed ## type-check everything (nothing is built)
 	npx --no-install tsc -p .
 
 unit: node_modules/.installed ## unit tests: no Docker, seconds
-	npx --no-install uvu test/unit '\.test\.ts$$' -r tsx
+	$(TIER) --tier unit --junit $(REPORTS)/junit-unit.xml test/unit
 
-e2e: node_modules/.installed engine ## end-to-end tests against the real example stack
-	npx --no-install uvu test/e2e '\.test\.ts$$' -r tsx -b
+versions: engine
+	@echo "==> Compose versions: v2 $$(docker compose version --short 2>/dev/null || echo missing), v1 $$(docker-compose version --short 2>/dev/null || echo missing)"
 
-test: typecheck unit ## every test tier: typecheck, unit, end-to-end (E2E=0 skips the last, loudly)
-ifeq ($(E2E),0)
-	@echo "!!! E2E=0: the end-to-end tier against real Docker was SKIPPED; this is not a full test run !!!"
-else
-	$(MAKE) --no-print-directory e2e
-endif
+e2e: node_modules/.installed versions ## end-to-end tests on Compose v2 against the real example stack
+	RT_COMPOSE_CMD="docker compose" $(TIER) --tier e2e --bail --junit $(REPORTS)/junit-e2e.xml test/e2e
 
-bench: node_modules/.installed engine ## benchmark the reset against the floor and the old way
-	$(NODE_RUN) bench/reset.mts $(ARGS)
+e2e-v1: node_modules/.installed versions ## the shorter end-to-end pass on Compose v1 (docker-compose)
+	RT_COMPOSE_CMD="docker-compose" $(TIER) --tier e2e-v1 --bail --junit $(REPORTS)/junit-e2e-v1.xml test/e2e-v1
+
+e2e-k8s: node_modules/.installed k8s-example ## end-to-end tests against the example on the local Kubernetes cluster
+	$(TIER) --tier e2e-k8s --bail --junit $(REPORTS)/junit-e2e-k8s.xml test/e2e-k8s
+
+test: ## every test tier: typecheck, unit, end-to-end on Compose v2, on Compose v1, on Kubernetes (JUnit files in reports/)
+	@status=0; failed=""; for tier in typecheck unit e2e e2e-v1 e2e-k8s; do \
+	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier || { status=1; failed="$$failed $$tier"; echo "!!! tier $$tier FAILED"; }; \
+	done; \
+	if [ $$status = 0 ]; then echo "==> every tier passed (JUnit files in $(REPORTS)/)"; else echo "!!! failed tiers:$$failed (JUnit files in $(REPORTS)/)"; fi; \
+	exit $$status
+
+bench: node_modules/.installed engine ## benchmark the reset against the floor and the old way, the restart against a bare compose restart
+	$(NODE_RUN) bench/reset.mts $(ARGS_FLAGS)
 
 restore: node_modules/.installed ## put back what --backup saved (ARGS="--dir backups/<dir>")
-	$(NODE_RUN) scripts/restore.mts $(YES_FLAG) $(ARGS)
+	$(NODE_RUN) scripts/restore.mts $(YES_FLAG) $(K8S_EXAMPLE) $(ARGS_FLAGS)
 
 # ---- recovery: the rollback procedures and checks of the circuit-breaker plan ----
 
 rollback-code: node_modules/.installed ## show the recent commits; ARGS="--backup NAME" | "--revert COMMIT" | "--from-backup NAME"
-	$(NODE_RUN) scripts/rollback-code.mts $(YES_FLAG) $(ARGS)
+	$(NODE_RUN) scripts/rollback-code.mts $(YES_FLAG) $(ARGS_FLAGS)
 
 rollback-db: node_modules/.installed ## migrations in the api container: REV=... downgrades to it (confirmed); ARGS=history | upgrade
-	$(NODE_RUN) scripts/rollback-db.mts $(YES_FLAG) $(ARGS) $(if $(REV),downgrade -- $(REV))
+	$(NODE_RUN) scripts/rollback-db.mts $(YES_FLAG) $(K8S_EXAMPLE) $(ARGS_FLAGS) $(if $(call cli,REV),downgrade -- $(call cli,REV))
 
 reset-circuit: node_modules/.installed ## delete the circuit-breaker keys (SCAN + UNLINK); ARGS=--all empties the app's Redis db
-	$(NODE_RUN) scripts/reset-circuit.mts $(YES_FLAG) $(ARGS)
+	$(NODE_RUN) scripts/reset-circuit.mts $(YES_FLAG) $(K8S_EXAMPLE) $(ARGS_FLAGS)
 
 check: node_modules/.installed ## read-only checks: circuit breakers, then database consistency (exit 7 on a finding)
 	@status=0; \
-	$(NODE_RUN) scripts/check-circuit.mts $(ARGS) || status=$$?; \
-	$(NODE_RUN) scripts/check-consistency.mts $(ARGS) || status=$$?; \
+	$(NODE_RUN) scripts/check-circuit.mts $(K8S_EXAMPLE) $(ARGS_FLAGS) || status=$$?; \
+	$(NODE_RUN) scripts/check-consistency.mts $(K8S_EXAMPLE) $(ARGS_FLAGS) || status=$$?; \
 	exit $$status

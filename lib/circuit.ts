@@ -2,7 +2,6 @@
 // closed | open | half_open, opened_at, metadata), `circuit_failures:<service>` (a count) and
 // `queue_paused:<service>` ("1" while paused); the planned simplification adds one global key.
 import { patternProblems as checkPatterns } from './config.ts'
-import type { Ctx } from './main.ts'
 import { table } from './output.ts'
 import type { Kv } from './redis.ts'
 
@@ -81,22 +80,10 @@ export function breakerTable(breakers: Breaker[]): string {
   return table([['service', 'state', 'opened at', 'failures', 'queue'], ...breakers.map((b) => [b.name, b.state, b.openedAt, String(b.failures), b.paused ? 'PAUSED' : 'running'])])
 }
 
-/** GET of several keys (null when absent): MGET through the client, or one EVAL through redis-cli in the container. */
-export async function readKeys(ctx: Ctx, kv: Kv, keys: string[]): Promise<(string | null)[]> {
-  if (kv.client) return kv.client.mget(...keys)
-  const compose = await ctx.compose()
-  const lua = "return cjson.encode(redis.call('MGET', unpack(KEYS)))" // nil comes back as false
-  const res = await compose.exec(ctx.config.services.redis, ['redis-cli', '-n', String(ctx.config.redisDb), 'EVAL', lua, String(keys.length), ...keys], {
-    timeoutMs: ctx.config.redisTimeoutMs,
-  })
-  return (JSON.parse(res.stdout.trim()) as (string | false)[]).map((v) => (v === false ? null : v))
-}
-
 /** Every configured service's breaker, and the global one when its key exists. */
-export async function breakerStates(ctx: Ctx, kv: Kv): Promise<Breaker[]> {
-  const services = ctx.config.circuitServices
+export async function breakerStates(services: string[], kv: Kv): Promise<Breaker[]> {
   const keys = services.flatMap((s) => [stateKey(s), failuresKey(s), pausedKey(s)])
-  const values = await readKeys(ctx, kv, [...keys, GLOBAL_BREAKER])
+  const values = await kv.mget([...keys, GLOBAL_BREAKER])
   const breakers = services.map((s, i) => readBreaker(s, values[3 * i], values[3 * i + 1], values[3 * i + 2]))
   const global = values[keys.length]
   if (global !== null) breakers.push(readBreaker('global', global, null, null))

@@ -1,15 +1,23 @@
-// PostgreSQL access: the pg package to the host-published port (or DATABASE_URL), falling back
-// to psql inside the postgres container. Plus the SQL the suite needs, built from checked names.
+// PostgreSQL access: the pg package to a port on this machine (DATABASE_URL, the published port,
+// or a port-forward), or psql inside the postgres instance. Every session waits at most
+// LOCK_TIMEOUT for a lock, is cancelled on the server when the run is interrupted, and — when it
+// is to destroy — must show that the server is this project's. Plus the SQL the suite needs,
+// built from checked names.
 import pg from 'pg'
-import { checkTableName, mask, TABLE_NAME } from './config.ts'
-import type { Ctx } from './main.ts'
+import { checkTableName, databaseUrlHost, TABLE_NAME } from './config.ts'
+import type { Ctx } from './context.ts'
+import { identify, opening, type OpenOptions } from './identity.ts'
 import { out } from './output.ts'
+import type { Endpoint } from './target.ts'
 
 export interface Database {
   /** How the suite reaches the database, for messages. */
   via: string
-  /** Host the connection goes to; null when psql runs inside the container. */
-  host: string | null
+  /** Which server answered and why it is this project's (or that it could not be shown). */
+  server: string
+  /** Shown to be this project's: an address of its postgres instance, or reached inside it. */
+  ours: boolean
+  name: string
   /** A read-only query. */
   rows<T = Record<string, unknown>>(sql: string): Promise<T[]>
   /** Statements that change data; a dry run prints them instead. */
@@ -34,17 +42,22 @@ export function quoteIdent(name: string): string {
   return name.split('.').map((p) => `"${p}"`).join('.')
 }
 
-/** A SQL string literal of a checked name. */
-function literal(name: string): string {
-  return `'${name.replace(/'/g, "''")}'`
+/** A SQL string literal. */
+export function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`
 }
 
+/**
+ * One TRUNCATE of exactly the tables named, in a transaction with lock and statement timeouts.
+ * No CASCADE: every table a foreign key ties to them is in the list, so PostgreSQL itself refuses
+ * if a table appeared that the plan did not name.
+ */
 export function truncateSql(tables: string[], lockTimeoutMs: number, statementTimeoutMs: number): string {
   return [
     'BEGIN;',
     `SET LOCAL lock_timeout = '${Math.round(lockTimeoutMs)}ms';`,
     `SET LOCAL statement_timeout = '${Math.round(statementTimeoutMs)}ms';`,
-    `TRUNCATE TABLE ${tables.map(quoteIdent).join(', ')} RESTART IDENTITY CASCADE;`,
+    `TRUNCATE TABLE ${tables.map(quoteIdent).join(', ')} RESTART IDENTITY;`,
     'COMMIT;',
   ].join('\n')
 }
@@ -67,10 +80,11 @@ export function showCount(n: number): string {
 export interface ResolvedTable {
   name: string
   oid: number
+  /** schema.table */
   qualified: string
 }
 
-/** Each configured table looked up in the catalog; a missing one is named and nothing goes ahead. */
+/** Each named table looked up in the catalog; a missing one is named and nothing goes ahead. */
 export async function resolveTables(db: Database, names: string[]): Promise<ResolvedTable[]> {
   for (const n of names) {
     const bad = checkTableName(n)
@@ -94,20 +108,33 @@ export async function resolveTables(db: Database, names: string[]): Promise<Reso
   return found.sort((a, b) => order(a) - order(b)).map((t) => ({ name: t.name, oid: Number(t.oid), qualified: t.qualified! }))
 }
 
-/** Tables that TRUNCATE ... CASCADE would also empty: foreign-key children not in the list. */
-export async function cascadeReach(db: Database, tables: ResolvedTable[]): Promise<string[]> {
+export interface Reached {
+  /** schema.table */
+  name: string
+  oid: number
+  /** The foreign key that reaches it: "public.audit_notes(org_id) -> public.organizations (audit_notes_org_id_fkey)". */
+  via: string
+}
+
+/** Tables a TRUNCATE ... CASCADE would also empty: foreign-key children (of children...) not in the list. */
+export async function cascadeReach(db: Database, tables: ResolvedTable[]): Promise<Reached[]> {
+  if (tables.length === 0) return []
   const oids = `ARRAY[${tables.map((t) => t.oid).join(',')}]::oid[]`
-  const rows = await db.rows<{ name: string }>(
-    `WITH RECURSIVE reach(oid) AS (
-       SELECT unnest(${oids})
+  const rows = await db.rows<{ name: string; oid: number; via: string }>(
+    `WITH RECURSIVE reach(oid, via) AS (
+       SELECT unnest(${oids}), NULL::text COLLATE "C"
        UNION
-       SELECT con.conrelid FROM pg_constraint con JOIN reach r ON con.confrelid = r.oid WHERE con.contype = 'f'
+       SELECT con.conrelid,
+              format('%s(%s) -> %s (%s)', con.conrelid::regclass::text,
+                     (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = con.conrelid AND a.attnum = ANY(con.conkey)),
+                     con.confrelid::regclass::text, con.conname) COLLATE "C"
+       FROM pg_constraint con JOIN reach r ON con.confrelid = r.oid WHERE con.contype = 'f'
      )
-     SELECT n.nspname || '.' || c.relname AS name
+     SELECT DISTINCT ON (r.oid) n.nspname || '.' || c.relname AS name, r.oid::int AS oid, r.via
      FROM reach r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE r.oid <> ALL(${oids}) ORDER BY 1`,
+     WHERE r.oid <> ALL(${oids}) ORDER BY r.oid, r.via`,
   )
-  return rows.map((r) => r.name)
+  return rows.map((r) => ({ name: r.name, oid: Number(r.oid), via: r.via })).sort((a, b) => a.name.localeCompare(b.name))
 }
 
 export async function countRows(db: Database, tables: string[]): Promise<Record<string, number>> {
@@ -117,12 +144,13 @@ export async function countRows(db: Database, tables: string[]): Promise<Record<
 }
 
 /** Sessions holding locks on the tables: who to blame when the truncation cannot get its lock. */
-export async function lockHolders(db: Database, tables: ResolvedTable[]): Promise<string[]> {
+export async function lockHolders(db: Database, oids: number[]): Promise<string[]> {
+  if (oids.length === 0) return []
   const rows = await db.rows<{ pid: number; state: string; query: string; relname: string; mode: string; age: string }>(
     `SELECT a.pid, coalesce(a.state, '') AS state, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 120) AS query,
             c.relname, l.mode, coalesce(date_trunc('second', now() - a.xact_start)::text, '') AS age
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation
-     WHERE l.granted AND l.relation = ANY(ARRAY[${tables.map((t) => t.oid).join(',')}]::oid[]) AND l.pid <> pg_backend_pid()
+     WHERE l.granted AND l.relation = ANY(ARRAY[${oids.join(',')}]::oid[]) AND l.pid <> pg_backend_pid()
      ORDER BY a.pid, c.relname`,
   )
   const byPid = new Map<number, string>()
@@ -132,17 +160,35 @@ export async function lockHolders(db: Database, tables: ResolvedTable[]): Promis
   return [...byPid.values()]
 }
 
+/** Every session with its locks: for the diagnostics of a failed run. */
+export const ACTIVITY_SQL = `SELECT a.pid, a.usename, a.application_name, a.client_addr::text, a.state, a.wait_event_type, a.wait_event,
+  date_trunc('second', now() - a.xact_start)::text AS xact_age, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200) AS query,
+  (SELECT string_agg(l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype) || CASE WHEN l.granted THEN '' ELSE ' (waiting)' END, '; ')
+     FROM pg_locks l WHERE l.pid = a.pid) AS locks
+FROM pg_stat_activity a WHERE a.backend_type = 'client backend' ORDER BY a.pid`
+
 // ---- connections ----
 
-export async function openDatabase(ctx: Ctx): Promise<Database> {
-  const { config } = ctx
-  if (config.databaseUrl) return pgDatabase(ctx, { connectionString: config.databaseUrl }, `DATABASE_URL ${mask(config.databaseUrl, config.secrets)}`)
-  const compose = await ctx.compose()
+/** Our sessions carry this name, so that an interrupted run can cancel them on the server. */
+const appName = () => `reset-and-test:${process.pid}`
+
+export async function openDatabase(ctx: Ctx, opts: OpenOptions = {}): Promise<Database> {
+  return opening(ctx, () => connect(ctx, opts))
+}
+
+async function connect(ctx: Ctx, opts: OpenOptions): Promise<Database> {
+  const { config, target } = ctx
+  ctx.signal.throwIfAborted()
+  if (config.databaseUrl) {
+    const host = databaseUrlHost(config.databaseUrl)
+    return pgDatabase(ctx, { connectionString: config.databaseUrl }, `DATABASE_URL (host ${host ?? 'a local socket'})`, null, host, opts)
+  }
   if (config.dbAccess !== 'exec') {
-    const port = await compose.publishedPort(config.services.postgres, 5432)
-    if (port) {
+    const ep = await target.endpoint(config.services.postgres, 5432)
+    if (ep) {
       const { user, password, db } = config.postgres
-      return pgDatabase(ctx, { host: '127.0.0.1', port, user, password, database: db }, `pg to 127.0.0.1:${port}`)
+      const via = ep.kind === 'forwarded' ? `pg through a port-forward to ${ep.instance?.name}` : `pg to ${ep.host}:${ep.port}`
+      return pgDatabase(ctx, { host: ep.host, port: ep.port, user, password, database: db }, via, ep, ep.host, opts)
     }
     if (config.dbAccess === 'port') {
       throw new Error(`service ${config.services.postgres} publishes no port for 5432; publish it in the compose file, set DATABASE_URL, or set DB_ACCESS=exec`)
@@ -151,76 +197,129 @@ export async function openDatabase(ctx: Ctx): Promise<Database> {
   return psqlDatabase(ctx)
 }
 
-async function pgDatabase(ctx: Ctx, target: pg.ClientConfig, via: string): Promise<Database> {
+async function pgDatabase(ctx: Ctx, target: pg.ClientConfig, via: string, endpoint: Endpoint | null, host: string | null, opts: OpenOptions): Promise<Database> {
   const { config } = ctx
-  const client = new pg.Client({
+  const settings: pg.ClientConfig = {
     ...target,
     connectionTimeoutMillis: 5000,
     statement_timeout: config.statementTimeoutMs,
     query_timeout: config.statementTimeoutMs + 5000,
-    application_name: 'reset-and-test',
-  })
+    application_name: appName(),
+    // Every statement of the suite waits at most LOCK_TIMEOUT for a lock: counts too.
+    options: `-c lock_timeout=${Math.round(config.lockTimeoutMs)}`,
+  }
+  const client = new pg.Client(settings)
   client.on('error', () => {}) // a server going away mid-run surfaces on the next query
   try {
     await client.connect()
   } catch (e) {
-    throw new Error(`cannot connect to PostgreSQL (${via}): ${(e as Error).message}. Is the ${config.services.postgres} service running and healthy? Check the credentials in the app's .env.`)
+    await endpoint?.close()
+    const hint = endpoint?.kind === 'published' ? `Is the ${config.services.postgres} service running and healthy? Check the credentials in the app's .env.` : 'Is the server running, and are the credentials right?'
+    throw new Error(`cannot connect to PostgreSQL (${via}): ${(e as Error).message}. ${hint}`)
   }
-  const host = target.host ?? (target.connectionString ? new URL(target.connectionString).hostname : null)
   const wrap = (e: unknown) => {
     const err = e as { message: string; code?: string }
     return new DbError(`${err.message}${err.code ? ` (SQLSTATE ${err.code})` : ''}`, err.code)
   }
-  return {
-    via,
-    host,
-    async rows<T>(sql: string) {
-      try {
-        return (await client.query(sql)).rows as T[]
-      } catch (e) {
-        throw wrap(e)
-      }
-    },
-    async execute(sql: string) {
-      if (ctx.options.dryRun) return printSql(sql)
-      try {
-        await client.query(sql)
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => {})
-        throw wrap(e)
-      }
-    },
-    close: () => client.end().catch(() => {}),
+  // Interrupted: cancel whatever our session runs, on the server, from a second session.
+  const cancel = async () => {
+    const pid = (client as unknown as { processID?: number }).processID
+    if (!pid) return
+    const side = new pg.Client({ ...settings, application_name: `${appName()}:cancel` })
+    side.on('error', () => {})
+    await side.connect().then(() => side.query('SELECT pg_cancel_backend($1)', [pid])).catch(() => {})
+    await side.end().catch(() => {})
+  }
+  const query = async (sql: string) => {
+    ctx.signal.throwIfAborted()
+    const onAbort = () => void cancel()
+    ctx.signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await client.query(sql)
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort)
+    }
+  }
+  const close = async () => {
+    await client.end().catch(() => {})
+    await endpoint?.close()
+  }
+  try {
+    const [row] = (await query(`SELECT current_database() AS name, host(inet_server_addr()) AS addr`)).rows as { name: string; addr: string | null }[]
+    const { server, ours } = await identify(ctx, { service: config.services.postgres, subject: `database ${row.name}`, addr: row.addr, endpoint, host }, opts)
+    return {
+      via,
+      server,
+      ours,
+      name: row.name,
+      async rows<T>(sql: string) {
+        try {
+          return (await query(sql)).rows as T[]
+        } catch (e) {
+          throw ctx.signal.aborted ? ctx.signal.reason : wrap(e)
+        }
+      },
+      async execute(sql: string) {
+        if (ctx.options.dryRun) return printSql(sql)
+        try {
+          await query(sql)
+        } catch (e) {
+          await client.query('ROLLBACK').catch(() => {})
+          throw ctx.signal.aborted ? ctx.signal.reason : wrap(e)
+        }
+      },
+      close,
+    }
+  } catch (e) {
+    await close()
+    throw e
   }
 }
 
 async function psqlDatabase(ctx: Ctx): Promise<Database> {
-  const { config } = ctx
-  const compose = await ctx.compose()
-  const container = await compose.container(config.services.postgres)
+  const { config, target } = ctx
+  const container = await target.instance(config.services.postgres)
   const { user, password, db } = config.postgres
-  const psql = async (sql: string) => {
-    const res = await compose.exec(config.services.postgres, ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', db, '-f', '-'], {
-      input: `\\set VERBOSITY verbose\nSET statement_timeout = ${Math.round(config.statementTimeoutMs)};\n${sql}\n`,
-      env: { PGPASSWORD: password },
-      envNames: ['PGPASSWORD'],
-      timeoutMs: config.statementTimeoutMs + 10_000,
-      allowFailure: true,
-    })
-    if (res.code !== 0) {
-      const text = res.stderr.trim() || res.stdout.trim() || `psql exited with ${res.code}`
-      const code = /ERROR:\s+([0-9A-Z]{5}):/.exec(text)?.[1]
-      throw new DbError(`${text.split('\n').filter((l) => !/^(LOCATION|psql:.*ROLLBACK)/.test(l)).join(' ')}`, code)
+  const env = { PGPASSWORD: password, PGAPPNAME: appName(), PGOPTIONS: `-c lock_timeout=${Math.round(config.lockTimeoutMs)}` }
+  const psql = async (sql: string, cancellable = true): Promise<string> => {
+    ctx.signal.throwIfAborted()
+    // Interrupted: cancel our session's statement on the server (the psql inside keeps running otherwise).
+    const onAbort = () =>
+      void target
+        .exec(config.services.postgres, ['psql', '-X', '-q', '-At', '-U', user, '-d', db, '-c', `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = ${literal(appName())}`], {
+          env: { PGPASSWORD: password, PGAPPNAME: `${appName()}:cancel` },
+          allowFailure: true,
+          timeoutMs: 10_000,
+          signal: undefined, // the run's signal has fired: this command must still run
+        })
+        .catch(() => {})
+    if (cancellable) ctx.signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const res = await target.exec(config.services.postgres, ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', db, '-f', '-'], {
+        input: `\\set VERBOSITY verbose\nSET statement_timeout = ${Math.round(config.statementTimeoutMs)};\n${sql}\n`,
+        env,
+        timeoutMs: config.statementTimeoutMs + 10_000,
+        allowFailure: true,
+      })
+      if (ctx.signal.aborted) throw ctx.signal.reason
+      if (res.code !== 0) {
+        const text = res.stderr.trim() || res.stdout.trim() || `psql exited with ${res.code}`
+        const code = /ERROR:\s+([0-9A-Z]{5}):/.exec(text)?.[1]
+        throw new DbError(`${text.split('\n').filter((l) => !/^(LOCATION|psql:.*ROLLBACK)/.test(l)).join(' ')}`, code)
+      }
+      return res.stdout
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort)
     }
-    return res.stdout
   }
+  const rows = async <T>(sql: string) => JSON.parse((await psql(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q;`)).trim() || '[]') as T[]
+  const [row] = await rows<{ name: string }>('SELECT current_database() AS name')
   return {
     via: `psql in container ${container.name}`,
-    host: null,
-    async rows<T>(sql: string) {
-      const text = await psql(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q;`)
-      return JSON.parse(text.trim() || '[]') as T[]
-    },
+    server: `${container.name}, an instance of ${config.services.postgres} in ${target.describe()} (psql runs inside it)`,
+    ours: true,
+    name: row.name,
+    rows,
     async execute(sql: string) {
       if (ctx.options.dryRun) return printSql(sql)
       await psql(sql)
@@ -233,9 +332,11 @@ function printSql(sql: string) {
   out.info(`[dry-run] would execute SQL:\n${sql.split('\n').map((l) => `      ${l}`).join('\n')}`)
 }
 
+export type { OpenOptions }
+
 /** Open, use, always close. */
-export async function withDatabase<T>(ctx: Ctx, use: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase(ctx)
+export async function withDatabase<T>(ctx: Ctx, use: (db: Database) => Promise<T>, opts: OpenOptions = {}): Promise<T> {
+  const db = await openDatabase(ctx, opts)
   try {
     return await use(db)
   } finally {

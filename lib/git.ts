@@ -5,7 +5,7 @@ import path from 'node:path'
 import { out } from './output.ts'
 import { flagText, positionals, UsageError } from './recovery.ts'
 import type { RunOptions, Runner } from './run.ts'
-import { RefusedError } from './safety.ts'
+import { RefusedError } from './errors.ts'
 
 export const backupBranch = (name: string) => `backup-before-${name}`
 export const rollbackBranch = (name: string) => `rollback-${name}`

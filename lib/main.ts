@@ -1,58 +1,28 @@
-// The one entry wrapper: argument parsing, --help, the safety gate, running phases,
-// the summary, the JSON report and exit codes. No script repeats any of it, and no
-// stack trace reaches a user.
+// The one entry wrapper: argument parsing, --help, the gate before destruction, running phases
+// with Ctrl-C checked between every step, the summary, the JSON and JUnit reports, diagnostics on
+// failure, and exit codes. No script repeats any of it, and no stack trace reaches a user.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import minimist from 'minimist'
-import { ConfigError, flagsToKeys, KEYS, loadConfig, mask, SUITE_ROOT, type Config } from './config.ts'
-import { Compose, describe, detectCompose } from './compose.ts'
-import { EXIT, PHASES, SelectionError, type PhaseName } from './phases.ts'
-import { out, seconds, setSecrets, table } from './output.ts'
-import { createRunner, type Runner } from './run.ts'
-import { realClock, type Clock } from './wait.ts'
-import { acquireLock, guardTarget, RefusedError, readRunState, writeRunState } from './safety.ts'
-
-export type Figures = Record<string, number | string | undefined>
-
-export interface Options {
-  yes: boolean
-  dryRun: boolean
-  backup: boolean
-  /** Where --backup writes, one folder per run. */
-  backupDir: string
-  /** Extra flags of a script, as given. */
-  flags: Record<string, unknown>
-}
-
-export interface Ctx {
-  config: Config
-  options: Options
-  run: Runner
-  clock: Clock
-  signal: AbortSignal
-  /** The project's compose stack; the compose command is detected on first use. */
-  compose(): Promise<Compose>
-}
-
-export interface PhaseSpec {
-  /** A phase of the reset, or another task of the suite (restore, rollback-db, ...). */
-  name: PhaseName | string
-  /** For tasks that are not one of the seven phases: their title and exit code on failure. */
-  title?: string
-  exitCode?: number
-  /** What the phase destroys, for the confirmation; null when it destroys nothing. */
-  destroys: 'logs' | 'containers' | 'database' | 'redis' | null
-  /** Lines for the confirmation saying exactly what this task destroys; default: from the configuration. */
-  inventory?: (ctx: Ctx) => Promise<string[]>
-  run(ctx: Ctx): Promise<Figures | void>
-}
+import { ConfigError, ENV_PREFIX, flagsToKeys, KEYS, loadConfig, SUITE_ROOT, type Config } from './config.ts'
+import type { Ctx, Figures, Options, PhaseSpec, RunRecord, CheckResult } from './context.ts'
+import { writeDiagnostics } from './diagnostics.ts'
+import { Interrupted, RefusedError } from './errors.ts'
+import { writeJunit } from './junit.ts'
+import { EXIT, PHASES, SelectionError } from './phases.ts'
+import { masked, out, seconds, setSecrets, table } from './output.ts'
+import { createRunner } from './run.ts'
+import { acquireLock, gate, readRunRecord, writeRunRecord } from './safety.ts'
+import { createTarget } from './targets/index.ts'
+import { realClock } from './wait.ts'
 
 export interface PhaseReport {
   number: number
   name: string
-  status: 'ok' | 'failed' | 'skipped' | 'not run' | 'interrupted'
+  status: 'ok' | 'failed' | 'not run' | 'interrupted'
   durationMs: number
   figures: Figures
+  checks: CheckResult[]
   error?: string
 }
 
@@ -69,16 +39,17 @@ export interface ScriptSpec {
   args?: string
   /** Accept --from/--to/--only/--skip/--resume (the orchestrator). */
   selectable?: boolean
-  /** Choose phases from the parsed flags (the orchestrator). */
-  select?: (flags: minimist.ParsedArgs, previous: ReturnType<typeof readRunState>) => string[]
+  /** Choose phases from the parsed flags and the last run's record (the orchestrator). */
+  select?: (flags: minimist.ParsedArgs, previous: RunRecord | null) => { phases: string[]; note?: string }
 }
 
 const COMMON_FLAGS: [string, string][] = [
   ['-y, --yes', 'do not ask for confirmation (required without a terminal)'],
-  ['-n, --dry-run', 'print every command and SQL statement that would change something, change nothing'],
-  ['--backup', 'save the rows and Redis keys about to be deleted under backups/<timestamp>/ first'],
-  ['--json FILE', 'write a machine-readable report'],
-  ['--KEY-NAME VALUE', 'set any configuration key for this run, e.g. --restart-mode recreate, --expect-leads 20'],
+  ['-n, --dry-run', 'show the plan and every command and SQL statement that would change something; change nothing'],
+  ['--backup', 'save every row and Redis key the plan destroys under backups/<timestamp>/ first'],
+  ['--json FILE', 'write a machine-readable report (with the plan)'],
+  ['--junit FILE', 'write a JUnit report: a testcase per phase and per validation check'],
+  ['--KEY-NAME VALUE', 'set any configuration key for this run, e.g. --restart-mode recreate, --expect-leads 87'],
   ['-h, --help', 'show this help'],
 ]
 
@@ -93,9 +64,10 @@ export function usage(spec: ScriptSpec): string {
     'options:',
     ...flags.map(([f, m]) => `  ${f.padEnd(width)}  ${m}`),
     '',
-    'Configuration comes from .env, the environment and --key-name flags; see .env.example.',
+    `Configuration: --key-name flags, then ${ENV_PREFIX}KEY_NAME environment variables, then the suite's .env; see .env.example.`,
+    "Variables without the prefix (APP_DIR, SERVICES, LOG_FILE, DATABASE_URL, ...) belong to other tools and are never read.",
     'Exit codes: 0 ok, 1 environment, 2 log file, 3 containers, 4 database, 5 Redis, 6 test, 7 validation,',
-    '            8 refused (production target, no confirmation, run in progress), 9 bad configuration, 130 interrupted.',
+    '            8 refused (production, another stack, unnamed table, no confirmation, run in progress), 9 bad configuration, 130 interrupted.',
   ]
   return lines.join('\n')
 }
@@ -110,7 +82,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   const booleans = ['help', 'yes', 'dry-run', 'backup', 'resume', 'strict-logs', ...(spec.booleans ?? [])]
   const parsed = minimist(argv, {
     boolean: booleans,
-    string: ['json', 'from', 'to', 'only', 'skip'],
+    string: ['json', 'junit', 'from', 'to', 'only', 'skip'],
     alias: { h: 'help', y: 'yes', n: 'dry-run' },
   })
   if (parsed.help) {
@@ -122,7 +94,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   // A script's own flags stay its own; a flag named like a configuration key sets that key.
   const isKey = (flag: string) => flag.toUpperCase().replace(/-/g, '_') in KEYS
   const declared = (spec.flags ?? []).map(([f]) => f.split(/[ ,]/)[0].replace(/^--?/, ''))
-  const own = new Set([...booleans, 'json', 'from', 'to', 'only', 'skip', 'h', 'y', 'n', ...declared.filter((f) => !isKey(f))])
+  const own = new Set([...booleans, 'json', 'junit', 'from', 'to', 'only', 'skip', 'h', 'y', 'n', ...declared.filter((f) => !isKey(f))])
   const keyFlags = Object.fromEntries(Object.entries(parsed).filter(([k]) => k !== '_' && !own.has(k)))
   const { values, unknown } = flagsToKeys(keyFlags)
   if (parsed['strict-logs']) values.STRICT_LOGS = 'true'
@@ -130,6 +102,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   if (unknown.length) problems.push(`unknown option${unknown.length > 1 ? 's' : ''}: ${unknown.map((u) => `--${u}`).join(', ')} (see --help)`)
   if (parsed._.length && !spec.args) problems.push(`unexpected argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(' ')}`)
   if (!spec.selectable && ['from', 'to', 'only', 'skip', 'resume'].some((f) => parsed[f])) problems.push('--from, --to, --only, --skip and --resume belong to reset_and_run.mts')
+  for (const f of ['json', 'junit']) if (parsed[f] === '') problems.push(`--${f} needs a file name`)
   let config: Config | undefined
   try {
     config = loadConfig({ flags: values })
@@ -138,8 +111,10 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     problems.push(...e.problems)
   }
   let names: string[] = spec.phases.map((p) => p.name)
+  let note: string | undefined
+  const previous = config ? readRunRecord(config.stateDir, config.project) : null
   try {
-    if (spec.select && config) names = spec.select(parsed, readRunState(config.stateDir, config.project))
+    if (spec.select && config) ({ phases: names, note } = spec.select(parsed, previous))
   } catch (e) {
     if (!(e instanceof SelectionError)) throw e
     problems.push(e.message)
@@ -150,6 +125,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
   }
   setSecrets(config.secrets)
 
+  // Ctrl-C or SIGTERM: the current step stops, no later phase starts; a second one quits at once.
   const controller = new AbortController()
   const onSignal = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted)
@@ -167,82 +143,104 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     flags: parsed,
   }
   const run = createRunner({ dryRun: options.dryRun, secrets: config.secrets, defaultTimeoutMs: config.commandTimeoutMs })
-  let compose: Compose | undefined
-  const cfg = config
+  const target = createTarget(config, run, realClock, controller.signal)
+  const selected = spec.phases.filter((p) => names.includes(p.name))
+  for (const p of selected) if (p.configure) config = p.configure(config, parsed)
+  // The seven phases keep a record for --resume; tasks (restore, rollback-db, ...) and dry runs do not.
+  const records = selected.some((p) => infoOf(p).number > 0) && !options.dryRun
   const ctx: Ctx = {
     config,
     options,
     run,
     clock: realClock,
     signal: controller.signal,
-    compose: async () => (compose ??= new Compose(run, () => detectCompose(run, cfg.composeCmd), cfg)),
+    target,
+    phases: selected.map((p) => p.name),
+    record: { selected: selected.map((p) => p.name), completed: [], held: previous?.held, testLogOffset: previous?.testLogOffset },
+    plan: null,
+    checks: [],
+    saveRecord: () => {
+      if (records) writeRunRecord(config.stateDir, config.project, ctx.record)
+    },
   }
-  const selected = spec.phases.filter((p) => names.includes(p.name))
-  const reports: PhaseReport[] = selected.map((p) => ({ ...pick(infoOf(p)), status: 'not run', durationMs: 0, figures: {} }))
+  const reports: PhaseReport[] = selected.map((p) => ({ number: infoOf(p).number, name: p.name, status: 'not run', durationMs: 0, figures: {}, checks: [] }))
   const started = Date.now()
   let exitCode: number = EXIT.ok
+  let diagnostics: string | undefined
   let release = () => {}
   if (options.dryRun) out.line('==> dry run: nothing will be changed')
+  if (note) out.line(`==> ${note}`)
 
+  let current: PhaseSpec | undefined
   try {
     if (!options.dryRun) release = acquireLock(config.stateDir, config.project, spec.script)
-    let guarded = false
     for (const [i, phase] of selected.entries()) {
+      controller.signal.throwIfAborted()
+      current = phase
       const report = reports[i]
       const info = infoOf(phase)
-      if (phase.destroys && !guarded) {
-        // What goes wrong before the confirmation is this phase's failure (or a refusal).
-        await guardTarget(ctx, selected.slice(i)).catch((e) => {
-          throw e instanceof RefusedError ? e : Object.assign(e instanceof Error ? e : new Error(String(e)), { phase })
-        })
-        guarded = true
-      }
+      // Before the first destructive phase: the plan, the checks of the target, the confirmation.
+      // What goes wrong there is this phase's failure, or a refusal.
+      if (phase.destroys && !ctx.plan) ctx.plan = await gate(ctx, selected.slice(i))
       if (info.number) out.phase(info.number, PHASES.length, phase.name, info.title)
       else out.line(`==> ${phase.name}: ${info.title}`)
       const t0 = Date.now()
+      ctx.checks = []
       try {
         report.figures = (await phase.run(ctx)) ?? {}
+        controller.signal.throwIfAborted()
         report.status = 'ok'
-        if (!options.dryRun && info.number) writeRunState(config.stateDir, config.project, { selected: names as PhaseName[], completed: phase.name as PhaseName })
-      } catch (e) {
-        report.status = controller.signal.aborted ? 'interrupted' : 'failed'
-        report.error = mask(message(e), config.secrets)
-        throw Object.assign(e instanceof Error ? e : new Error(String(e)), { phase })
       } finally {
         report.durationMs = Date.now() - t0
+        report.checks = ctx.checks
       }
+      ctx.record.completed.push(phase.name)
+      ctx.saveRecord()
       out.ok(`${phase.name} done in ${seconds(report.durationMs)}`)
     }
   } catch (e) {
-    exitCode = await fail(ctx, e, controller.signal.aborted)
+    const aborted = controller.signal.aborted
+    const report = reports.find((r) => r.name === current?.name)
+    if (report) {
+      report.status = aborted ? 'interrupted' : 'failed'
+      report.error = masked(message(e))
+    }
+    if (current && !(e instanceof RefusedError)) {
+      ctx.record.stopped = { phase: current.name, how: aborted ? 'interrupted' : 'failed' }
+      ctx.saveRecord()
+    }
+    exitCode = await fail(ctx, e, current, aborted)
+    if (exitCode >= 1 && exitCode <= 7) {
+      diagnostics = await writeDiagnostics(ctx, { error: message(e), phase: current?.name, report: reportOf() }).catch((d) => {
+        out.warn(`could not write the diagnostics: ${message(d)}`)
+        return undefined
+      })
+      if (diagnostics) out.info(`diagnostics: ${diagnostics}`)
+    }
   } finally {
     release()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    await target.close().catch(() => {})
   }
 
-  if (selected.length > 1 || exitCode !== EXIT.ok) printSummary(reports, Date.now() - started, exitCode)
-  if (typeof parsed.json === 'string' && parsed.json) {
-    const report = { script: spec.script, dryRun: options.dryRun, exitCode, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, phases: reports }
-    mkdirSync(path.dirname(path.resolve(parsed.json)), { recursive: true })
-    writeFileSync(parsed.json, JSON.stringify(report, null, 2) + '\n')
+  function reportOf() {
+    return { script: spec.script, dryRun: options.dryRun, exitCode, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, target: target.describe(), plan: ctx.plan, phases: reports, diagnostics }
   }
+  if (selected.length > 1 || exitCode !== EXIT.ok) printSummary(reports, Date.now() - started, exitCode)
+  if (typeof parsed.json === 'string' && parsed.json) writeReport(parsed.json, masked(JSON.stringify(reportOf(), null, 2)) + '\n')
+  if (typeof parsed.junit === 'string' && parsed.junit) writeReport(parsed.junit, masked(writeJunit(spec.script.replace(/\.mts$/, ''), reports)))
   return exitCode
 }
 
-function pick(p: { number: number; name: string }) {
-  return { number: p.number, name: p.name }
+function writeReport(file: string, text: string) {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+  writeFileSync(file, text)
 }
 
 /** Number, title and exit code of a phase, or of a task from its own spec. */
 function infoOf(spec: PhaseSpec) {
   return PHASES.find((p) => p.name === spec.name) ?? { number: 0, name: spec.name, exitCode: spec.exitCode ?? 1, title: spec.title ?? spec.name }
-}
-
-export class Interrupted extends Error {
-  constructor(signal: string) {
-    super(`interrupted by ${signal}`)
-  }
 }
 
 function message(e: unknown): string {
@@ -251,34 +249,21 @@ function message(e: unknown): string {
 }
 
 /** Prints what went wrong and what a person would look at next; returns the exit code. */
-async function fail(ctx: Ctx, e: unknown, aborted: boolean): Promise<number> {
-  const phase = (e as { phase?: PhaseSpec }).phase
+async function fail(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, aborted: boolean): Promise<number> {
+  const held = ctx.record.held?.length ? ` ${ctx.record.held.join(', ')} ${ctx.record.held.length > 1 ? 'are' : 'is'} held stopped until flush-redis runs (--resume runs it; ./scripts/assess.mts starts them too).` : ''
   if (aborted) {
-    out.fail(`${phase?.name ?? 'run'} stopped: ${message(ctx.signal.reason)}. Rerun with --resume to continue after the last completed phase.`)
+    out.fail(`${phase?.name ?? 'run'} stopped: ${message(ctx.signal.reason)}; no later phase ran.${held} Rerun with --resume to continue.`)
     return EXIT.interrupted
   }
   if (e instanceof RefusedError) {
     out.fail(`refused: ${e.message}`)
     return EXIT.refused
   }
-  out.fail(`${phase?.name ?? 'run'} failed: ${message(e)}`)
+  const planning = (e as { planning?: string }).planning
+  out.fail(`${planning ? `the plan (${planning}) for ${phase?.name ?? 'the run'}` : (phase?.name ?? 'run')} failed: ${message(e)}; nothing was changed${held}`)
   // An error may carry its own code (a task's bad arguments: 9; a check that found something: 7).
   const own = (e as { exitCode?: unknown }).exitCode
-  const code = typeof own === 'number' ? own : phase ? infoOf(phase).exitCode : 1
-  // Container states help where containers are involved: environment, restart, database, Redis, test.
-  if ([1, 3, 4, 5, 6].includes(code)) await printContainers(ctx)
-  return code
-}
-
-async function printContainers(ctx: Ctx) {
-  try {
-    const compose = await ctx.compose()
-    const all = await compose.containers()
-    out.line(`    containers of ${ctx.config.project}: ${all.length ? '' : 'none'}`)
-    for (const c of all) out.line(`      ${describe(c)}`)
-  } catch {
-    // Diagnostics never hide the original error.
-  }
+  return typeof own === 'number' ? own : phase ? infoOf(phase).exitCode : 1
 }
 
 function printSummary(reports: PhaseReport[], totalMs: number, exitCode: number) {
@@ -291,8 +276,6 @@ function printSummary(reports: PhaseReport[], totalMs: number, exitCode: number)
   out.line(table(rows))
   out.line(`total ${seconds(totalMs)}, exit code ${exitCode}`)
 }
-
-
 
 export interface PhaseScript extends PhaseSpec {
   purpose: string

@@ -4,7 +4,7 @@
 // A revision that is unknown, ambiguous or the wrong way fails the task (exit 4) before anything
 // changes; a malformed command line is a usage error (exit 9).
 import { lockHolders, resolveTables, withDatabase } from './db.ts'
-import type { Ctx } from './main.ts'
+import type { Ctx } from './context.ts'
 import { execInService, UsageError } from './recovery.ts'
 import type { RunResult } from './run.ts'
 
@@ -154,7 +154,7 @@ export class Migrations {
       return await this.exec([plan.action, revisionName(plan.target)], true)
     } catch (e) {
       if (!/LockNotAvailable|lock timeout/.test((e as Error).message)) throw e
-      const holders = await withDatabase(this.ctx, async (db) => lockHolders(db, await resolveTables(db, this.ctx.config.tables))).catch(() => [])
+      const holders = await withDatabase(this.ctx, async (db) => lockHolders(db, (await resolveTables(db, this.ctx.config.tables)).map((t) => t.oid))).catch(() => [] as string[])
       throw new Error(
         `the ${plan.action} could not lock a table within LOCK_TIMEOUT=${this.ctx.config.lockTimeoutMs / 1000} s and stopped (see where it is with: rollback-db current).\n` +
           (holders.length ? holders.map((h) => `      ${h}`).join('\n') + '\n      End that session or let it finish, then rerun.' : '      Stop the workers or the session holding the lock, then rerun.'),

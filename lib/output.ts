@@ -1,21 +1,26 @@
-// Plain output: a status mark per step, counts and durations; colour only on the marks.
+// Plain output: a status mark per step, counts and durations; colour only on the marks. Every
+// line goes through the masking, so no password reaches the terminal or a CI log.
 import chalk from 'chalk'
-import { mask } from './config.ts'
+import { mask, type Secrets } from './mask.ts'
 
-let secrets: string[] = []
-export function setSecrets(list: string[]) {
-  secrets = list
+let secrets: Secrets = { values: [], words: [] }
+export function setSecrets(s: Secrets) {
+  secrets = s
 }
+/** The masking every line of output gets; for files the suite writes too. */
+export const masked = (text: string): string => mask(text, secrets)
 
-const write = (line: string): void => void process.stdout.write(mask(line, secrets) + "\n")
+const write = (line: string): void => void process.stdout.write(masked(line) + '\n')
 
 export const out = {
   phase: (n: number, total: number, name: string, title: string) => write(`==> [${n}/${total}] ${name}: ${title}`),
   ok: (text: string) => write(`  ${chalk.green('✓')} ${text}`),
   info: (text: string) => write(`    ${text}`),
   warn: (text: string) => write(`  ${chalk.yellow('!')} ${text}`),
-  fail: (text: string): void => void process.stderr.write(mask(`  ${chalk.red('✗')} ${text}`, secrets) + '\n'),
+  fail: (text: string): void => void process.stderr.write(masked(`  ${chalk.red('✗')} ${text}`) + '\n'),
   line: (text: string) => write(text),
+  /** Raw output of a command the user watches (the test), masked. */
+  raw: (chunk: string): void => void process.stdout.write(masked(chunk)),
 }
 
 export function seconds(ms: number): string {
@@ -35,6 +40,47 @@ export function progress(label: string, everyMs = 5000) {
   return (detail: string, waitedMs: number) => {
     if (waitedMs - last < everyMs) return
     last = waitedMs
-    write(`    ... ${label} (${seconds(waitedMs)}): ${detail}`)
+    write(`    ... ${label}${Number.isFinite(waitedMs) ? ` (${seconds(waitedMs)})` : ''}: ${detail}`)
+  }
+}
+
+/**
+ * A status line every few seconds while a long command runs (image builds, `up`): what it is
+ * doing, for how long, and the last line it printed. The same on a terminal and in a CI log.
+ */
+export function ticker(label: string, everyMs = 5000) {
+  const started = Date.now()
+  let last = ''
+  write(`    ... ${label}`)
+  const timer = setInterval(() => write(`    ... ${label} (${seconds(Date.now() - started)})${last ? `: ${last}` : ''}`), everyMs)
+  timer.unref()
+  return {
+    output(chunk: string) {
+      const lines = chunk.split(/\r?\n|\r/).map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim()).filter(Boolean)
+      if (lines.length) last = lines[lines.length - 1].slice(0, 160)
+    },
+    stop() {
+      clearInterval(timer)
+    },
+  }
+}
+
+/** Masks a stream line by line, so that no password split across two chunks escapes the masking. */
+export function maskedLines(write: (text: string) => void) {
+  let pending = ''
+  return {
+    push(chunk: string) {
+      pending += chunk
+      const end = pending.lastIndexOf('\n')
+      if (end >= 0 || pending.length > 65_536) {
+        const cut = end >= 0 ? end + 1 : pending.length
+        write(masked(pending.slice(0, cut)))
+        pending = pending.slice(cut)
+      }
+    },
+    end() {
+      if (pending) write(masked(pending))
+      pending = ''
+    },
   }
 }

@@ -2,13 +2,13 @@
 // (--from, --to, --only, --skip by name or number).
 
 export const PHASES = [
-  { number: 1, name: 'assess', exitCode: 1, title: 'assess the environment' },
-  { number: 2, name: 'truncate-logs', exitCode: 2, title: 'truncate the shared log file' },
-  { number: 3, name: 'restart', exitCode: 3, title: 'restart the containers and wait until ready' },
-  { number: 4, name: 'truncate-db', exitCode: 4, title: 'truncate the database tables' },
-  { number: 5, name: 'flush-redis', exitCode: 5, title: 'clear Redis' },
-  { number: 6, name: 'run-test', exitCode: 6, title: 'run the smoke test in the api container' },
-  { number: 7, name: 'validate', exitCode: 7, title: 'validate the results' },
+  { number: 1, name: 'assess', exitCode: 1, title: 'assess the environment', destructive: false },
+  { number: 2, name: 'truncate-logs', exitCode: 2, title: 'truncate the shared log file', destructive: true },
+  { number: 3, name: 'restart', exitCode: 3, title: 'restart the containers and wait until ready', destructive: true },
+  { number: 4, name: 'truncate-db', exitCode: 4, title: 'truncate the database tables', destructive: true },
+  { number: 5, name: 'flush-redis', exitCode: 5, title: 'clear Redis', destructive: true },
+  { number: 6, name: 'run-test', exitCode: 6, title: 'run the smoke test in the api container', destructive: false },
+  { number: 7, name: 'validate', exitCode: 7, title: 'validate the results', destructive: false },
 ] as const
 
 export type PhaseName = (typeof PHASES)[number]['name']
@@ -67,4 +67,28 @@ export function selectPhases(sel: Selection): PhaseName[] {
   const result = chosen.filter((n) => !skip.has(n))
   if (result.length === 0) throw new SelectionError('that selection leaves no phase to run')
   return result
+}
+
+/** Phases after the test has started: a rerun of them on its leftovers cannot validate. */
+const AFTER_RESET: PhaseName[] = ['run-test', 'validate']
+
+/**
+ * What --resume runs after the run recorded: the selected phases not completed, in order. When
+ * the test or the validation was interrupted or failed, the stack holds the test's leftovers, so
+ * the run starts again at the first destructive phase and the test runs on a fresh reset.
+ */
+export function resumePhases(record: { selected: string[]; completed: string[]; stopped?: { phase: string; how: string } } | null): { phases: PhaseName[]; note: string } {
+  if (!record) throw new SelectionError('nothing to resume: no previous run was recorded')
+  const selected = PHASE_NAMES.filter((n) => record.selected.includes(n))
+  const stopped = record.stopped?.phase as PhaseName | undefined
+  if (stopped && AFTER_RESET.includes(stopped)) {
+    const first = selected.find((n) => phaseInfo(n).destructive)
+    if (first) {
+      const phases = selected.filter((n) => PHASE_NAMES.indexOf(n) >= PHASE_NAMES.indexOf(first))
+      return { phases, note: `${stopped} was ${record.stopped!.how}: resuming from ${first}, so that the test runs on a freshly reset stack` }
+    }
+  }
+  const rest = selected.filter((n) => !record.completed.includes(n))
+  if (rest.length === 0) throw new SelectionError(`nothing to resume: the previous run completed every phase it selected (${record.selected.join(', ')})`)
+  return { phases: rest, note: `resuming at ${rest[0]}${stopped ? ` (${stopped} was ${record.stopped!.how})` : ''}; completed before: ${record.completed.join(', ') || 'none'}` }
 }

@@ -1,10 +1,11 @@
 // What the recovery tasks share (rollback-code, rollback-db, reset-circuit, check-circuit,
 // check-consistency): the exit codes they end with, values as typed on the command line, and a
 // command in a container with a real deadline.
-import { execTracked } from './compose.ts'
-import type { Ctx } from './main.ts'
+import type { Ctx } from './context.ts'
+import { CheckFailed, UsageError } from './errors.ts'
 import { out } from './output.ts'
 import { EXIT, phaseInfo } from './phases.ts'
+export { CheckFailed, UsageError }
 import { CommandError, showCommand, type RunOptions, type RunResult } from './run.ts'
 
 /** The suite's exit codes, by what went wrong. */
@@ -17,14 +18,6 @@ export const CODE = {
   usage: EXIT.usage,
 } as const
 
-/** Bad arguments of a task: exit 9, nothing touched. */
-export class UsageError extends Error {
-  exitCode = CODE.usage
-}
-/** A check ran and found a problem: exit 7. */
-export class CheckFailed extends Error {
-  exitCode = CODE.check
-}
 
 // ---- values as typed ----
 // minimist reads 0003 as 3, 0012345 as 12345 and 12e4567 as Infinity: revision ids and short
@@ -71,7 +64,7 @@ export async function execInService(ctx: Ctx, service: string, argv: string[], o
     return { code: 0, stdout: '', stderr: '', timedOut: false }
   }
   const env = options.env ?? {}
-  const res = await execTracked(ctx, service, showCommand(argv), { ...options, mutates: false, env, envNames: Object.keys(env) })
+  const res = await ctx.target.execTracked(service, showCommand(argv), { ...options, mutates: false, env })
   if (res.stopped !== undefined) {
     throw new Error(`${showCommand(argv)} did not finish within ${(options.timeoutMs ?? ctx.config.commandTimeoutMs) / 1000} s in ${service}; ${res.stopped}`)
   }

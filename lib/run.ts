@@ -2,7 +2,7 @@
 // and fails loudly with the command's output, passwords masked. In a dry run, commands that
 // change something are printed instead of run.
 import { $ } from 'zx/core'
-import { mask } from './config.ts'
+import { mask, type Secrets } from './mask.ts'
 
 export interface RunOptions {
   /** The command changes state: a dry run prints it instead. */
@@ -26,13 +26,17 @@ export interface RunResult {
   timedOut: boolean
 }
 
-export type Runner = (argv: string[], options?: RunOptions) => Promise<RunResult>
+export interface Runner {
+  (argv: string[], options?: RunOptions): Promise<RunResult>
+  /** Commands that change something are printed, not run. */
+  readonly dryRun: boolean
+}
 
 export class CommandError extends Error {
   constructor(
     public argv: string[],
     public result: RunResult,
-    secrets: string[],
+    secrets: Secrets,
   ) {
     const why = result.timedOut ? 'did not finish before its deadline' : `exited with code ${result.code}`
     const output = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-15).join('\n')
@@ -50,14 +54,14 @@ export function indent(text: string, by = '    '): string {
 
 export interface RunnerSettings {
   dryRun: boolean
-  secrets: string[]
+  secrets: Secrets
   defaultTimeoutMs: number
   /** Where dry-run lines go. */
   print?: (line: string) => void
 }
 
 export function createRunner({ dryRun, secrets, defaultTimeoutMs, print = console.log }: RunnerSettings): Runner {
-  return async (argv, options = {}) => {
+  const runner = async (argv: string[], options: RunOptions = {}): Promise<RunResult> => {
     if (dryRun && options.mutates) {
       print(mask(`  [dry-run] would run: ${showCommand(argv)}`, secrets))
       return { code: 0, stdout: '', stderr: '', timedOut: false }
@@ -90,4 +94,5 @@ export function createRunner({ dryRun, secrets, defaultTimeoutMs, print = consol
     if (result.code !== 0 && !options.allowFailure) throw new CommandError(argv, result, secrets)
     return result
   }
+  return Object.assign(runner, { dryRun })
 }

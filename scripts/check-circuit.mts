@@ -16,7 +16,7 @@ export default definePhase(import.meta, {
   destroys: null,
   async run(ctx) {
     return withRedis(ctx, async (kv) => {
-      const breakers = await breakerStates(ctx, kv)
+      const breakers = await breakerStates(ctx.config.circuitServices, kv)
       out.line(breakerTable(breakers).replace(/^/gm, '    '))
       const bad = breakers.filter(tripped)
       const figures = { breakers: breakers.length, open: breakers.filter((b) => b.state !== 'closed' && b.state !== 'closed (no key)').length, paused: breakers.filter((b) => b.paused).length }

@@ -2,8 +2,7 @@
 // reset_and_run: put the stack back into a clean, known state and run its smoke test:
 // assess, truncate-logs, restart, truncate-db, flush-redis, run-test, validate.
 import { runScript } from '../lib/main.ts'
-import { selectPhases, type Selection } from '../lib/phases.ts'
-import { resumePhases } from '../lib/safety.ts'
+import { resumePhases, selectPhases, type Selection } from '../lib/phases.ts'
 import assess from './assess.mts'
 import truncateLogs from './truncate-logs.mts'
 import restart from './restart.mts'
@@ -20,11 +19,11 @@ await runScript({
     ['--to PHASE', 'stop after this phase'],
     ['--only LIST', 'run only these phases (comma-separated)'],
     ['--skip LIST', 'skip these phases'],
-    ['--resume', 'continue after the last phase the previous run completed'],
+    ['--resume', 'continue the previous run: its phases not completed; from the first destructive one when the test or validation stopped'],
     ['--restart-mode MODE', 'restart | recreate | rebuild'],
     ['--strict-logs', 'log errors fail validation'],
   ],
   selectable: true,
   phases: [assess, truncateLogs, restart, truncateDb, flushRedis, runTest, validate],
-  select: (flags, previous) => (flags.resume ? resumePhases(previous) : selectPhases(flags as Selection)),
+  select: (flags, previous) => (flags.resume ? resumePhases(previous) : { phases: selectPhases(flags as Selection) }),
 })

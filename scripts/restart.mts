@@ -1,17 +1,10 @@
 #!/usr/bin/env -S node --import tsx
 // restart: restart the project's containers (restart, recreate or rebuild), all or the SERVICES
-// named, and wait until every one is healthy or running, with one deadline. Never "continue anyway".
+// named, and wait until every one is ready, with one deadline. When the run goes on to clear Redis,
+// the worker services are stopped instead, and started once the broker is empty (flush-redis).
 import { definePhase } from '../lib/main.ts'
-import { waitUntilReady } from '../lib/compose.ts'
 import { out, seconds } from '../lib/output.ts'
-
-/** Compose subcommands per mode; `services` empty means the whole project. */
-function commands(mode: string, services: string[]): string[][] {
-  if (mode === 'restart') return [['restart', ...services]]
-  if (mode === 'recreate') return [['up', '-d', '--force-recreate', ...services]]
-  if (services.length) return [['up', '-d', '--build', '--force-recreate', ...services]] // rebuild a few: keep the volumes
-  return [['down', '-v'], ['up', '--build', '-d']]
-}
+import { heldByPlan, holdWorkers } from '../lib/workers.ts'
 
 export default definePhase(import.meta, {
   name: 'restart',
@@ -19,19 +12,19 @@ export default definePhase(import.meta, {
   flags: [['--services LIST', 'only these services or container names, e.g. api,worker or fastapi-k8-proto-api-1']],
   destroys: 'containers',
   async run(ctx) {
-    const { config, options } = ctx
-    const compose = await ctx.compose()
-    const services = config.restartServices.length ? await compose.servicesFor(config.restartServices) : []
+    const { config, options, target } = ctx
+    const named = config.restartServices.length ? await target.servicesFor(config.restartServices) : []
+    const held = heldByPlan(ctx)
     const t0 = Date.now()
-    const steps = commands(config.restartMode, services)
-    for (const step of steps) {
-      await compose.compose(step, { mutates: true, timeoutMs: config.restartMode === 'rebuild' ? 1_800_000 : config.readyTimeoutMs })
-    }
+    // The rest restart together; the held workers stop beside them.
+    const nothingLeft = named.length > 0 && named.every((s) => held.includes(s))
+    const [command] = await Promise.all([nothingLeft ? Promise.resolve('no service left to restart') : target.restart(named, config.restartMode, held), holdWorkers(ctx)])
     if (options.dryRun) return { mode: config.restartMode }
-    out.ok(`${compose.args(...steps.at(-1)!).join(' ')}: ${seconds(Date.now() - t0)}`)
-    const containers = await waitUntilReady(ctx)
+    out.ok(`${command}: ${seconds(Date.now() - t0)}`)
+    const all = [...new Set((await target.instances()).map((i) => i.service))]
+    const ready = await target.waitReady({ services: held.length ? all.filter((s) => !held.includes(s)) : undefined })
     const readyMs = Date.now() - t0
-    out.ok(`${containers.length} containers ready after ${seconds(readyMs)}`)
-    return { mode: config.restartMode, services: services.join(',') || 'all', containers: containers.length, readySeconds: Number((readyMs / 1000).toFixed(1)) }
+    out.ok(`${ready.length} containers ready after ${seconds(readyMs)}${held.length ? ` (${held.join(', ')} held stopped until Redis is cleared)` : ''}`)
+    return { mode: config.restartMode, services: named.join(',') || 'all', containers: ready.length, readySeconds: Number((readyMs / 1000).toFixed(1)) }
   },
 })

@@ -1,7 +1,9 @@
 #!/usr/bin/env -S node --import tsx
 // rollback-db: the app's migrations in the api container: current, history, upgrade [REV], downgrade REV (confirmed).
-import { definePhase, type Ctx } from '../lib/main.ts'
+import type { Ctx } from '../lib/context.ts'
+import { definePhase } from '../lib/main.ts'
 import { backupTables } from '../lib/backup.ts'
+import { withDatabase } from '../lib/db.ts'
 import { describePlan, Migrations, parseRequest, revisionName, revisionNames, type MigrationPlan } from '../lib/migrations.ts'
 import { out } from '../lib/output.ts'
 import { CODE, invokedWith, positionals } from '../lib/recovery.ts'
@@ -40,7 +42,7 @@ export default definePhase(import.meta, {
     if (p.action === 'upgrade') for (const line of describePlan(p, ctx.config.postgres.db)) out.info(line) // a downgrade's was confirmed
     const figures = { from: revisionNames(p.current), to: revisionName(p.target), steps: p.steps.length }
     if (!p.steps.length) return figures
-    if (p.action === 'downgrade' && ctx.options.backup) await backupTables(ctx, ctx.config.tables)
+    if (p.action === 'downgrade' && ctx.options.backup) await withDatabase(ctx, (db) => backupTables(ctx, db, ctx.config.tables))
     const res = await migrations.migrate(p)
     for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) out.info(`| ${line}`)
     if (ctx.options.dryRun) return figures

@@ -1,44 +1,60 @@
 #!/usr/bin/env -S node --import tsx
-// run-test: run the smoke test inside the api container, streaming its output live and saving it
-// under logs/; on timeout or Ctrl-C the process inside the container is stopped too.
+// run-test: run the smoke test inside the api container, streaming its output and saving it under
+// logs/ (passwords masked). The verdict comes from the test's own verdict line and its exit code:
+// the real smoke test exits 0 whether it passes or fails. On timeout or Ctrl-C the process inside
+// the container is stopped too.
 import { createWriteStream, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { definePhase } from '../lib/main.ts'
 import { SUITE_ROOT } from '../lib/config.ts'
-import { execTracked } from '../lib/compose.ts'
-import { out, seconds } from '../lib/output.ts'
+import { maskedLines, out, seconds } from '../lib/output.ts'
+import { verdict } from '../lib/verdict.ts'
 
 export default definePhase(import.meta, {
   name: 'run-test',
-  purpose: 'Run TEST_COMMAND in the api container (TEST_TIMEOUT), stream and save its output, pass its exit code on.',
+  purpose: 'Run TEST_COMMAND in the api container (TEST_TIMEOUT); pass when the exit code is 0, TEST_PASS_PATTERN matches and TEST_FAIL_PATTERN does not.',
   destroys: null,
   async run(ctx) {
-    const { config, options } = ctx
-    const compose = await ctx.compose()
-    const api = await compose.container(config.services.api)
+    const { config, options, target } = ctx
+    const api = await target.instance(config.services.api)
     if (options.dryRun) {
       out.info(`[dry-run] would run in ${api.name}: ${config.testCommand} (timeout ${seconds(config.testTimeoutMs)})`)
       return {}
     }
 
+    // Errors logged from here on happened during the test; those before it, during the reset.
+    ctx.record.testLogOffset = (await target.log.size()) ?? 0
+    ctx.saveRecord()
     const logFile = path.join(SUITE_ROOT, 'logs', `run-test-${new Date().toISOString().replace(/[:.]/g, '-')}.log`)
     mkdirSync(path.dirname(logFile), { recursive: true })
     const saved = createWriteStream(logFile)
+    const toScreen = maskedLines((t) => void process.stdout.write(t))
+    const toFile = maskedLines((t) => void saved.write(t))
+    let output = ''
     out.info(`running in ${api.name}: ${config.testCommand}`)
     const t0 = Date.now()
-    const result = await execTracked(ctx, config.services.api, config.testCommand, {
-      tty: Boolean(process.stdout.isTTY),
-      timeoutMs: config.testTimeoutMs,
-      onOutput: (chunk) => {
-        process.stdout.write(chunk)
-        saved.write(chunk)
-      },
-    }).finally(() => new Promise((resolve) => saved.end(resolve)))
+    const result = await target
+      .execTracked(config.services.api, config.testCommand, {
+        tty: Boolean(process.stdout.isTTY),
+        timeoutMs: config.testTimeoutMs,
+        onOutput: (chunk) => {
+          output += chunk
+          toScreen.push(chunk)
+          toFile.push(chunk)
+        },
+      })
+      .finally(() => {
+        toScreen.end()
+        toFile.end()
+        return new Promise((resolve) => saved.end(resolve))
+      })
     const tookMs = Date.now() - t0
+    const where = path.relative(process.cwd(), logFile)
 
-    if (result.stopped !== undefined) throw new Error(`the test did not finish within TEST_TIMEOUT=${config.testTimeoutMs / 1000} s; ${result.stopped}. Output: ${logFile}`)
-    if (result.code !== 0) throw new Error(`the test exited with code ${result.code} after ${seconds(tookMs)}; its output is above and in ${logFile}`)
-    out.ok(`test passed in ${seconds(tookMs)}; output saved to ${path.relative(process.cwd(), logFile)}`)
-    return { seconds: Number((tookMs / 1000).toFixed(1)) }
+    if (result.stopped !== undefined) throw new Error(`the test did not finish within TEST_TIMEOUT=${config.testTimeoutMs / 1000} s; ${result.stopped}. Output: ${where}`)
+    const v = verdict(output, result.code, config.testPassPattern, config.testFailPattern)
+    if (!v.passed) throw new Error(`${v.reason} after ${seconds(tookMs)}; its output is above and in ${where}`)
+    out.ok(`test passed in ${seconds(tookMs)}: ${v.reason}; output saved to ${where}`)
+    return { seconds: Number((tookMs / 1000).toFixed(1)), decided: v.decided }
   },
 })

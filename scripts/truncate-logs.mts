@@ -1,8 +1,6 @@
 #!/usr/bin/env -S node --import tsx
-// truncate-logs: empty the shared log file in place, keeping its inode so the containers
-// that hold it open keep writing to it.
-import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync } from 'node:fs'
-import path from 'node:path'
+// truncate-logs: empty the shared log file in place — the file the plan names, symlinks resolved —
+// keeping its inode so the containers that hold it open keep writing to it.
 import { definePhase } from '../lib/main.ts'
 import { out } from '../lib/output.ts'
 
@@ -10,20 +8,16 @@ export default definePhase(import.meta, {
   name: 'truncate-logs',
   purpose: 'Empty the shared log file (LOG_FILE) in place; create it and its directory when missing.',
   destroys: 'logs',
-  async run({ config, options }) {
-    const file = config.logFile
-    const before = existsSync(file) ? statSync(file) : null
+  async run({ target, options, plan }) {
+    const where = await target.log.where()
+    if (plan?.log && plan.log.where !== where) throw new Error(`the log file is now ${where}, not ${plan.log.where} as planned (a symlink changed?); nothing was truncated`)
+    const bytes = await target.log.size()
     if (options.dryRun) {
-      out.info(`[dry-run] would truncate ${file} (${before ? `${before.size} bytes` : 'missing: would create it'})`)
-      return { bytes: before?.size ?? 0 }
+      out.info(`[dry-run] would truncate ${where} (${bytes === null ? 'missing: would create it' : `${bytes} bytes`})`)
+      return { bytes: bytes ?? 0 }
     }
-    mkdirSync(path.dirname(file), { recursive: true })
-    if (before) truncateSync(file, 0)
-    else closeSync(openSync(file, 'a'))
-    const after = statSync(file)
-    if (after.size !== 0) throw new Error(`${file} still holds ${after.size} bytes after truncation: something is writing to it faster than expected`)
-    if (before && after.ino !== before.ino) throw new Error(`${file} was replaced (inode changed): containers holding the old file will not write to the new one`)
-    out.ok(`${file}: ${before ? `${before.size} bytes` : 'created'} -> 0 bytes, same inode`)
-    return { bytes: before?.size ?? 0 }
+    await target.log.truncate()
+    out.ok(`${where}: ${bytes === null ? 'created' : `${bytes} bytes`} -> 0 bytes, same inode`)
+    return { bytes: bytes ?? 0 }
   },
 })

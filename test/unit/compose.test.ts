@@ -1,18 +1,25 @@
-import { test } from 'uvu'
+// The Compose target without Docker: detection, command lines, reading `docker inspect`, readiness,
+// refusing containers made from another directory, and the restart modes' command lines.
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { Compose, containersReady, detectCompose, parseInspect, readiness, type Container } from '../../lib/compose.ts'
+import { ComposeTarget, detectCompose, foreignOrigin, parseInspect, readiness } from '../../lib/targets/compose.ts'
+import { instancesReady } from '../../lib/instances.ts'
 import type { Runner, RunResult } from '../../lib/run.ts'
+import type { Instance } from '../../lib/target.ts'
+import { realClock } from '../../lib/wait.ts'
 
 /** A runner that records command lines and answers from a table of prefixes. */
 function recorder(answers: Record<string, Partial<RunResult>>) {
   const calls: string[][] = []
-  const run: Runner = async (argv) => {
-    calls.push(argv)
-    const line = argv.join(' ')
-    const key = Object.keys(answers).find((k) => line.startsWith(k))
-    const res = { code: 0, stdout: '', stderr: '', timedOut: false, ...(key ? answers[key] : { code: 127, stderr: 'not found' }) }
-    return res
-  }
+  const run = Object.assign(
+    async (argv: string[]) => {
+      calls.push(argv)
+      const line = argv.join(' ')
+      const key = Object.keys(answers).find((k) => line.startsWith(k))
+      return { code: 0, stdout: '', stderr: '', timedOut: false, ...(key ? answers[key] : { code: 127, stderr: 'not found' }) }
+    },
+    { dryRun: false },
+  ) as Runner
   return { run, calls }
 }
 
@@ -41,19 +48,53 @@ test('no compose at all says how to get one', async () => {
   )
 })
 
-const settings = { composeFile: '/app/docker-compose.yml', project: 'fastapi-k8-proto', commandTimeoutMs: 1000 }
+const settings = {
+  appDir: '/app',
+  composeFiles: ['/app/docker-compose.yml', '/app/docker-compose.override.yml'],
+  project: 'fastapi-k8-proto',
+  composeCmd: ['docker', 'compose'],
+  commandTimeoutMs: 1000,
+  readyTimeoutMs: 1000,
+  requiredServices: ['postgres', 'api'],
+  services: { api: 'api' },
+  apiHealthPath: '/api/v1/health',
+  apiPort: 8000,
+  logFile: '/app/logs/combined.log',
+  allServices: ['api', 'postgres', 'redis', 'worker'],
+}
 
-test('command lines for v1 and v2 differ only in the compose command', () => {
+test('every compose command carries every compose file, the project directory and the project name', async () => {
   const { run } = recorder({})
-  assert.equal(new Compose(run, ['docker', 'compose'], settings).args('restart'), ['docker', 'compose', '-f', '/app/docker-compose.yml', '-p', 'fastapi-k8-proto', 'restart'])
-  assert.equal(new Compose(run, ['docker-compose'], settings).args('up', '-d', '--force-recreate'), ['docker-compose', '-f', '/app/docker-compose.yml', '-p', 'fastapi-k8-proto', 'up', '-d', '--force-recreate'])
+  const v2 = new ComposeTarget(run, settings, realClock, new AbortController().signal)
+  await v2.command()
+  assert.equal(v2.args('restart'), ['docker', 'compose', '-f', '/app/docker-compose.yml', '-f', '/app/docker-compose.override.yml', '--project-directory', '/app', '-p', 'fastapi-k8-proto', 'restart'])
+  const v1 = new ComposeTarget(run, { ...settings, composeCmd: ['docker-compose'] }, realClock, new AbortController().signal)
+  await v1.command()
+  assert.equal(v1.args('up', '-d').slice(0, 2), ['docker-compose', '-f'])
 })
 
-function inspect(name: string, service: string, state: object, extra: object = {}) {
+test('restart modes: the held workers are left out, and a full rebuild still removes the volumes', () => {
+  assert.equal(ComposeTarget.commands('restart', []), [['restart']])
+  assert.equal(ComposeTarget.commands('restart', [], ['worker'], settings.allServices), [['restart', 'api', 'postgres', 'redis']])
+  assert.equal(ComposeTarget.commands('recreate', ['api', 'worker'], ['worker']), [['up', '-d', '--force-recreate', 'api']])
+  assert.equal(ComposeTarget.commands('rebuild', [], ['worker'], settings.allServices), [['down', '-v'], ['up', '--build', '-d', 'api', 'postgres', 'redis']])
+  assert.equal(ComposeTarget.commands('rebuild', ['api']), [['up', '-d', '--build', '--force-recreate', 'api']])
+})
+
+function inspect(name: string, service: string, state: object, extra: Record<string, unknown> = {}, labels: Record<string, string> = {}) {
   return {
     Id: `${name}0000000000000000`,
     Name: `/${name}`,
-    Config: { Labels: { 'com.docker.compose.project': 'fastapi-k8-proto', 'com.docker.compose.service': service, 'com.docker.compose.container-number': name.slice(-1) } },
+    Config: {
+      Labels: {
+        'com.docker.compose.project': 'fastapi-k8-proto',
+        'com.docker.compose.service': service,
+        'com.docker.compose.container-number': name.slice(-1),
+        'com.docker.compose.project.working_dir': '/app',
+        'com.docker.compose.project.config_files': '/app/docker-compose.yml,/app/docker-compose.override.yml',
+        ...labels,
+      },
+    },
     State: { Status: 'running', ExitCode: 0, ...state },
     HostConfig: { RestartPolicy: { Name: 'no' } },
     NetworkSettings: { Ports: {} },
@@ -61,20 +102,32 @@ function inspect(name: string, service: string, state: object, extra: object = {
   }
 }
 
-test('containers are read from inspect by label, names of v1 and v2 alike', () => {
+test('containers are read from inspect by label, names of v1 and v2 alike, with where they were made', () => {
   const json = JSON.stringify([
     inspect('fastapi-k8-proto-worker-2', 'worker', {}),
     inspect('fastapi-k8-proto_postgres_1', 'postgres', { Health: { Status: 'healthy', Log: [{ Output: 'accepting connections\n' }] } }, { NetworkSettings: { Ports: { '5432/tcp': [{ HostIp: '0.0.0.0', HostPort: '15432' }], '9999/tcp': null }, Networks: { default: { IPAddress: '172.18.0.2' } } } }),
     { ...inspect('fastapi-k8-proto_api_run_1', 'api', {}), Config: { Labels: { 'com.docker.compose.oneoff': 'True', 'com.docker.compose.service': 'api' } } },
   ])
-  const cs = parseInspect(json)
-  assert.equal(cs.map((c) => [c.service, c.number, c.health]), [['postgres', 1, 'healthy'], ['worker', 2, null]])
+  const cs = parseInspect(json, ['postgres'])
+  assert.equal(cs.map((c) => [c.service, c.number, c.health, c.readiness]), [['postgres', 1, 'healthy', 'ready'], ['worker', 2, null, 'ready']])
   assert.equal(cs[0].ports, { '5432/tcp': 15432 })
   assert.equal(cs[0].healthLog, ['accepting connections'])
   assert.equal(cs[0].addresses, ['172.18.0.2'])
+  assert.equal(cs[0].origin, { workingDir: '/app', configFiles: ['/app/docker-compose.yml', '/app/docker-compose.override.yml'] })
 })
 
-const c = (over: Partial<Container>): Container => ({ id: 'x', name: 'x', service: 's', number: 1, state: 'running', health: null, exitCode: 0, healthLog: [], restartPolicy: 'no', ports: {}, addresses: [], ...over })
+test('containers of the same project name made from another directory, or without compose labels, are refused', () => {
+  const ours = parseInspect(JSON.stringify([inspect('p-api-1', 'api', {})]))
+  assert.is(foreignOrigin(ours, settings), null)
+  const other = parseInspect(JSON.stringify([inspect('p-api-1', 'api', {}, {}, { 'com.docker.compose.project.working_dir': '/home/me/fastapi-k8-proto' })]))
+  assert.match(foreignOrigin(other, settings)!, /created from \/home\/me\/fastapi-k8-proto, not from \/app/)
+  const bare = parseInspect(JSON.stringify([{ ...inspect('p-api-1', 'api', {}), Config: { Labels: { 'com.docker.compose.project': 'fastapi-k8-proto', 'com.docker.compose.service': 'api' } } }]))
+  assert.match(foreignOrigin(bare, settings)!, /no com.docker.compose.project.working_dir label/)
+  const files = parseInspect(JSON.stringify([inspect('p-api-1', 'api', {}, {}, { 'com.docker.compose.project.config_files': '/app/other.yml' })]))
+  assert.match(foreignOrigin(files, settings)!, /none of which is this project's compose file/)
+})
+
+const c = (over: Partial<Parameters<typeof readiness>[0]>) => ({ service: 's', state: 'running', health: null, exitCode: 0, restartPolicy: 'no', ...over })
 
 test('readiness: healthy or running-without-healthcheck is ready; unhealthy and crashed fail at once', () => {
   assert.is(readiness(c({})), 'ready')
@@ -87,10 +140,14 @@ test('readiness: healthy or running-without-healthcheck is ready; unhealthy and 
   assert.is(readiness(c({ state: 'exited', exitCode: 0, service: 'worker' }), ['worker']), 'failed', 'a required service that stopped')
 })
 
-test('containersReady names missing services and waits for starting ones', async () => {
-  const fake = { containers: async () => [c({ name: 'pg', service: 'postgres', health: 'starting' })] } as unknown as Compose
-  const r = await containersReady(fake, 'p', ['postgres', 'redis']).check()
-  assert.equal(r, { ready: false, detail: '0/1 ready; waiting for redis: no container, pg (service postgres): running (starting)' })
+const i = (over: Partial<Instance>): Instance => ({ id: 'x', name: 'x', service: 's', number: 1, state: 'running', health: null, exitCode: 0, healthLog: [], readiness: 'ready', ports: {}, addresses: [], origin: null, ...over })
+
+test('instancesReady names missing services and waits for starting ones; held services are not waited for', async () => {
+  const list = async () => [i({ name: 'pg', service: 'postgres', health: 'starting', readiness: 'waiting' }), i({ name: 'w', service: 'worker', state: 'exited', readiness: 'failed' })]
+  const r = await instancesReady(list, 'p', ['postgres', 'redis'], ['postgres', 'redis']).check()
+  assert.equal(r, { ready: false, detail: '0/1 ready; waiting for redis: no instance, pg (service postgres): running (starting)' })
+  const failed = await instancesReady(list, 'p', ['postgres'], null).check()
+  assert.ok('fatal' in failed && failed.fatal, 'a failed instance ends the wait when it is waited for')
 })
 
 test.run()

@@ -1,15 +1,32 @@
-import { test } from 'uvu'
+// The suite's configuration: its own settings from flags, RT_ variables and its .env only; the
+// app's credentials as Compose gives them to its containers; every problem at once.
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { checkTableName, ConfigError, databaseUrlHost, flagsToKeys, KEYS, loadConfig, redisUrlParts, SUITE_ROOT } from '../../lib/config.ts'
 
-import { checkTableName, ConfigError, flagsToKeys, KEYS, loadConfig, mask, SUITE_ROOT } from '../../lib/config.ts'
+const COMPOSE = `services:
+  postgres:
+    image: x
+    env_file: .env
+  api:
+    image: x
+    env_file: .env
+    environment:
+      DATABASE_URL: postgresql+asyncpg://\${POSTGRES_USER}:\${POSTGRES_PASSWORD}@postgres/\${POSTGRES_DB}
+  worker:
+    image: x
+`
 
-function root(files: Record<string, string> = {}) {
+/** A suite root with an app directory "example" holding a compose file and the given files. */
+function root(files: Record<string, string> = {}, app: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'))
   mkdirSync(path.join(dir, 'example'))
+  writeFileSync(path.join(dir, 'example', 'docker-compose.yml'), COMPOSE)
   for (const [f, text] of Object.entries(files)) writeFileSync(path.join(dir, f), text)
+  for (const [f, text] of Object.entries({ '.env': '', ...app })) writeFileSync(path.join(dir, 'example', f), text)
   return dir
 }
 
@@ -23,93 +40,109 @@ function problems(env: Record<string, string>, files?: Record<string, string>): 
   throw new Error('expected a ConfigError')
 }
 
-test('defaults describe the bundled example stack', () => {
+test('defaults: the app directory, the project Compose would name, the real app\'s tables, only the campaign count exact', () => {
   const dir = root()
   const c = loadConfig({ env: {}, root: dir })
-  assert.is(c.project, 'fastapi-k8-proto')
   assert.is(c.appDir, path.join(dir, 'example'))
-  assert.is(c.composeFile, path.join(dir, 'example', 'docker-compose.yml'))
+  assert.is(c.project, 'example', 'no COMPOSE_PROJECT_NAME anywhere: the directory name')
+  assert.equal(c.composeFiles, [path.join(dir, 'example', 'docker-compose.yml')])
   assert.equal(c.tables, ['jobs', 'leads', 'campaigns', 'organizations', 'users'])
+  assert.equal(c.workerServices, ['worker'])
   assert.is(c.restartMode, 'restart')
-  assert.is(c.readyTimeoutMs, 120_000)
   assert.is(c.testTimeoutMs, 1_200_000)
-  assert.is(c.redisMode, 'flushall')
   assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
-  assert.equal(
-    c.expectations.map((e) => [e.key, e.op, e.value]),
-    [
-      ['EXPECT_CAMPAIGNS', '=', 10],
-      ['EXPECT_LEADS', '=', 200],
-      ['EXPECT_FETCH_JOBS_COMPLETED', '=', 10],
-      ['EXPECT_ENRICH_JOBS_COMPLETED', '=', 200],
-      ['EXPECT_FAILED_JOBS', '=', 0],
-      ['EXPECT_PAUSED_CAMPAIGNS', '=', 0],
-      ['EXPECT_USERS_MIN', '>=', 1],
-      ['EXPECT_ORGANIZATIONS_MIN', '>=', 1],
-    ],
-  )
+  assert.equal(c.expectations.map((e) => [e.key, e.value]), [['EXPECT_CAMPAIGNS', 10]])
+  assert.ok(c.testPassPattern!.test('🎉 TEST RESULT: SUCCESSFUL EXECUTION WITH SERVICE HEALTH MONITORING'))
+  assert.ok(c.testFailPattern!.test('🛑 TEST RESULT: SERVICE FAILURE DETECTED'))
+  assert.ok(c.testFailPattern!.test('❌ TEST RESULT: APPLICATION/INFRASTRUCTURE FAILURE'))
 })
 
-test("the app's .env gives the database credentials; the suite's .env and the environment win in that order", () => {
-  const dir = root({ '.env': 'POSTGRES_DB=from_suite\nRESTART_MODE=recreate\n' })
-  writeFileSync(path.join(dir, 'example', '.env'), 'POSTGRES_USER=app\nPOSTGRES_PASSWORD=s3cret\nPOSTGRES_DB=from_app\n')
-  const c = loadConfig({ env: { RESTART_MODE: 'rebuild' }, root: dir })
-  assert.equal(c.postgres, { user: 'app', password: 's3cret', db: 'from_suite' })
+test("the app's credentials come from its compose model: a # glued to a password is part of it, as for Compose", () => {
+  const c = loadConfig({ env: {}, root: root({}, { '.env': 'POSTGRES_USER=postgres\nPOSTGRES_PASSWORD=p@ss:w/rd#1%\nPOSTGRES_DB=fastapi_k8_proto\nREDIS_PASSWORD="r3d #is"\nREDIS_DB=2\n' }) })
+  assert.equal(c.postgres, { user: 'postgres', password: 'p@ss:w/rd#1%', db: 'fastapi_k8_proto' })
+  assert.equal(c.redisAuth, { username: '', password: 'r3d #is' })
+  assert.is(c.redisDb, 2)
+  assert.equal(c.secrets.values, ['p@ss:w/rd#1%', 'r3d #is'])
+  assert.ok(c.secrets.words.includes('postgres') && c.secrets.words.includes('example'), 'service, user and project names stay readable')
+  assert.match(c.sources.POSTGRES_PASSWORD!, /POSTGRES_PASSWORD of the postgres service/)
+})
+
+test("variables exported for other tools never steer the suite; the RT_ prefix does, and says so", () => {
+  const dir = root({}, { '.env': 'DATABASE_URL=postgresql+asyncpg://u:p@db/app\nSERVICES=web\n' })
+  const c = loadConfig({ env: { SERVICES: 'nothing', LOG_FILE: '/etc/passwd', APP_DIR: '/', DATABASE_URL: 'postgres://x@prod/db', RESTART_MODE: 'rebuild' }, root: dir })
+  assert.equal(c.restartServices, [])
+  assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
+  assert.is(c.appDir, path.join(dir, 'example'))
+  assert.is(c.databaseUrl, '', "the app's asyncpg DATABASE_URL is the app's, not the suite's")
+  assert.is(c.restartMode, 'restart')
+  assert.equal(c.ignored, ['APP_DIR', 'SERVICES', 'LOG_FILE', 'DATABASE_URL', 'RESTART_MODE'])
+  const own = loadConfig({ env: { RT_SERVICES: 'api', RT_RESTART_MODE: 'recreate' }, root: dir })
+  assert.equal(own.restartServices, ['api'])
+  assert.is(own.sources.SERVICES, 'RT_SERVICES in the environment')
+})
+
+test("the suite's .env and flags set the suite's keys, flags strongest", () => {
+  const dir = root({ '.env': 'RESTART_MODE=recreate\nPOSTGRES_DB=from_suite\n' }, { '.env': 'POSTGRES_DB=from_app\n' })
+  const c = loadConfig({ env: { RT_RESTART_MODE: 'rebuild' }, root: dir })
   assert.is(c.restartMode, 'rebuild')
-  assert.equal(c.secrets, ['s3cret'])
-  const flagged = loadConfig({ env: { RESTART_MODE: 'rebuild' }, flags: { RESTART_MODE: 'restart' }, root: dir })
-  assert.is(flagged.restartMode, 'restart')
+  assert.is(c.postgres.db, 'from_suite')
+  assert.is(loadConfig({ env: { RT_RESTART_MODE: 'rebuild' }, flags: { RESTART_MODE: 'restart' }, root: dir }).restartMode, 'restart')
 })
 
-test('a bad configuration lists every problem at once', () => {
+test('a bad configuration lists every problem at once, an unknown RT_ variable among them', () => {
   const found = problems({
-    RESTART_MODE: 'reboot',
-    READY_TIMEOUT: 'soon',
-    TEST_TIMEOUT: '-5',
-    RESET_TABLES: 'jobs,"leads";drop table users,alembic_version',
-    REDIS_MODE: 'patterns',
-    REDIS_PATTERNS: '*',
-    EXPECT_LEADS: '2.5',
+    RT_RESTART_MODE: 'reboot',
+    RT_READY_TIMEOUT: 'soon',
+    RT_TEST_TIMEOUT: '-5',
+    RT_RESET_TABLES: 'jobs,"leads";drop table users,alembic_version',
+    RT_REDIS_MODE: 'patterns',
+    RT_REDIS_PATTERNS: '*',
+    RT_EXPECT_LEADS: '2.5',
+    RT_RESTAT_MODE: 'x',
+    RT_TEST_PASS_PATTERN: '(unclosed',
   })
-  assert.is(found.length, 7, found.join('\n'))
-  assert.match(found.join('\n'), /RESTART_MODE="reboot" is not one of restart, recreate, rebuild/)
-  assert.match(found.join('\n'), /READY_TIMEOUT="soon" must be a positive number/)
-  assert.match(found.join('\n'), /TEST_TIMEOUT="-5"/)
-  assert.match(found.join('\n'), /malformed/)
-  assert.match(found.join('\n'), /alembic_version is never truncated/)
-  assert.match(found.join('\n'), /matches every key/)
-  assert.match(found.join('\n'), /EXPECT_LEADS="2.5" must be a whole number/)
+  const text = found.join('\n')
+  assert.is(found.length, 9, text)
+  assert.match(text, /RESTART_MODE="reboot" is not one of restart, recreate, rebuild/)
+  assert.match(text, /READY_TIMEOUT="soon" must be a positive number/)
+  assert.match(text, /TEST_TIMEOUT="-5"/)
+  assert.match(text, /malformed/)
+  assert.match(text, /alembic_version is never truncated/)
+  assert.match(text, /matches every key/)
+  assert.match(text, /EXPECT_LEADS="2.5" must be a whole number/)
+  assert.match(text, /RT_RESTAT_MODE in the environment is not a setting of the suite/)
+  assert.match(text, /TEST_PASS_PATTERN="\(unclosed" is not a regular expression/)
 })
 
-test('an empty table list is refused', () => {
-  assert.match(problems({ RESET_TABLES: ' , ' }).join(), /RESET_TABLES is empty/)
+test('an empty table list and patterns mode without patterns are refused', () => {
+  assert.match(problems({ RT_RESET_TABLES: ' , ' }).join(), /RESET_TABLES is empty/)
+  assert.match(problems({ RT_REDIS_MODE: 'patterns' }).join(), /needs REDIS_PATTERNS/)
 })
 
-test('patterns mode needs patterns', () => {
-  assert.match(problems({ REDIS_MODE: 'patterns' }).join(), /needs REDIS_PATTERNS/)
+test('Kubernetes needs a context and a namespace, and has no rebuild', () => {
+  const text = problems({ RT_TARGET: 'kubernetes', RT_RESTART_MODE: 'rebuild' }).join('\n')
+  assert.match(text, /needs KUBE_CONTEXT/)
+  assert.match(text, /needs KUBE_NAMESPACE/)
+  assert.match(text, /rebuild is a Compose mode/)
+})
+
+test('URLs are read as their clients read them: ?host= wins for pg, the query fills what a Redis URL lacks', () => {
+  assert.is(databaseUrlHost('postgres://u:p@localhost:5432/db?host=db.prod.example.com'), 'db.prod.example.com')
+  assert.is(databaseUrlHost('postgresql://u@127.0.0.1/db'), '127.0.0.1')
+  assert.equal(redisUrlParts('redis://:pa%23ss@localhost:6379/3'), { host: 'localhost', db: 3, username: '', password: 'pa#ss' })
+  assert.is(redisUrlParts('redis:///2?host=other').host, 'other')
 })
 
 test('table names: identifiers and schema.identifier only', () => {
   assert.is(checkTableName('jobs'), null)
   assert.is(checkTableName('public.jobs'), null)
-  for (const bad of ['jobs;', 'a b', '"jobs"', "jo'bs", 'a.b.c', '1jobs', '', 'public.alembic_version', 'ALEMBIC_VERSION']) {
-    assert.ok(checkTableName(bad), bad)
-  }
+  for (const bad of ['jobs;', 'a b', '"jobs"', "jo'bs", 'a.b.c', '1jobs', '', 'public.alembic_version', 'ALEMBIC_VERSION']) assert.ok(checkTableName(bad), bad)
 })
 
 test('flags map to configuration keys; unknown flags are reported', () => {
   const { values, unknown } = flagsToKeys({ _: [], 'restart-mode': 'recreate', 'expect-leads': 20, bogus: true })
   assert.equal(values, { RESTART_MODE: 'recreate', EXPECT_LEADS: '20' })
   assert.equal(unknown, ['bogus'])
-})
-
-test('an empty expectation is not checked', () => {
-  const c = loadConfig({ env: { EXPECT_LEADS: '' }, root: root() })
-  assert.not.ok(c.expectations.some((e) => e.key === 'EXPECT_LEADS'))
-})
-
-test('mask hides secrets and URL passwords', () => {
-  assert.is(mask('psql -W hunter2 postgres://u:pw@h/db', ['hunter2']), 'psql -W *** postgres://u:***@h/db')
 })
 
 test('.env.example and the README document every key', () => {

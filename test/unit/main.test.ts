@@ -1,12 +1,14 @@
-import { test } from 'uvu'
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { execute, usage, type PhaseSpec } from '../../lib/main.ts'
+import { execute, usage } from '../../lib/main.ts'
+import type { PhaseSpec } from '../../lib/context.ts'
+import { readRunRecord } from '../../lib/safety.ts'
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
-process.env.STATE_DIR = stateDir
+process.env.RT_STATE_DIR = stateDir
 
 const ok = (name: string, figures = {}): PhaseSpec => ({ name, destroys: null, run: async () => figures })
 const boom = (name: string): PhaseSpec => ({ name, destroys: null, run: async () => { throw new Error(`${name} broke`) } })
@@ -49,13 +51,33 @@ test('each phase maps to its exit code', async () => {
   }
 })
 
-test("an error before the confirmation is the phase's failure; an error may carry its own code", async () => {
+test("an error while planning is the phase's failure; an error may carry its own code", async () => {
   const early: PhaseSpec = { name: 'flush-redis', destroys: 'redis', inventory: async () => { throw new Error('cannot list keys') }, run: async () => ({}) }
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [early] }, ['--yes']))
   assert.is(value, 5)
   assert.match(text, /flush-redis failed: cannot list keys/)
   const own: PhaseSpec = { name: 'check', destroys: null, run: async () => { throw Object.assign(new Error('found 2'), { exitCode: 7 }) } }
   assert.is((await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [own] }, []))).value, 7)
+})
+
+test('Ctrl-C during a phase: no later phase starts, the summary shows the interrupted phase, exit 130, the record says so', async () => {
+  process.env.RT_STATE_DIR = stateDir // other test files of the tier set their own
+  let later = false
+  const signalled: PhaseSpec = { name: 'truncate-logs', destroys: null, run: async () => {
+    process.kill(process.pid, 'SIGINT')
+    await new Promise((r) => setTimeout(r, 100)) // the signal arrives while the phase still runs
+  } }
+  const after: PhaseSpec = { name: 'truncate-db', destroys: null, run: async () => void (later = true) }
+  const junit = path.join(stateDir, 'junit.xml')
+  const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [ok('assess'), signalled, after] }, ['--junit', junit]))
+  assert.is(value, 130)
+  assert.not.ok(later, 'the next phase did not start')
+  assert.match(text, /SIGINT received/)
+  assert.match(text, /2 truncate-logs\s+interrupted/)
+  assert.match(text, /4 truncate-db\s+not run/)
+  const record = readdirSync(stateDir).find((f) => f.endsWith('.last-run.json'))!
+  assert.equal(readRunRecord(stateDir, record.replace('.last-run.json', ''))!.stopped, { phase: 'truncate-logs', how: 'interrupted' })
+  assert.match(readFileSync(junit, 'utf8'), /name="2 truncate-logs"[^]*<failure message="interrupted: interrupted by SIGINT"/)
 })
 
 test('success exits 0', async () => {

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { PHASE_NAMES, PHASES, selectPhases, SelectionError } from '../../lib/phases.ts'
 

@@ -1,6 +1,6 @@
 // The recovery tasks' pure logic: migration history and paths, circuit-breaker patterns and
 // state, consistency findings, git command lines (a recording runner), values as typed, exit codes.
-import { test } from 'uvu'
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,11 +10,12 @@ import { breakerTable, globMatch, patternProblems, readBreaker, tripped } from '
 import { findingsSql, formatFinding, invariants } from '../../lib/consistency.ts'
 import { codePlan, codePlanFromFlags, changedFiles, Git, rollbackCode } from '../../lib/git.ts'
 import { CheckFailed, flagText, positionals, UsageError } from '../../lib/recovery.ts'
-import { execute, type PhaseSpec } from '../../lib/main.ts'
-import { RefusedError } from '../../lib/safety.ts'
+import { execute } from '../../lib/main.ts'
+import type { PhaseSpec } from '../../lib/context.ts'
+import { RefusedError } from '../../lib/errors.ts'
 import type { Runner, RunResult } from '../../lib/run.ts'
 
-process.env.STATE_DIR = mkdtempSync(path.join(tmpdir(), 'state-'))
+process.env.RT_STATE_DIR = mkdtempSync(path.join(tmpdir(), 'state-'))
 
 /** What the code under test prints, kept off the test report; a test may read it. */
 let printed = ''
@@ -186,14 +187,14 @@ test('a finding names the invariant, the count and each row by id, and how many 
 /** A runner that records command lines and answers from a table of command prefixes (after `git -C /repo`). */
 function recorder(answers: Record<string, Partial<RunResult>>) {
   const calls: string[][] = []
-  const run: Runner = async (argv, options = {}) => {
+  const run = Object.assign(async (argv: string[], options: { allowFailure?: boolean } = {}) => {
     calls.push(argv)
     const line = argv.slice(3).join(' ')
     const key = Object.keys(answers).filter((k) => line.startsWith(k)).sort((a, b) => b.length - a.length)[0] // the most specific
     const res = { code: 0, stdout: '', stderr: '', timedOut: false, ...(key ? answers[key] : {}) }
     if (res.code !== 0 && !options.allowFailure) throw new Error(`${argv.join(' ')} failed`)
     return res
-  }
+  }, { dryRun: false }) as Runner
   return { run, calls, lines: () => calls.map((c) => c.join(' ')) }
 }
 

@@ -1,8 +1,8 @@
-import { test } from 'uvu'
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { CommandError, createRunner, showCommand } from '../../lib/run.ts'
 
-const run = createRunner({ dryRun: false, secrets: ['hunter2'], defaultTimeoutMs: 5000 })
+const run = createRunner({ dryRun: false, secrets: { values: ['hunter2'], words: [] }, defaultTimeoutMs: 5000 })
 
 test('arguments reach the command unsplit and unexpanded', async () => {
   const res = await run(['printf', '%s|', 'a b', '$HOME', "it's", '; rm -rf /'])
@@ -43,7 +43,7 @@ test('a command past its deadline is killed with its children', async () => {
 
 test('a dry run prints commands that change something and runs the rest', async () => {
   const lines: string[] = []
-  const dry = createRunner({ dryRun: true, secrets: ['hunter2'], defaultTimeoutMs: 5000, print: (l) => lines.push(l) })
+  const dry = createRunner({ dryRun: true, secrets: { values: ['hunter2'], words: [] }, defaultTimeoutMs: 5000, print: (l) => lines.push(l) })
   const res = await dry(['touch', '/tmp/never', '--password=hunter2'], { mutates: true })
   assert.is(res.code, 0)
   assert.equal(lines, ['  [dry-run] would run: touch /tmp/never --password=***'])

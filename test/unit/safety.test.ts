@@ -1,29 +1,26 @@
-import { test } from 'uvu'
+// Safety without a target: production signals from every source, one run at a time, the record
+// --resume reads and what it resumes, and the plan as a person reads it.
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { acquireLock, isLocalHost, productionSignals, RefusedError, resumePhases } from '../../lib/safety.ts'
+import { RefusedError } from '../../lib/errors.ts'
+import { resumePhases } from '../../lib/phases.ts'
+import { heldServices, names, renderPlan } from '../../lib/plan.ts'
+import { acquireLock, productionSignals, readRunRecord, writeRunRecord } from '../../lib/safety.ts'
+import type { Ctx, DestructionPlan } from '../../lib/context.ts'
 
-const services = { api: 'api', postgres: 'postgres', redis: 'redis' }
-const base = { env: {}, databaseUrl: '', redisUrl: '', services, safeHosts: [] as string[] }
-
-test('environment variables that say production are signals', () => {
-  assert.equal(productionSignals({ ...base, env: { APP_ENV: 'production', NODE_ENV: 'development', ENVIRONMENT: 'LIVE' } }), ['ENVIRONMENT=LIVE', 'APP_ENV=production'])
-  assert.equal(productionSignals({ ...base, env: { RAILS_ENV: 'test' } }), [])
-})
-
-test('a database or Redis URL on a remote host is a signal unless allowed', () => {
-  assert.equal(productionSignals({ ...base, databaseUrl: 'postgres://u:p@localhost:15432/db', redisUrl: 'redis://redis:6379/0' }), [])
-  const s = productionSignals({ ...base, databaseUrl: 'postgres://u:p@db.example.com/db' })
-  assert.is(s.length, 1)
-  assert.match(s[0], /DATABASE_URL points at db.example.com.*SAFE_HOSTS/)
-  assert.equal(productionSignals({ ...base, databaseUrl: 'postgres://u:p@db.example.com/db', safeHosts: ['db.example.com'] }), [])
-})
-
-test('local hosts: loopback, compose service names, docker bridge addresses', () => {
-  for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', 'postgres', '172.18.0.3', '192.168.96.2']) assert.ok(isLocalHost(h, { services, safeHosts: [] }), h)
-  for (const h of ['10.0.0.5', 'prod-db', '8.8.8.8', '172.32.0.1']) assert.not.ok(isLocalHost(h, { services, safeHosts: [] }), h)
+test('any source that says production is a signal: a shell saying development does not hide the app saying production', () => {
+  const signals = productionSignals({
+    signalSources: [
+      { source: 'the environment', env: { NODE_ENV: 'development' } },
+      { source: '/suite/.env', env: {} },
+      { source: '/app/.env', env: { NODE_ENV: 'production', ENVIRONMENT: 'LIVE' } },
+    ],
+  })
+  assert.equal(signals, ['ENVIRONMENT=LIVE in /app/.env', 'NODE_ENV=production in /app/.env'])
+  assert.equal(productionSignals({ signalSources: [{ source: 'the environment', env: { RAILS_ENV: 'test', APP_ENV: 'staging-ish' } }] }), [])
 })
 
 test('one run at a time: a live holder is named, a dead one is taken over, release frees the lock', () => {
@@ -38,10 +35,68 @@ test('one run at a time: a live holder is named, a dead one is taken over, relea
   release()
 })
 
-test('--resume continues after the last completed phase of the recorded selection', () => {
-  assert.equal(resumePhases({ selected: ['assess', 'truncate-db', 'flush-redis', 'run-test'], completed: 'truncate-db' }), ['flush-redis', 'run-test'])
+test('the run record is written whole and read back; a damaged one reads as none', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rec-'))
+  writeRunRecord(dir, 'p', { selected: ['assess', 'truncate-db'], completed: ['assess'], stopped: { phase: 'truncate-db', how: 'interrupted' }, held: ['worker'] })
+  assert.equal(readRunRecord(dir, 'p')?.stopped, { phase: 'truncate-db', how: 'interrupted' })
+  assert.not.ok(existsSync(path.join(dir, 'p.last-run.json.tmp')))
+  writeFileSync(path.join(dir, 'p.last-run.json'), '{"selected": 1')
+  assert.is(readRunRecord(dir, 'p'), null)
+  assert.ok(readFileSync(path.join(dir, 'p.last-run.json'), 'utf8').length > 0)
+})
+
+const all = ['assess', 'truncate-logs', 'restart', 'truncate-db', 'flush-redis', 'run-test', 'validate']
+
+test('--resume runs what did not complete; after the test or the validation stopped, it starts again at the first destructive phase', () => {
+  assert.equal(resumePhases({ selected: all, completed: ['assess', 'truncate-logs', 'restart'], stopped: { phase: 'truncate-db', how: 'interrupted' } }).phases, ['truncate-db', 'flush-redis', 'run-test', 'validate'])
+  const afterTest = resumePhases({ selected: all, completed: all.slice(0, 5), stopped: { phase: 'run-test', how: 'interrupted' } })
+  assert.equal(afterTest.phases, all.slice(1))
+  assert.match(afterTest.note, /run-test was interrupted: resuming from truncate-logs, so that the test runs on a freshly reset stack/)
+  assert.equal(resumePhases({ selected: all, completed: all.slice(0, 6), stopped: { phase: 'validate', how: 'failed' } }).phases, all.slice(1))
+  assert.equal(resumePhases({ selected: ['run-test'], completed: [], stopped: { phase: 'run-test', how: 'failed' } }).phases, ['run-test'], 'nothing destructive was selected')
   assert.throws(() => resumePhases(null), /nothing to resume/)
-  assert.throws(() => resumePhases({ selected: ['assess'], completed: 'assess' }), /completed every phase/)
+  assert.throws(() => resumePhases({ selected: ['assess'], completed: ['assess'] }), /completed every phase/)
+})
+
+test('CASCADE_TABLES names match with or without the schema', () => {
+  assert.ok(names('audit_notes', 'public.audit_notes'))
+  assert.ok(names('public.audit_notes', 'public.audit_notes'))
+  assert.not.ok(names('other.audit_notes', 'public.audit_notes'))
+  assert.not.ok(names('notes', 'public.audit_notes'))
+})
+
+test('workers are held only when the run clears the broker', () => {
+  const ctx = (phases: string[]) => ({ phases, config: { workerServices: ['worker', 'beat'] } }) as unknown as Ctx
+  assert.equal(heldServices(ctx(all), ['api', 'worker']), ['worker'])
+  assert.equal(heldServices(ctx(['restart']), ['api', 'worker']), [])
+  assert.equal(heldServices(ctx(['truncate-db', 'flush-redis']), ['worker']), ['worker'])
+})
+
+test('the plan for a person names every table with its rows and key, the real log file, the servers and the held workers', () => {
+  const plan: DestructionPlan = {
+    target: 'compose project p in /app',
+    sources: ['app directory /app (RT_APP_DIR in the environment)'],
+    log: { configured: '/app/logs/combined.log', where: '/elsewhere/real.log', bytes: 120 },
+    containers: { mode: 'restart', restart: [{ name: 'p-api-1', service: 'api' }], origin: 'created from /app', wipesVolumes: false },
+    held: [{ name: 'p-worker-1', service: 'worker' }],
+    database: {
+      name: 'db',
+      via: 'pg to 127.0.0.1:25432',
+      server: 'p-postgres-1 (172.18.0.2)',
+      tables: [
+        { name: 'jobs', rows: 210, reason: 'configured' },
+        { name: 'public.audit_notes', rows: 2, reason: 'cascade', reachedBy: 'public.audit_notes(organization_id) -> organizations (audit_notes_organization_id_fkey)' },
+      ],
+    },
+    redis: { via: 'redis client', server: 'p-redis-1 (172.18.0.3)', mode: 'flushall', databases: [{ db: 0, keys: 12 }, { db: 3, keys: 4 }] },
+    tasks: [],
+  }
+  const text = renderPlan(plan).join('\n')
+  assert.match(text, /log file \/elsewhere\/real.log \(configured as \/app\/logs\/combined.log\): 120 bytes emptied/)
+  assert.match(text, /public.audit_notes: 2 rows \(tied by public.audit_notes\(organization_id\) -> organizations/)
+  assert.match(text, /FLUSHALL empties every database: db0 \(12 keys\), db3 \(4 keys\)/)
+  assert.match(text, /held stopped while the database and Redis are emptied, then started: p-worker-1/)
+  assert.match(text, /app directory \/app \(RT_APP_DIR in the environment\)/)
 })
 
 test.run()

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { allOf, waitFor, WaitError, type Clock, type Probe, type ProbeResult } from '../../lib/wait.ts'
 

@@ -1,0 +1,64 @@
+// On failure, what a person would look at next, saved in one folder and named on the console:
+// the target's status, log tails of failed or unready instances (and of the failed phase's
+// service), PostgreSQL sessions with their locks, Redis's keyspace, the run's report.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { SUITE_ROOT } from './config.ts'
+import type { Ctx } from './context.ts'
+import { ACTIVITY_SQL, withDatabase } from './db.ts'
+import { describe } from './instances.ts'
+import { masked, out, table } from './output.ts'
+import { withRedis } from './redis.ts'
+import type { Instance } from './target.ts'
+
+/** Each part of the bundle gets this long; a part that cannot be had says why in its file. */
+const PART_MS = 20_000
+
+function within<T>(what: Promise<T>): Promise<T> {
+  return Promise.race([what, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PART_MS / 1000} s`)), PART_MS).unref())])
+}
+
+const text = (e: unknown) => `could not be had: ${(e as Error).message ?? e}\n`
+
+/** The service each phase works on: its logs are wanted whatever state it is in. */
+function serviceOf(ctx: Ctx, phase: string | undefined): string | null {
+  const { services } = ctx.config
+  return ({ 'truncate-db': services.postgres, 'flush-redis': services.redis, 'run-test': services.api, validate: services.api, restore: services.postgres } as Record<string, string>)[phase ?? ''] ?? null
+}
+
+export async function writeDiagnostics(ctx: Ctx, failure: { error: string; phase?: string; report: unknown }): Promise<string> {
+  const dir = path.join(SUITE_ROOT, 'diagnostics', new Date().toISOString().replace(/[:.]/g, '-'))
+  mkdirSync(path.join(dir, 'logs'), { recursive: true })
+  const save = (file: string, content: string) => writeFileSync(path.join(dir, file), masked(content))
+  save('error.txt', `phase: ${failure.phase ?? 'none'}\ntarget: ${ctx.target.describe()}\n\n${failure.error}\n`)
+  save('report.json', JSON.stringify(failure.report, null, 2) + '\n')
+
+  save('status.txt', await within(ctx.target.status()).then((s) => s + '\n', text))
+  const instances = await within(ctx.target.instances()).catch(() => [] as Instance[])
+  const wanted = serviceOf(ctx, failure.phase)
+  const interesting = instances.filter((i) => i.readiness !== 'ready' || i.service === wanted)
+  for (const i of interesting) save(path.join('logs', `${i.name}.log`), `${describe(i)}\n\n${await within(ctx.target.logTail(i, 200)).catch(text)}\n`)
+  const unready = instances.filter((i) => i.readiness !== 'ready')
+  if (unready.length) for (const i of unready) out.info(`not ready: ${describe(i)}`)
+
+  save(
+    'postgres-activity.txt',
+    await within(
+      withDatabase(ctx, async (db) => {
+        const rows = await db.rows<Record<string, unknown>>(ACTIVITY_SQL)
+        const cols = rows.length ? Object.keys(rows[0]) : ['pid']
+        return `${db.via}\n\n${table([cols, ...rows.map((r) => cols.map((c) => String(r[c] ?? '')))])}\n`
+      }),
+    ).catch(text),
+  )
+  save(
+    'redis-keyspace.txt',
+    await within(
+      withRedis(ctx, async (kv) => {
+        const ks = await kv.keyspace()
+        return `${kv.via}\n\n${ks.map((d) => `db${d.db}: ${d.keys} keys`).join('\n') || 'no keys in any database'}\n`
+      }),
+    ).catch(text),
+  )
+  return dir
+}

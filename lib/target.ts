@@ -1,0 +1,103 @@
+// The one seam between the phases and what runs the app: a Compose project or a Kubernetes
+// namespace. Phases speak of services ("exec in api", "restart worker and wait", "reach
+// postgres"); each target implements this small interface. Types only: no target imports a phase.
+import type { RunOptions, RunResult } from './run.ts'
+
+/** One running copy of a service: a container, or a pod. */
+export interface Instance {
+  /** Container id or pod name: what exec and logs take. */
+  id: string
+  name: string
+  service: string
+  number: number
+  /** running, exited, created, restarting, paused, dead (containers); Pending, Running, Succeeded, Failed (pods) */
+  state: string
+  /** healthy, unhealthy, starting; null when the service has no health check */
+  health: string | null
+  exitCode: number
+  /** Last health-check output, oldest first. */
+  healthLog: string[]
+  /** ready: healthy or running without a check; waiting: can still get there; failed: will not. */
+  readiness: 'ready' | 'waiting' | 'failed'
+  /** "5432/tcp" -> host port, for ports published on this machine */
+  ports: Record<string, number>
+  /** The instance's own network addresses. */
+  addresses: string[]
+  /** Where it was created from (Compose: working_dir and config_files labels); null when unknown. */
+  origin: { workingDir: string; configFiles: string[] } | null
+}
+
+/** A host and port on this machine that reach a service's port. */
+export interface Endpoint {
+  host: string
+  port: number
+  /** 'published': a port the target publishes (the server's identity must be checked);
+   *  'forwarded': a tunnel this run opened to one instance it chose (the identity is that instance). */
+  kind: 'published' | 'forwarded'
+  /** The instance the tunnel leads to, for 'forwarded'. */
+  instance?: Instance
+  close(): Promise<void>
+}
+
+export interface ExecOptions extends RunOptions {
+  tty?: boolean
+  /** Environment for the command inside the instance, passed by name (never on a command line). */
+  env?: Record<string, string>
+}
+
+/** The shared log file of the app, wherever it lives. */
+export interface LogFile {
+  /** Where it really is, for the plan: a host path with symlinks resolved, or pod:path. */
+  where(): Promise<string>
+  /** Its size in bytes; null when it does not exist. */
+  size(): Promise<number | null>
+  /** Its bytes from an offset (0: all). */
+  read(fromByte?: number): Promise<Buffer>
+  /** Empties it in place (same inode, so writers keep writing to it); creates it when missing. */
+  truncate(): Promise<void>
+  /** Why the log cannot be written, or null when it can. */
+  problem(): Promise<string | null>
+}
+
+export type RestartMode = 'restart' | 'recreate' | 'rebuild'
+
+export interface Target {
+  readonly kind: 'compose' | 'kubernetes'
+  /** For messages: "compose project p (v2 2.26.1)" or "namespace n in context c". */
+  describe(): string
+  /** The engine or cluster answers; returns its version line. */
+  ping(): Promise<string>
+  /** Reasons the target itself looks like production (a cluster context or API server); none for Compose. */
+  signals(): Promise<string[]>
+  /** The command that drives the target, detected on first use: for messages. */
+  tool(): Promise<string>
+  /** Every instance of the project, found by labels; refuses instances created from elsewhere. */
+  instances(): Promise<Instance[]>
+  /** The latest listing, taken now if there is none. */
+  current(): Promise<Instance[]>
+  /** The first running instance of a service, or an error saying how to start it. */
+  instance(service: string): Promise<Instance>
+  /** Service names for service or instance names. */
+  servicesFor(names: string[]): Promise<string[]>
+  exec(service: string, argv: string[], options?: ExecOptions): Promise<RunResult>
+  /** Shell text in a service's instance that its deadline or Ctrl-C stops inside the instance too. */
+  execTracked(service: string, command: string, options?: ExecOptions): Promise<RunResult & { stopped?: string }>
+  /** A one-off command in a fresh instance of the service (the app's own test suite). */
+  runOneOff(service: string, argv: string[], options?: ExecOptions): Promise<RunResult>
+  /** Starts the services' instances that are not running. */
+  start(services: string[]): Promise<void>
+  /** Stops the services' instances (they keep their data). */
+  stop(services: string[]): Promise<void>
+  /** Restarts the services ([] = all, but those in `except`) in a mode; returns the command shown to the user. */
+  restart(services: string[], mode: RestartMode, except?: string[]): Promise<string>
+  /** Waits until every instance (or the services') is ready and the api answers; one deadline. */
+  waitReady(options?: { services?: string[]; timeoutMs?: number; initial?: Instance[] }): Promise<Instance[]>
+  /** A host:port here that reaches the service's port, or null when there is none. */
+  endpoint(service: string, port: number): Promise<Endpoint | null>
+  readonly log: LogFile
+  logTail(instance: Instance, lines: number): Promise<string>
+  /** The target's own status listing (compose ps -a, kubectl get pods), for diagnostics. */
+  status(): Promise<string>
+  /** Closes what the target opened (port-forwards). */
+  close(): Promise<void>
+}

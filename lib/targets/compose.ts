@@ -1,0 +1,382 @@
+// The Compose target: the project's containers, found by their compose labels (v1 and v2 alike)
+// and refused when they were created from another directory; compose command lines built from
+// the files and project name Compose itself would use; the log file on this machine.
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, truncateSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import path from 'node:path'
+import { RefusedError } from '../errors.ts'
+import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from '../instances.ts'
+import { out, ticker } from '../output.ts'
+import type { Runner, RunOptions, RunResult } from '../run.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target } from '../target.ts'
+import type { Clock } from '../wait.ts'
+
+export const PROJECT_LABEL = 'com.docker.compose.project'
+export const SERVICE_LABEL = 'com.docker.compose.service'
+export const WORKING_DIR_LABEL = 'com.docker.compose.project.working_dir'
+export const CONFIG_FILES_LABEL = 'com.docker.compose.project.config_files'
+const NUMBER_LABEL = 'com.docker.compose.container-number'
+const ONEOFF_LABEL = 'com.docker.compose.oneoff'
+
+export interface ComposeSettings {
+  /** The project directory: where the compose files and the app's .env are. */
+  appDir: string
+  /** The compose files Compose would load, in order (absolute). */
+  composeFiles: string[]
+  project: string
+  /** COMPOSE_CMD as argv, or null to detect. */
+  composeCmd: string[] | null
+  commandTimeoutMs: number
+  readyTimeoutMs: number
+  requiredServices: string[]
+  services: { api: string }
+  apiHealthPath: string
+  apiPort: number
+  logFile: string
+  /** Every service of the compose files. */
+  allServices: string[]
+}
+
+/** An executable of that name on PATH, or null. */
+export function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, name)
+    try {
+      accessSync(file, constants.X_OK)
+      return file
+    } catch {}
+  }
+  return null
+}
+
+/**
+ * `docker compose` (v2) when the plugin answers, else `docker-compose` (v1) when it is on PATH;
+ * COMPOSE_CMD wins. v1 is found, not run: its Python start-up costs half a second.
+ */
+export async function detectCompose(run: Runner, override: string[] | null, which: (name: string) => string | null = onPath): Promise<string[]> {
+  if (override) return override
+  const v2 = await run(['docker', 'compose', 'version'], { allowFailure: true }).catch(() => null)
+  if (v2 && v2.code === 0) return ['docker', 'compose']
+  if (which('docker-compose')) return ['docker-compose']
+  throw new Error(
+    'no Docker Compose found: neither `docker compose` nor `docker-compose` answers. Install the compose plugin (v2) or docker-compose (v1), or set COMPOSE_CMD.',
+  )
+}
+
+/**
+ * Is this container where it should be, can it still get there, or never? An exited container
+ * counts as done only when it is a one-shot: exit code 0, not a required service, not restarted.
+ */
+export function readiness(c: Pick<Instance, 'state' | 'exitCode' | 'service' | 'health'> & { restartPolicy: string }, required: string[] = []): Instance['readiness'] {
+  if (c.state === 'exited' || c.state === 'dead') return c.exitCode === 0 && !required.includes(c.service) && c.restartPolicy !== 'always' ? 'ready' : 'failed'
+  if (c.state !== 'running') return 'waiting'
+  if (c.health === null || c.health === 'healthy') return 'ready'
+  return c.health === 'unhealthy' ? 'failed' : 'waiting'
+}
+
+export function parseInspect(json: string, required: string[] = []): Instance[] {
+  const items = JSON.parse(json) as any[]
+  return items
+    .filter((c) => c.Config?.Labels?.[ONEOFF_LABEL] !== 'True')
+    .map((c) => {
+      const labels = (c.Config?.Labels ?? {}) as Record<string, string>
+      const ports: Record<string, number> = {}
+      for (const [port, bindings] of Object.entries((c.NetworkSettings?.Ports ?? {}) as Record<string, any[] | null>)) {
+        const host = bindings?.find((b) => b.HostPort)?.HostPort
+        if (host) ports[port] = Number(host)
+      }
+      const base = {
+        id: String(c.Id).slice(0, 12),
+        name: String(c.Name).replace(/^\//, ''),
+        service: labels[SERVICE_LABEL],
+        number: Number(labels[NUMBER_LABEL] ?? 1),
+        state: String(c.State.Status),
+        health: (c.State.Health?.Status as string | undefined) ?? null,
+        exitCode: Number(c.State.ExitCode),
+        healthLog: ((c.State.Health?.Log ?? []) as any[]).map((l) => String(l.Output).trim()).filter(Boolean),
+        ports,
+        addresses: Object.values((c.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>)
+          .map((n) => n.IPAddress ?? '')
+          .filter(Boolean),
+        origin: labels[WORKING_DIR_LABEL] ? { workingDir: labels[WORKING_DIR_LABEL], configFiles: (labels[CONFIG_FILES_LABEL] ?? '').split(',').filter(Boolean) } : null,
+      }
+      return { ...base, readiness: readiness({ ...base, restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '' }, required) }
+    })
+    .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number)
+}
+
+const real = (p: string) => {
+  try {
+    return realpathSync(p)
+  } catch {
+    return path.resolve(p)
+  }
+}
+
+/**
+ * Why these containers are not this project's, or null when every one was created from the
+ * project directory with one of its compose files (by their compose labels).
+ */
+export function foreignOrigin(list: Instance[], settings: Pick<ComposeSettings, 'appDir' | 'composeFiles' | 'project'>): string | null {
+  const dir = real(settings.appDir)
+  const files = new Set(settings.composeFiles.map(real))
+  const unknown = list.filter((i) => i.origin === null)
+  if (unknown.length) return `${unknown.map((i) => i.name).join(', ')} carry the project label ${settings.project} but no ${WORKING_DIR_LABEL} label: they were not created by Compose from ${dir}`
+  const elsewhere = list.filter((i) => real(i.origin!.workingDir) !== dir)
+  if (elsewhere.length) {
+    const dirs = [...new Set(elsewhere.map((i) => i.origin!.workingDir))]
+    return `containers of compose project ${settings.project} (${elsewhere.map((i) => i.name).slice(0, 3).join(', ')}${elsewhere.length > 3 ? ', ...' : ''}) were created from ${dirs.join(', ')}, not from ${dir}`
+  }
+  const otherFiles = list.filter((i) => i.origin!.configFiles.length && !i.origin!.configFiles.some((f) => files.has(real(path.resolve(dir, f)))))
+  if (otherFiles.length) return `containers of compose project ${settings.project} were created from ${otherFiles[0].origin!.configFiles.join(', ')}, none of which is this project's compose file (${[...files].join(', ')})`
+  return null
+}
+
+export class ComposeTarget implements Target {
+  readonly kind = 'compose' as const
+  private cmd: string[] | undefined
+  /** The last listing; commands that change something drop it. */
+  private snapshot: Instance[] | undefined
+  readonly log: LogFile
+
+  constructor(
+    private run: Runner,
+    private settings: ComposeSettings,
+    private clock: Clock,
+    private signal: AbortSignal,
+  ) {
+    this.log = hostLogFile(settings.logFile)
+  }
+
+  describe(): string {
+    return `compose project ${this.settings.project} in ${this.settings.appDir}`
+  }
+
+  async tool(): Promise<string> {
+    return (await this.command()).join(' ')
+  }
+
+  /** The compose command, detected on first use: most work needs only `docker`, not compose. */
+  async command(): Promise<string[]> {
+    return (this.cmd ??= await detectCompose(this.run, this.settings.composeCmd))
+  }
+
+  /** The full command line for a compose subcommand of this project. */
+  args(...rest: string[]): string[] {
+    const files = this.settings.composeFiles.flatMap((f) => ['-f', f])
+    return [...(this.cmd ?? ['docker', 'compose']), ...files, '--project-directory', this.settings.appDir, '-p', this.settings.project, ...rest]
+  }
+
+  /** A compose subcommand; long ones (builds, up) print what they are doing every few seconds. */
+  async compose(rest: string[], options: RunOptions & { long?: string } = {}): Promise<RunResult> {
+    await this.command()
+    if (options.mutates) this.snapshot = undefined
+    const { long, ...runOptions } = options
+    if (!long || (options.mutates && this.dryRun(options))) return this.run(this.args(...rest), { signal: this.signal, ...runOptions })
+    const tick = ticker(long)
+    try {
+      return await this.run(this.args(...rest), { signal: this.signal, ...runOptions, onOutput: (chunk) => (tick.output(chunk), options.onOutput?.(chunk)) })
+    } finally {
+      tick.stop()
+    }
+  }
+
+  private dryRun(options: RunOptions): boolean {
+    return Boolean(options.mutates) && this.run.dryRun
+  }
+
+  async ping(): Promise<string> {
+    const engine = await this.run(['docker', 'info', '--format', '{{.ServerVersion}}'], { allowFailure: true, timeoutMs: 15_000 })
+    if (engine.code !== 0) {
+      throw new Error(`the Docker engine does not answer (${(engine.stderr || engine.stdout).trim().split('\n')[0]}). Start it (Docker Desktop, or \`sudo systemctl start docker\`; on a Debian CI host: sudo scripts/ensure-docker.sh).`)
+    }
+    return `Docker engine ${engine.stdout.trim()}`
+  }
+
+  /** A Compose project runs here; its containers prove themselves by their labels (instances()). */
+  async signals(): Promise<string[]> {
+    return []
+  }
+
+  /** Every container of the project (one-off `run` containers excluded); refuses another directory's. */
+  async instances(): Promise<Instance[]> {
+    const ids = await this.run(['docker', 'ps', '-aq', '--filter', `label=${PROJECT_LABEL}=${this.settings.project}`])
+    const list = ids.stdout.split('\n').filter(Boolean)
+    if (list.length === 0) return (this.snapshot = [])
+    // A container can vanish between ps and inspect (recreate); inspect what is still there.
+    const res = await this.run(['docker', 'inspect', ...list], { allowFailure: true })
+    const found = parseInspect(res.stdout.trim() || '[]', this.settings.requiredServices)
+    const foreign = foreignOrigin(found, this.settings)
+    if (foreign) {
+      throw new RefusedError(
+        `${foreign}: they belong to another checkout or stack. Nothing was changed. Point APP_DIR at that directory to reset it, or give this app its own project name (COMPOSE_PROJECT_NAME in its .env).`,
+      )
+    }
+    return (this.snapshot = found)
+  }
+
+  async current(): Promise<Instance[]> {
+    return this.snapshot ?? this.instances()
+  }
+
+  async instance(service: string): Promise<Instance> {
+    const found = (this.snapshot ?? (await this.instances())).filter((c) => c.service === service)
+    const running = found.find((c) => c.state === 'running')
+    if (running) return running
+    const states = found.length ? found.map(describe).join(', ') : 'no container'
+    this.snapshot = undefined
+    throw new Error(
+      `service ${service} of project ${this.settings.project} is not running (${states}). Start it with ./scripts/assess.mts (starts missing services) or: ${this.args('up', '-d', service).join(' ')}`,
+    )
+  }
+
+  async servicesFor(names: string[]): Promise<string[]> {
+    const all = await this.instances()
+    const known = new Set(all.map((c) => c.service))
+    const services = names.map((n) => (known.has(n) ? n : all.find((c) => c.name === n)?.service))
+    const unknown = names.filter((_, i) => !services[i])
+    if (unknown.length) throw new Error(`no service or container named ${unknown.join(', ')} in project ${this.settings.project}; services are ${[...known].sort().join(', ')}`)
+    return [...new Set(services as string[])]
+  }
+
+  /** `docker exec` in a container: faster than `compose exec` and the same for v1 and v2. */
+  private execIn(container: Instance, argv: string[], options: ExecOptions = {}) {
+    const flags = [...(options.input !== undefined ? ['-i'] : []), ...(options.tty ? ['-t'] : [])]
+    for (const name of Object.keys(options.env ?? {})) flags.push('-e', name)
+    return this.run(['docker', 'exec', ...flags, container.id, ...argv], { signal: this.signal, ...options })
+  }
+
+  async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
+    if (options.mutates) this.snapshot = undefined
+    return this.execIn(await this.instance(service), argv, options)
+  }
+
+  async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {
+    const container = await this.instance(service)
+    const file = pidFile()
+    const res = await this.execIn(container, ['sh', '-c', TRACKED, file, command], { ...options, allowFailure: true })
+    if (res.timedOut || this.signal.aborted) {
+      const stop = await this.run(['docker', 'exec', container.id, 'sh', '-c', STOP_TRACKED, file], { allowFailure: true, timeoutMs: 20_000 })
+      const stopped = stop.code === 0 ? stop.stdout.trim() || 'stopped it in the container' : `could not stop it in the container: ${stop.stderr.trim()}`
+      if (this.signal.aborted) throw this.signal.reason
+      return { ...res, stopped }
+    }
+    await this.run(['docker', 'exec', container.id, 'rm', '-f', file], { allowFailure: true })
+    return res
+  }
+
+  async runOneOff(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
+    return this.compose(['run', '--rm', '-T', service, ...argv], options)
+  }
+
+  async start(services: string[]): Promise<void> {
+    await this.compose(['up', '-d', ...services], { mutates: true, timeoutMs: this.settings.readyTimeoutMs + 1_800_000, long: `starting ${services.join(', ')}` })
+  }
+
+  async stop(services: string[]): Promise<void> {
+    if (services.length) await this.compose(['stop', ...services], { mutates: true, timeoutMs: this.settings.commandTimeoutMs })
+  }
+
+  /**
+   * Compose subcommands per mode; `services` empty means the whole project but `except` (the
+   * held workers: a full rebuild still removes them with the volumes, and leaves them down).
+   */
+  static commands(mode: RestartMode, services: string[], except: string[] = [], all: string[] = []): string[][] {
+    const some = services.length ? services.filter((s) => !except.includes(s)) : except.length ? all.filter((s) => !except.includes(s)) : []
+    if (mode === 'restart') return [['restart', ...some]]
+    if (mode === 'recreate') return [['up', '-d', '--force-recreate', ...some]]
+    if (services.length) return [['up', '-d', '--build', '--force-recreate', ...some]] // rebuild a few: keep the volumes
+    return [['down', '-v'], ['up', '--build', '-d', ...some]]
+  }
+
+  async restart(services: string[], mode: RestartMode, except: string[] = []): Promise<string> {
+    const steps = ComposeTarget.commands(mode, services, except, this.settings.allServices)
+    for (const step of steps) {
+      const building = mode === 'rebuild'
+      await this.compose(step, {
+        mutates: true,
+        timeoutMs: building ? 1_800_000 : this.settings.readyTimeoutMs,
+        long: building ? `rebuilding and starting ${services.join(', ') || 'every service'}` : mode === 'recreate' ? 'recreating containers' : undefined,
+      })
+    }
+    return this.args(...steps.at(-1)!).join(' ')
+  }
+
+  waitReady(options: { services?: string[]; timeoutMs?: number; initial?: Instance[] } = {}): Promise<Instance[]> {
+    const { settings } = this
+    return waitForStack(this, {
+      label: `the ${settings.project} stack`,
+      timeoutMs: options.timeoutMs ?? settings.readyTimeoutMs,
+      clock: this.clock,
+      signal: this.signal,
+      required: settings.requiredServices,
+      only: options.services ?? null,
+      api: settings.apiHealthPath && settings.requiredServices.includes(settings.services.api) ? { service: settings.services.api, path: settings.apiHealthPath, port: settings.apiPort } : null,
+      initial: options.initial,
+    })
+  }
+
+  async endpoint(service: string, port: number): Promise<Endpoint | null> {
+    const c = await this.instance(service)
+    const host = c.ports[`${port}/tcp`]
+    return host ? { host: '127.0.0.1', port: host, kind: 'published', close: async () => {} } : null
+  }
+
+  async logTail(instance: Instance, lines: number): Promise<string> {
+    const res = await this.run(['docker', 'logs', '--tail', String(lines), instance.id], { allowFailure: true, timeoutMs: 10_000 })
+    return (res.stdout + res.stderr).trim()
+  }
+
+  async status(): Promise<string> {
+    const res = await this.compose(['ps', '-a'], { allowFailure: true, timeoutMs: 30_000 })
+    return (res.stdout + res.stderr).trim()
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The log file on this machine, emptied in place so that containers holding it keep writing. */
+export function hostLogFile(file: string): LogFile {
+  return {
+    async where() {
+      if (existsSync(file)) return realpathSync(file)
+      return path.join(real(path.dirname(file)), path.basename(file))
+    },
+    async size() {
+      return existsSync(file) ? statSync(file).size : null
+    },
+    async read(fromByte = 0) {
+      if (!existsSync(file)) return Buffer.alloc(0)
+      if (fromByte === 0) return readFileSync(file)
+      const handle = await open(file, 'r')
+      try {
+        const size = (await handle.stat()).size
+        const buf = Buffer.alloc(Math.max(0, size - fromByte))
+        await handle.read(buf, 0, buf.length, fromByte)
+        return buf
+      } finally {
+        await handle.close()
+      }
+    },
+    async truncate() {
+      mkdirSync(path.dirname(file), { recursive: true })
+      const before = existsSync(file) ? statSync(file) : null
+      if (before) truncateSync(file, 0)
+      else closeSync(openSync(file, 'a'))
+      const after = statSync(file)
+      if (before && after.ino !== before.ino) throw new Error(`${file} was replaced (inode changed): containers holding the old file will not write to the new one`)
+      if (after.size !== 0) out.warn(`${file} holds ${after.size} bytes again right after the truncation: the app is writing to it`)
+    },
+    async problem() {
+      const dir = path.dirname(file)
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true })
+      try {
+        accessSync(dir, constants.W_OK)
+        if (existsSync(file)) accessSync(file, constants.W_OK)
+        return null
+      } catch {
+        return `log directory ${dir} is not writable by this user. Fix its ownership (e.g. sudo chown -R $USER ${dir}).`
+      }
+    },
+  }
+}

@@ -1,0 +1,354 @@
+// The Kubernetes target: the pods of each service found by label in the configured namespace of
+// the configured context (every kubectl call names both), `rollout restart` + `rollout status`
+// as the restart, `kubectl exec` in a pod, port-forwards to reach PostgreSQL and Redis, the log
+// file inside the api pod. Held workers are scaled to 0 and back, their replicas kept in an
+// annotation so that an interrupted run can still put them back.
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Config } from '../config.ts'
+import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from '../instances.ts'
+import type { Runner, RunOptions, RunResult } from '../run.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target } from '../target.ts'
+import type { Clock } from '../wait.ts'
+
+/** Where a held workload's replica count is kept while it is scaled to 0. */
+export const REPLICAS_ANNOTATION = 'reset-and-test/replicas'
+const PRODUCTION_WORD = /(^|[^a-z])(prod|production|live|staging|stage)([^a-z]|$)/i
+
+/** The label selector of a service: the KUBE_SELECTOR template with {service} filled in. */
+export const selectorOf = (template: string, service: string) => template.replaceAll('{service}', service)
+
+/** Does an equality-based selector (k=v,k2=v2, k==v) match these labels? */
+export function matches(selector: string, labels: Record<string, string>): boolean {
+  return selector
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .every((part) => {
+      const m = /^([^=!]+?)\s*(==|=|!=)\s*(.*)$/.exec(part)
+      if (!m) return part in labels // "key" alone: the label exists
+      return m[2] === '!=' ? labels[m[1]] !== m[3] : labels[m[1]] === m[3]
+    })
+}
+
+/** A pod as an instance: Running and Ready is ready; a crash loop or a failed pod will not get there. */
+export function podInstance(pod: any, service: string, number: number): Instance {
+  const statuses: any[] = pod.status?.containerStatuses ?? []
+  const ready = (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+  const waiting = statuses.map((s) => s.state?.waiting?.reason).find(Boolean) as string | undefined
+  const terminated = statuses.map((s) => s.state?.terminated).find(Boolean)
+  const phase: string = pod.status?.phase ?? 'Unknown'
+  const broken = phase === 'Failed' || ['CrashLoopBackOff', 'ErrImageNeverPull', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'InvalidImageName'].includes(waiting ?? '')
+  const readiness: Instance['readiness'] = broken ? 'failed' : phase === 'Succeeded' || (phase === 'Running' && ready) ? 'ready' : 'waiting'
+  return {
+    id: pod.metadata.name,
+    name: pod.metadata.name,
+    service,
+    number,
+    state: waiting ?? (phase === 'Running' ? 'running' : phase.toLowerCase()),
+    health: phase === 'Running' ? (ready ? 'healthy' : 'starting') : null,
+    exitCode: Number(terminated?.exitCode ?? 0),
+    healthLog: (pod.status?.conditions ?? []).filter((c: any) => c.status !== 'True' && c.message).map((c: any) => `${c.type}: ${c.message}`),
+    readiness,
+    ports: {},
+    addresses: (pod.status?.podIPs ?? (pod.status?.podIP ? [{ ip: pod.status.podIP }] : [])).map((p: any) => p.ip),
+    origin: null,
+  }
+}
+
+/** Environment for a command in a pod, sent on its stdin (kubectl exec has no -e): never on a command line. */
+export function envPrelude(env: Record<string, string>): string {
+  const parts = Object.entries(env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name ${k}`)
+    return `export ${k}="$(echo ${Buffer.from(v).toString('base64')} | base64 -d)"`
+  })
+  return parts.join('; ')
+}
+const READ_ENV = 'IFS= read -r RT_ENV; eval "$RT_ENV"; unset RT_ENV; exec "$@"'
+
+export class KubernetesTarget implements Target {
+  readonly kind = 'kubernetes' as const
+  private snapshot: Instance[] | undefined
+  private forwards: { child: ChildProcess; service: string; port: number; endpoint: Endpoint }[] = []
+  readonly log: LogFile
+
+  constructor(
+    private run: Runner,
+    private config: Config,
+    private clock: Clock,
+    private signal: AbortSignal,
+  ) {
+    this.log = podLogFile(this, config.services.api, config.logFile)
+  }
+
+  /** kubectl with the configured kubeconfig, context and namespace: never kubectl's current ones. */
+  kubectl(...rest: string[]): string[] {
+    const { kube } = this.config
+    return ['kubectl', ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []), '--context', kube.context, '--namespace', kube.namespace, ...rest]
+  }
+
+  private k(rest: string[], options: RunOptions = {}): Promise<RunResult> {
+    if (options.mutates) this.snapshot = undefined
+    return this.run(this.kubectl(...rest), { signal: this.signal, ...options })
+  }
+
+  describe(): string {
+    return `namespace ${this.config.kube.namespace} in kubectl context ${this.config.kube.context}`
+  }
+
+  async tool(): Promise<string> {
+    const res = await this.run(['kubectl', 'version', '--client', '-o', 'json'], { allowFailure: true })
+    const v = res.code === 0 ? (JSON.parse(res.stdout).clientVersion?.gitVersion as string) : 'unknown version'
+    return `kubectl ${v}`
+  }
+
+  async ping(): Promise<string> {
+    const res = await this.k(['version', '-o', 'json', '--request-timeout=10s'], { allowFailure: true, timeoutMs: 20_000 })
+    const server = res.code === 0 ? JSON.parse(res.stdout).serverVersion?.gitVersion : undefined
+    if (!server) throw new Error(`the cluster of context ${this.config.kube.context} does not answer: ${(res.stderr || res.stdout).trim().split('\n')[0]}. Check KUBE_CONTEXT and KUBECONFIG_FILE (for the bundled cluster: bash scripts/ensure-k8s.sh up).`)
+    const ns = await this.k(['get', 'namespace', this.config.kube.namespace, '-o', 'name'], { allowFailure: true })
+    if (ns.code !== 0) throw new Error(`namespace ${this.config.kube.namespace} does not exist in context ${this.config.kube.context}: ${ns.stderr.trim()}. Check KUBE_NAMESPACE, or apply the app's manifests.`)
+    return `Kubernetes ${server}, ${this.describe()}`
+  }
+
+  /** Reasons to think the context is not a development cluster: its names, or an API server elsewhere. */
+  async signals(): Promise<string[]> {
+    const { kube, safeHosts } = this.config
+    const res = await this.run(['kubectl', ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []), 'config', 'view', '--minify', '-o', 'json', '--context', kube.context], { allowFailure: true })
+    if (res.code !== 0) return [`the context ${kube.context} cannot be read from the kubeconfig (${res.stderr.trim().split('\n')[0]})`]
+    const view = JSON.parse(res.stdout)
+    const cluster = view.clusters?.[0]
+    const server: string = cluster?.cluster?.server ?? ''
+    const signals: string[] = []
+    for (const [what, name] of [['context', kube.context], ['cluster', cluster?.name ?? ''], ['namespace', kube.namespace]] as const) {
+      if (PRODUCTION_WORD.test(name)) signals.push(`the ${what} is named ${name}`)
+    }
+    let host = ''
+    try {
+      host = new URL(server).hostname.replace(/^\[|\]$/g, '')
+    } catch {}
+    const local = host === 'localhost' || host === '::1' || /^127\./.test(host) || safeHosts.includes(host)
+    if (!local) signals.push(`its API server ${server || '(none)'} is not on this machine (add its host to SAFE_HOSTS if the cluster is yours)`)
+    if (PRODUCTION_WORD.test(host)) signals.push(`its API server is ${server}`)
+    return signals
+  }
+
+  /** Services the configuration knows, whose selectors find pods. */
+  private knownServices(): string[] {
+    const c = this.config
+    return [...new Set([...Object.values(c.services), ...c.requiredServices, ...c.workerServices, ...c.restartServices])]
+  }
+
+  async instances(): Promise<Instance[]> {
+    const res = await this.k(['get', 'pods', '-o', 'json'], { timeoutMs: this.config.commandTimeoutMs })
+    const pods = (JSON.parse(res.stdout).items as any[]).filter((p) => !p.metadata.deletionTimestamp)
+    const list: Instance[] = []
+    for (const service of this.knownServices()) {
+      const selector = selectorOf(this.config.kube.selector, service)
+      const mine = pods.filter((p) => matches(selector, p.metadata.labels ?? {})).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+      mine.forEach((p, i) => list.push(podInstance(p, service, i + 1)))
+    }
+    return (this.snapshot = list)
+  }
+
+  async current(): Promise<Instance[]> {
+    return this.snapshot ?? this.instances()
+  }
+
+  async instance(service: string): Promise<Instance> {
+    const found = (this.snapshot ?? (await this.instances())).filter((i) => i.service === service)
+    const ready = found.find((i) => i.readiness === 'ready' && i.state === 'running')
+    if (ready) return ready
+    this.snapshot = undefined
+    const states = found.length ? found.map(describe).join(', ') : 'no pod'
+    throw new Error(`service ${service} has no ready pod in ${this.describe()} (${states}; selector ${selectorOf(this.config.kube.selector, service)}). Check the deployment (kubectl get pods), or ./scripts/assess.mts.`)
+  }
+
+  async servicesFor(names: string[]): Promise<string[]> {
+    const all = await this.instances()
+    const known = new Set([...this.knownServices(), ...all.map((i) => i.service)])
+    const services = names.map((n) => (known.has(n) ? n : all.find((i) => i.name === n)?.service))
+    const unknown = names.filter((_, i) => !services[i])
+    if (unknown.length) throw new Error(`no service or pod named ${unknown.join(', ')} in ${this.describe()}; services are ${[...known].sort().join(', ')}`)
+    return [...new Set(services as string[])]
+  }
+
+  /** kubectl exec in a pod; environment and input go through stdin. */
+  private execIn(pod: Instance, argv: string[], options: ExecOptions = {}) {
+    const env = options.env ?? {}
+    const hasEnv = Object.keys(env).length > 0
+    const stdin = hasEnv || options.input !== undefined
+    const flags = [...(stdin ? ['-i'] : []), ...(options.tty && !stdin ? ['-t'] : [])]
+    const command = hasEnv ? ['sh', '-c', READ_ENV, 'sh', ...argv] : argv
+    const input = hasEnv ? `${envPrelude(env)}\n${options.input ?? ''}` : options.input
+    const { env: _ignored, ...rest } = options
+    return this.k(['exec', ...flags, pod.name, '--', ...command], { ...rest, input })
+  }
+
+  async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
+    if (options.mutates && this.run.dryRun) return this.run(this.kubectl('exec', `<a ${service} pod>`, '--', ...argv), options)
+    return this.execIn(await this.instance(service), argv, options)
+  }
+
+  async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {
+    const pod = await this.instance(service)
+    const file = pidFile()
+    const res = await this.execIn(pod, ['sh', '-c', TRACKED, file, command], { ...options, allowFailure: true })
+    if (res.timedOut || this.signal.aborted) {
+      const stop = await this.run(this.kubectl('exec', pod.name, '--', 'sh', '-c', STOP_TRACKED, file), { allowFailure: true, timeoutMs: 20_000 })
+      const stopped = stop.code === 0 ? stop.stdout.trim() || 'stopped it in the pod' : `could not stop it in the pod: ${stop.stderr.trim()}`
+      if (this.signal.aborted) throw this.signal.reason
+      return { ...res, stopped }
+    }
+    await this.run(this.kubectl('exec', pod.name, '--', 'rm', '-f', file), { allowFailure: true })
+    return res
+  }
+
+  async runOneOff(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
+    return this.execIn(await this.instance(service), argv, options)
+  }
+
+  /** Deployments and statefulsets of the services, with their replicas and the held annotation. */
+  private async workloads(services: string[]): Promise<{ ref: string; service: string; replicas: number; held: number | null }[]> {
+    const res = await this.k(['get', 'deployments,statefulsets', '-o', 'json'])
+    const items = JSON.parse(res.stdout).items as any[]
+    const found = []
+    for (const service of services) {
+      const selector = selectorOf(this.config.kube.selector, service)
+      for (const w of items.filter((x) => matches(selector, x.metadata.labels ?? {}) || matches(selector, x.spec?.template?.metadata?.labels ?? {}))) {
+        const held = w.metadata.annotations?.[REPLICAS_ANNOTATION]
+        found.push({ ref: `${w.kind.toLowerCase()}/${w.metadata.name}`, service, replicas: Number(w.spec?.replicas ?? 1), held: held === undefined ? null : Number(held) })
+      }
+    }
+    return found
+  }
+
+  /** Scales back what stop() scaled to 0; starts nothing else (Kubernetes restarts failed pods itself). */
+  async start(services: string[]): Promise<void> {
+    for (const w of await this.workloads(services)) {
+      if (w.held === null) continue
+      await this.k(['scale', w.ref, `--replicas=${w.held}`], { mutates: true })
+      await this.k(['annotate', w.ref, `${REPLICAS_ANNOTATION}-`], { mutates: true })
+    }
+  }
+
+  /** Scales the services' workloads to 0, remembering their replicas in an annotation. */
+  async stop(services: string[]): Promise<void> {
+    for (const w of await this.workloads(services)) {
+      if (w.held === null) await this.k(['annotate', '--overwrite', w.ref, `${REPLICAS_ANNOTATION}=${w.replicas}`], { mutates: true })
+      await this.k(['scale', w.ref, '--replicas=0'], { mutates: true })
+    }
+  }
+
+  async restart(services: string[], mode: RestartMode, except: string[] = []): Promise<string> {
+    if (mode === 'rebuild') throw new Error('RESTART_MODE=rebuild is a Compose mode; on Kubernetes use restart')
+    const chosen = (services.length ? services : this.knownServices()).filter((s) => !except.includes(s))
+    const refs = [...new Set((await this.workloads(chosen)).filter((w) => w.held === null).map((w) => w.ref))]
+    if (refs.length === 0) throw new Error(`no deployment or statefulset of ${chosen.join(', ')} in ${this.describe()}`)
+    await this.k(['rollout', 'restart', ...refs], { mutates: true })
+    return this.kubectl('rollout', 'restart', ...refs).join(' ')
+  }
+
+  /** `rollout status` of each workload of the services, under one deadline; then every pod ready and the api answering. */
+  async waitReady(options: { services?: string[]; timeoutMs?: number; initial?: Instance[] } = {}): Promise<Instance[]> {
+    const { config } = this
+    const timeoutMs = options.timeoutMs ?? config.readyTimeoutMs
+    const deadline = this.clock.now() + timeoutMs
+    const services = options.services ?? this.knownServices()
+    for (const w of await this.workloads(services)) {
+      if (w.held !== null) continue
+      const left = Math.max(1, Math.round((deadline - this.clock.now()) / 1000))
+      const res = await this.k(['rollout', 'status', w.ref, `--timeout=${left}s`], { allowFailure: true, timeoutMs: (left + 10) * 1000 })
+      if (res.code !== 0) throw new Error(`timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${w.ref} to roll out: ${(res.stderr || res.stdout).trim().split('\n').pop()}`)
+    }
+    return waitForStack(this, {
+      label: this.describe(),
+      timeoutMs: Math.max(1000, deadline - this.clock.now()),
+      clock: this.clock,
+      signal: this.signal,
+      required: config.requiredServices,
+      only: options.services ?? null,
+      api: config.apiHealthPath && config.requiredServices.includes(config.services.api) ? { service: config.services.api, path: config.apiHealthPath, port: config.apiPort } : null,
+    })
+  }
+
+  /** A port-forward to the service's first ready pod, opened once per run and closed with the target. */
+  async endpoint(service: string, port: number): Promise<Endpoint | null> {
+    const open = this.forwards.find((f) => f.service === service && f.port === port && f.child.exitCode === null)
+    if (open) return open.endpoint
+    const pod = await this.instance(service)
+    const child = spawn(this.kubectl()[0], [...this.kubectl('port-forward', `pod/${pod.name}`, `:${port}`).slice(1), '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const local = await new Promise<number>((resolve, reject) => {
+      let text = ''
+      const timer = setTimeout(() => done(new Error(`no port-forward to ${pod.name}:${port} within 15 s: ${text.trim()}`)), 15_000)
+      const done = (e: Error | null, p?: number) => {
+        clearTimeout(timer)
+        if (e) {
+          child.kill('SIGKILL')
+          reject(e)
+        } else resolve(p!)
+      }
+      const take = (d: Buffer) => {
+        text += d.toString()
+        const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(text)
+        if (m) done(null, Number(m[1]))
+      }
+      child.stdout!.on('data', take)
+      child.stderr!.on('data', take)
+      child.on('exit', (code) => done(new Error(`kubectl port-forward to ${pod.name}:${port} exited with code ${code}: ${text.trim()}`)))
+    })
+    child.stdout!.removeAllListeners('data').resume()
+    child.stderr!.removeAllListeners('data').resume()
+    const endpoint: Endpoint = { host: '127.0.0.1', port: local, kind: 'forwarded', instance: pod, close: async () => {} }
+    this.forwards.push({ child, service, port, endpoint })
+    return endpoint
+  }
+
+  async logTail(instance: Instance, lines: number): Promise<string> {
+    const res = await this.run(this.kubectl('logs', '--tail', String(lines), instance.name), { allowFailure: true, timeoutMs: 10_000 })
+    return (res.stdout + res.stderr).trim()
+  }
+
+  async status(): Promise<string> {
+    const res = await this.run(this.kubectl('get', 'deployments,statefulsets,pods', '-o', 'wide'), { allowFailure: true, timeoutMs: 30_000 })
+    return (res.stdout + res.stderr).trim()
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.forwards) f.child.kill('SIGTERM')
+    this.forwards = []
+  }
+
+  /** A command in the first ready pod of a service (the log file's helpers). */
+  podExec(service: string, argv: string[], options: ExecOptions = {}) {
+    return this.exec(service, argv, options)
+  }
+}
+
+/** The shared log file inside the api pod (a volume the workers share): read and emptied in place there. */
+function podLogFile(target: KubernetesTarget, service: string, file: string): LogFile {
+  const sh = (script: string, mutates = false) => target.podExec(service, ['sh', '-c', script, 'sh', file], { allowFailure: true, mutates })
+  return {
+    async where() {
+      const pod = await target.instance(service)
+      const res = await sh('readlink -f "$1" 2>/dev/null || echo "$1"')
+      return `${pod.name}:${res.stdout.trim() || file}`
+    },
+    async size() {
+      const res = await sh('[ -e "$1" ] && stat -c %s "$1" || echo missing')
+      const text = res.stdout.trim()
+      return text === 'missing' || text === '' ? null : Number(text)
+    },
+    async read(fromByte = 0) {
+      const res = await sh(`[ -e "$1" ] && tail -c +${fromByte + 1} "$1" || true`)
+      return Buffer.from(res.stdout)
+    },
+    async truncate() {
+      const res = await sh('mkdir -p "$(dirname "$1")" && : > "$1"', true)
+      if (res.code !== 0) throw new Error(`could not truncate ${file} in ${service}: ${res.stderr.trim()}`)
+    },
+    async problem() {
+      const res = await sh('mkdir -p "$(dirname "$1")" && test -w "$(dirname "$1")" && { [ ! -e "$1" ] || test -w "$1"; }')
+      return res.code === 0 ? null : `the log ${file} is not writable in the ${service} pod: ${res.stderr.trim() || `exit ${res.code}`}`
+    },
+  }
+}
