@@ -15,6 +15,8 @@ TIER = $(NODE_RUN) test/run.mts --require-harness
 
 # TARGET=kubernetes without a KUBE_CONTEXT of your own: the bundled cluster and the example on it.
 K8S_STATE := /var/lib/reset-and-test-k8s
+# The cluster's own kubectl is the fallback when the machine has none: a kubectl of yours comes first.
+export PATH := $(PATH):$(K8S_STATE)/bin
 K8S_EXAMPLE := $(if $(filter kubernetes,$(TARGET_KIND)),--target kubernetes $(if $(RT_KUBE_CONTEXT)$(shell grep -s '^KUBE_CONTEXT=' .env),,--kube-context reset-and-test-local --kube-namespace reset-and-test-example --kubeconfig-file $(K8S_STATE)/kubeconfig))
 K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),$(if $(RT_KUBE_CONTEXT)$(shell grep -s '^KUBE_CONTEXT=' .env),,k8s-example))
 

@@ -15,13 +15,14 @@ export default definePhase(import.meta, {
     const { config, options, target } = ctx
     const named = config.restartServices.length ? await target.servicesFor(config.restartServices) : []
     const held = heldByPlan(ctx)
+    // The services as they are now: while a rollout replaces pods, some have none for a moment.
+    const all = [...new Set((await target.instances()).map((i) => i.service))]
     const t0 = Date.now()
     // The rest restart together; the held workers stop beside them.
     const nothingLeft = named.length > 0 && named.every((s) => held.includes(s))
     const [command] = await Promise.all([nothingLeft ? Promise.resolve('no service left to restart') : target.restart(named, config.restartMode, held), holdWorkers(ctx)])
     if (options.dryRun) return { mode: config.restartMode }
     out.ok(`${command}: ${seconds(Date.now() - t0)}`)
-    const all = [...new Set((await target.instances()).map((i) => i.service))]
     const ready = await target.waitReady({ services: held.length ? all.filter((s) => !held.includes(s)) : undefined })
     const readyMs = Date.now() - t0
     out.ok(`${ready.length} containers ready after ${seconds(readyMs)}${held.length ? ` (${held.join(', ')} held stopped until Redis is cleared)` : ''}`)

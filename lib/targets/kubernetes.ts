@@ -233,6 +233,7 @@ export class KubernetesTarget implements Target {
 
   /** Scales the services' workloads to 0, remembering their replicas in an annotation. */
   async stop(services: string[]): Promise<void> {
+    this.closeForwards(services)
     for (const w of await this.workloads(services)) {
       if (w.held === null) await this.k(['annotate', '--overwrite', w.ref, `${REPLICAS_ANNOTATION}=${w.replicas}`], { mutates: true })
       await this.k(['scale', w.ref, '--replicas=0'], { mutates: true })
@@ -245,6 +246,7 @@ export class KubernetesTarget implements Target {
     const refs = [...new Set((await this.workloads(chosen)).filter((w) => w.held === null).map((w) => w.ref))]
     if (refs.length === 0) throw new Error(`no deployment or statefulset of ${chosen.join(', ')} in ${this.describe()}`)
     await this.k(['rollout', 'restart', ...refs], { mutates: true })
+    this.closeForwards(chosen) // their pods are being replaced: a forward to the old pod leads nowhere
     return this.kubectl('rollout', 'restart', ...refs).join(' ')
   }
 
@@ -314,8 +316,14 @@ export class KubernetesTarget implements Target {
   }
 
   async close(): Promise<void> {
-    for (const f of this.forwards) f.child.kill('SIGTERM')
-    this.forwards = []
+    this.closeForwards()
+  }
+
+  /** Ends the port-forwards to the services' pods (all of them without a list). */
+  private closeForwards(services?: string[]): void {
+    const gone = this.forwards.filter((f) => !services || services.includes(f.service))
+    for (const f of gone) f.child.kill('SIGTERM')
+    this.forwards = this.forwards.filter((f) => !gone.includes(f))
   }
 
   /** A command in the first ready pod of a service (the log file's helpers). */
