@@ -1,36 +1,78 @@
-// The end-to-end tier's access to the real example stack: run the suite's scripts as a user
-// would (a child process, no terminal, CI=true), and look at PostgreSQL, Redis and the log
-// directly to check what they did.
+// The end-to-end tiers' access to real stacks: run the suite's scripts as a user would (a child
+// process, no terminal, CI=true), look at PostgreSQL, Redis and the log directly to check what
+// they did, and make copies of the example (own directory, project name and ports) for the tests
+// that need a stack of their own. Every script's output is checked for passwords and for masks
+// that ate a word.
 import { spawn } from 'node:child_process'
-import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs'
+import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { Redis } from 'ioredis'
-import { loadConfig, SUITE_ROOT } from '../../lib/config.ts'
-import { Compose, detectCompose, PROJECT_LABEL, SERVICE_LABEL } from '../../lib/compose.ts'
+import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config.ts'
+import { ComposeTarget, PROJECT_LABEL, SERVICE_LABEL, WORKING_DIR_LABEL, CONFIG_FILES_LABEL } from '../../lib/targets/compose.ts'
 import { createRunner } from '../../lib/run.ts'
+import type { Instance } from '../../lib/target.ts'
+import { realClock } from '../../lib/wait.ts'
 
-/** Environment for every script the tests start: no terminal, CI, the project under test. */
-export const ENV: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  CI: 'true',
-  FORCE_COLOR: '0',
-}
+/** Environment for every script the tests start: no terminal, CI, no colour. */
+export const ENV: Record<string, string> = { ...(process.env as Record<string, string>), CI: 'true', FORCE_COLOR: '0' }
 export const config = loadConfig({ env: ENV })
-export const run = createRunner({ dryRun: false, secrets: config.secrets, defaultTimeoutMs: 600_000 })
-const shared = new Compose(run, () => detectCompose(run, config.composeCmd), config)
+export const run = createRunner({ dryRun: false, secrets: config.secrets, defaultTimeoutMs: 900_000 })
+export const EXAMPLE = path.join(SUITE_ROOT, 'example')
+
+/** A Compose target for a configuration: the tests list containers the way the suite does. */
+export function targetOf(c: Config): ComposeTarget {
+  return new ComposeTarget(run, { ...c, allServices: c.compose?.services ?? [] }, realClock, new AbortController().signal)
+}
+const example = targetOf(config)
 /** Always a fresh listing: the tests stop and start containers behind the suite's back. */
-export const compose = async () => (await shared.containers(), shared)
+export const compose = async () => (await example.instances(), example)
 
 export interface Outcome {
   code: number
   out: string
 }
 
-/** Runs a command from the suite's root with stdin closed; output is kept (and echoed when E2E_VERBOSE=1). */
-export function sh(argv: string[], env: Record<string, string> = {}, options: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<Outcome> {
+// ---- passwords never shown, words never masked ----
+
+/** A found password named without being repeated (a report of a leak must not leak it again). */
+const shown = (v: string) => `the password ${v.slice(0, 1)}… (${v.length} characters)`
+
+/** Every place a password shows as a password: in full when it is not also a name, else in a secret's position. */
+export function leaks(text: string, values = config.secrets.values, words = config.secrets.words): string[] {
+  const found: string[] = []
+  for (const v of values) {
+    const forms = [v, encodeURIComponent(v)]
+    if (!words.includes(v)) {
+      for (const f of forms) if (text.includes(f)) found.push(shown(f))
+      continue
+    }
+    const e = v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    const contexts = [new RegExp(`:${e}@`), new RegExp(`(PASSWORD|PGPASSWORD|REDISCLI_AUTH|password)["']?\\s*[=:]\\s*["']?${e}\\b`), new RegExp(`\\s-a\\s+${e}\\b`)]
+    for (const re of contexts) if (re.test(text)) found.push(`${shown(v)} in a secret's position`)
+  }
+  return found
+}
+
+/** Every *** that stands where no password stands: after a word, a ×, before =. */
+export function eatenWords(text: string): string[] {
+  const found: string[] = []
+  // Exactly three stars (the mask); longer runs and Celery's start-up banner ("- *** --- *") are art.
+  for (const m of text.matchAll(/(?<!\*)\*\*\*(?!\*)/g)) {
+    const before = text.slice(Math.max(0, m.index! - 40), m.index)
+    const after = text.slice(m.index! + 3, m.index! + 8)
+    if (/-\s$/.test(before) && /^\s-/.test(after)) continue
+    if (/(^|\n)make(\[\d+\])?: $/.test(before)) continue // make's own "make: *** [target] Error N"
+    const secretPosition = /(:|=|[Pp]assword["']?:\s*["']?|PASS\w*:\s*|AUTH\w*:\s*|-a\s+|\*\*\*@)$/.test(before) || /^@/.test(after)
+    if (!secretPosition) found.push(`…${before}***${after}…`)
+  }
+  return found
+}
+
+/** Runs a command from the suite's root with stdin closed; output is kept (echoed with E2E_VERBOSE=1). */
+export function sh(argv: string[], env: Record<string, string | undefined> = {}, options: { timeoutMs?: number; onSpawn?: (pid: number) => void; secrets?: Config['secrets'] } = {}): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: SUITE_ROOT, env: { ...ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(argv[0], argv.slice(1), { cwd: SUITE_ROOT, env: { ...ENV, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     const take = (d: Buffer) => {
       out += d.toString()
@@ -39,50 +81,72 @@ export function sh(argv: string[], env: Record<string, string> = {}, options: { 
     child.stdout.on('data', take)
     child.stderr.on('data', take)
     if (child.pid) options.onSpawn?.(child.pid)
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 900_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000)
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      // Passwords never appear in output: checked on every run of every script.
-      const leaked = config.secrets.filter((s) => out.includes(s))
-      if (leaked.length) return reject(new Error(`a password appeared in the output of ${argv.join(' ')}:\n${out}`))
+      // Checked on every run of every script: no password, and no word masked.
+      const s = options.secrets ?? config.secrets
+      const problems = [...leaks(out, s.values, s.words).map((l) => `password shown: ${l}`), ...eatenWords(out).map((w) => `a mask ate a word: ${w}`)]
+      if (problems.length) return reject(new Error(`${argv.join(' ')}:\n  ${problems.join('\n  ')}\noutput:\n${out}`))
       resolve({ code: code ?? (signal === 'SIGINT' ? 130 : 128), out })
     })
   })
 }
 
 /** ./scripts/<name>.mts with arguments. */
-export const script = (name: string, args: string[] = [], env: Record<string, string> = {}, options = {}) =>
+export const script = (name: string, args: string[] = [], env: Record<string, string | undefined> = {}, options: Parameters<typeof sh>[2] = {}) =>
   sh(['node', '--import', 'tsx', `scripts/${name}.mts`, ...args], env, options)
 
 export function explain(o: Outcome): string {
-  return `exit ${o.code}; output:\n${o.out.split('\n').slice(-60).join('\n')}`
+  return `exit ${o.code}; output:\n${o.out.split('\n').slice(-80).join('\n')}`
 }
 
-// ---- the stack ----
+/** Every file the suite wrote for people and machines: saved test output, findings, reports, diagnostics. */
+export function writtenFiles(): string[] {
+  const found: string[] = []
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return
+    for (const f of readdirSync(dir)) {
+      const p = path.join(dir, f)
+      if (p === COPIES) continue // the tests' copies of the example: its .env holds its passwords by design
+      if (statSync(p).isDirectory()) walk(p)
+      else found.push(p)
+    }
+  }
+  for (const d of ['logs', 'reports', 'diagnostics', '.state']) walk(path.join(SUITE_ROOT, d))
+  return found
+}
+
+// ---- the example stack ----
 
 let upOnce: Promise<void> | undefined
-/** Brings the stack up and ready, once per test run. */
+/**
+ * Brings the example up and ready, once per tier. It refuses to `up` over containers of the
+ * example's project name that another directory made (the suite's own check, by labels).
+ */
 export function stackUp(): Promise<void> {
   return (upOnce ??= (async () => {
-    // `up -d` first: it builds missing images and recreates containers made from another
-    // checkout's files (a stale stack would otherwise be tested in place of this one).
-    const c = await compose()
-    await c.compose(['up', '-d'], { timeoutMs: 1_800_000 })
+    await example.instances() // throws RefusedError for a stack made elsewhere
+    await example.compose(['up', '-d', '--build'], { timeoutMs: 1_800_000 }) // the images as this checkout's Dockerfiles make them
     const o = await script('assess')
     if (o.code !== 0) throw new Error(`the example stack did not come up: ${explain(o)}`)
   })())
 }
 
+/** Forget that the stack was brought up (a test took it down). */
+export const stackChanged = () => void (upOnce = undefined)
+
 export async function container(service: string) {
-  return (await compose()).container(service)
+  return (await compose()).instance(service)
 }
 
-/** A container that carries the project's labels as if compose had made it: for faults the tests need. */
-export async function fakeService(service: string, health: string[]): Promise<string> {
+/** A container that carries the example's compose labels as if compose had made it: for faults the tests need. */
+export async function fakeService(service: string, health: string[], command = ['sleep', 'infinity']): Promise<string> {
   const res = await run([
     'docker', 'run', '-d', '--label', `${PROJECT_LABEL}=${config.project}`, '--label', `${SERVICE_LABEL}=${service}`,
-    '--label', 'com.docker.compose.container-number=99', ...health, 'debian:bookworm-slim', 'sleep', 'infinity',
+    '--label', `${WORKING_DIR_LABEL}=${EXAMPLE}`, '--label', `${CONFIG_FILES_LABEL}=${config.composeFiles.join(',')}`,
+    '--label', 'com.docker.compose.container-number=99', ...health, 'debian:bookworm-slim', ...command,
   ])
   return res.stdout.trim()
 }
@@ -91,11 +155,14 @@ export async function removeContainer(id: string) {
   await run(['docker', 'rm', '-f', id], { allowFailure: true })
 }
 
-// ---- PostgreSQL ----
+export const startedAt = async (ids: string[]) => (await run(['docker', 'inspect', '--format', '{{.Name}} {{.State.StartedAt}}', ...ids])).stdout.trim().split('\n')
 
-export async function db<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-  const port = await (await compose()).publishedPort(config.services.postgres, 5432)
-  const client = new pg.Client({ host: '127.0.0.1', port: port!, user: config.postgres.user, password: config.postgres.password, database: config.postgres.db })
+// ---- PostgreSQL and Redis, directly ----
+
+/** A query on a stack's database (the example's unless a config is given). */
+export async function db<T = Record<string, unknown>>(sql: string, c: Config = config): Promise<T[]> {
+  const port = (await targetOf(c).instance(c.services.postgres)).ports['5432/tcp']
+  const client = new pg.Client({ host: '127.0.0.1', port, user: c.postgres.user, password: c.postgres.password, database: c.postgres.db })
   await client.connect()
   try {
     return (await client.query(sql)).rows as T[]
@@ -105,9 +172,14 @@ export async function db<T = Record<string, unknown>>(sql: string): Promise<T[]>
 }
 
 export const TABLES = ['users', 'organizations', 'campaigns', 'leads', 'jobs']
+export const EMPTY = { users: 0, organizations: 0, campaigns: 0, leads: 0, jobs: 0 }
+/** What one good run of the example's smoke test leaves: 87 leads (5, 10, 9, 10, 10, 9, 8, 8, 9, 9), 97 jobs. */
+export const GOOD_RUN = { users: 1, organizations: 1, campaigns: 10, leads: 87, jobs: 97 }
+/** The exact numbers of a good run, for the checks that prove nothing extra was written. */
+export const EXACT = ['--expect-leads', '87', '--expect-jobs', '97', '--expect-fetch-jobs-completed', '10', '--expect-enrich-jobs-completed', '87']
 
-export async function counts(): Promise<Record<string, number>> {
-  const [row] = await db<Record<string, string>>(`SELECT ${TABLES.map((t) => `(SELECT count(*) FROM ${t}) AS ${t}`).join(', ')}`)
+export async function counts(c: Config = config): Promise<Record<string, number>> {
+  const [row] = await db<Record<string, string>>(`SELECT ${TABLES.map((t) => `(SELECT count(*) FROM ${t}) AS ${t}`).join(', ')}`, c)
   return Object.fromEntries(TABLES.map((t) => [t, Number(row[t])]))
 }
 
@@ -117,32 +189,56 @@ export async function alembicVersion(): Promise<string> {
 }
 
 /**
- * Inserts and deletes seen by PostgreSQL's statistics, and row counts (TRUNCATE shows only there):
- * a write by the suite shows up here. Updates are left out: the app's idle workers flush theirs late.
+ * What the database holds: each table's rows (a checksum) and each sequence's position, so a
+ * TRUNCATE, an insert or a RESTART IDENTITY shows. (PostgreSQL's statistics are not used: the app's
+ * idle workers flush theirs seconds late.)
  */
 export async function writeStats(): Promise<string> {
-  const rows = await db<{ relname: string; ins: string; del: string }>(
-    `SELECT relname, n_tup_ins AS ins, n_tup_del AS del FROM pg_stat_user_tables ORDER BY relname`,
+  const [row] = await db<Record<string, string>>(
+    `SELECT ${TABLES.map((t) => `(SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM ${t} x) AS ${t}`).join(', ')},
+            (SELECT string_agg(c.relname || '=' || s.last_value, ',' ORDER BY c.relname) FROM pg_sequences s JOIN pg_class c ON c.relname = s.sequencename) AS sequences`,
   )
-  return JSON.stringify({ stats: rows, counts: await counts() })
+  return JSON.stringify(row)
 }
 
-// ---- Redis ----
-
-export async function redis(): Promise<Redis> {
-  const port = await (await compose()).publishedPort(config.services.redis, 6379)
-  const client = new Redis({ host: '127.0.0.1', port: port!, db: config.redisDb, lazyConnect: true, maxRetriesPerRequest: 1 })
+export async function redis(c: Config = config, dbIndex = c.redisDb): Promise<Redis> {
+  const port = (await targetOf(c).instance(c.services.redis)).ports['6379/tcp']
+  const client = new Redis({ host: '127.0.0.1', port, db: dbIndex, password: c.redisAuth.password || undefined, lazyConnect: true, maxRetriesPerRequest: 1 })
   await client.connect()
   return client
 }
 
-export async function withRedisClient<T>(use: (r: Redis) => Promise<T>): Promise<T> {
-  const r = await redis()
+export async function withRedisClient<T>(use: (r: Redis) => Promise<T>, c: Config = config, dbIndex?: number): Promise<T> {
+  const r = await redis(c, dbIndex)
   try {
     return await use(r)
   } finally {
     r.disconnect()
   }
+}
+
+export const dbsize = () => withRedisClient((r) => r.dbsize())
+/** The keys but the broker's own (_kombu.* bindings, unacked*), which workers change as they stop and start. */
+export const appKeys = async () => (await withRedisClient((r) => r.keys('*'))).filter((k) => !/^(_kombu\.|unacked)/.test(k)).sort()
+
+/** Every key with its type and value, set members sorted: what a restore must bring back. */
+export function redisContent(): Promise<string[][]> {
+  return withRedisClient(async (r) => {
+    const keys = (await r.keys('*')).sort()
+    return Promise.all(
+      keys.map(async (k) => {
+        const type = await r.type(k)
+        const value =
+          type === 'string' ? await r.get(k)
+          : type === 'list' ? await r.lrange(k, 0, -1)
+          : type === 'set' ? (await r.smembers(k)).sort()
+          : type === 'hash' ? await r.hgetall(k)
+          : type === 'zset' ? await r.zrange(k, '0', '-1', 'WITHSCORES')
+          : type
+        return [k, type, JSON.stringify(value)]
+      }),
+    )
+  })
 }
 
 // ---- the log ----
@@ -171,8 +267,7 @@ export async function seedDirty(rowsPerCampaign = 5): Promise<void> {
   `)
   await withRedisClient(async (r) => {
     const p = r.pipeline()
-    // (no message in the `celery` queue: a worker would take it at once, and a malformed one kills it)
-    p.set('_kombu.binding.celery', 'celery\x06\x16\x06\x16celery')
+    // (no message in the `celery` queue here: a worker would take it at once; see the stale-work test)
     p.set(`celery-task-meta-${tag}`, '{"status": "SUCCESS"}')
     for (const s of ['perplexity', 'openai', 'apollo', 'instantly', 'millionverifier']) {
       p.set(`circuit_breaker:${s}`, JSON.stringify({ state: 'open', opened_at: new Date().toISOString(), metadata: {} }))
@@ -186,24 +281,57 @@ export async function seedDirty(rowsPerCampaign = 5): Promise<void> {
   appendFileSync(logFile, `${new Date().toISOString()} INFO ${STALE_LINE}\n`)
 }
 
-export const dbsize = () => withRedisClient((r) => r.dbsize())
+// ---- copies of the example: stacks of their own ----
 
-/** Every key with its type and value, set members sorted: what a restore must bring back. */
-export function redisContent(): Promise<string[][]> {
-  return withRedisClient(async (r) => {
-    const keys = (await r.keys('*')).sort()
-    return Promise.all(
-      keys.map(async (k) => {
-        const type = await r.type(k)
-        const value =
-          type === 'string' ? await r.get(k)
-          : type === 'list' ? await r.lrange(k, 0, -1)
-          : type === 'set' ? (await r.smembers(k)).sort()
-          : type === 'hash' ? await r.hgetall(k)
-          : type === 'zset' ? await r.zrange(k, '0', '-1', 'WITHSCORES')
-          : type
-        return [k, type, JSON.stringify(value)]
-      }),
-    )
-  })
+export interface Copy {
+  dir: string
+  /** The copy's configuration, as the suite reads it with RT_APP_DIR=dir. */
+  config: () => Config
+  env: Record<string, string>
+  /** docker compose in the copy's directory: Compose picks its files and project name itself. */
+  compose(args: string[], extraEnv?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>
+  remove(): Promise<void>
 }
+
+const COPIES = path.join(SUITE_ROOT, '.state', 'e2e-copies')
+
+/**
+ * The example copied to .state/e2e-copies/<name>/<dirName>, with its .env text replaced or edited
+ * and extra files written. Images are shared with the example (no rebuild).
+ */
+export function exampleCopy(name: string, options: { dirName?: string; envText?: string; env?: Record<string, string | null>; files?: Record<string, string> } = {}): Copy {
+  const dir = path.join(COPIES, name, options.dirName ?? 'app')
+  rmSync(path.dirname(dir), { recursive: true, force: true })
+  mkdirSync(path.dirname(dir), { recursive: true })
+  cpSync(EXAMPLE, dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}logs${path.sep}`) || src.endsWith('.gitkeep') })
+  let envText = options.envText ?? readFileSync(path.join(EXAMPLE, '.env'), 'utf8')
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    envText = envText.replace(new RegExp(`^${k}=.*\\n?`, 'm'), '')
+    if (v !== null) envText += `${envText.endsWith('\n') || !envText ? '' : '\n'}${k}=${v}\n`
+  }
+  writeFileSync(path.join(dir, '.env'), envText)
+  for (const [f, text] of Object.entries(options.files ?? {})) writeFileSync(path.join(dir, f), text)
+  const env = { RT_APP_DIR: dir }
+  const dockerCompose = (args: string[], extraEnv: Record<string, string> = {}) =>
+    run(['docker', 'compose', '--project-directory', dir, ...args], { allowFailure: true, timeoutMs: 900_000, env: extraEnv })
+  return {
+    dir,
+    env,
+    config: () => loadConfig({ env: { ...ENV, ...env } }),
+    compose: dockerCompose,
+    async remove() {
+      // A copy under the example's own project name has no stack of its own: `down -v` there would
+      // take the example's containers and volumes.
+      const project = loadConfig({ env: { ...ENV, ...env } }).project
+      if (project !== config.project) await dockerCompose(['down', '-v', '--remove-orphans'])
+      rmSync(path.dirname(dir), { recursive: true, force: true })
+    },
+  }
+}
+
+/** Instances of a compose project by its label, wherever they were made. */
+export async function projectContainers(project: string): Promise<string[]> {
+  return (await run(['docker', 'ps', '-aq', '--filter', `label=${PROJECT_LABEL}=${project}`])).stdout.split('\n').filter(Boolean)
+}
+
+export type { Instance }

@@ -34,9 +34,10 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        from urllib.parse import quote_plus
-        return (f"postgresql+psycopg2://{quote_plus(self.POSTGRES_USER)}:"
-                f"{quote_plus(self.POSTGRES_PASSWORD)}@{self.POSTGRES_SERVER}:"
+        # quote, not quote_plus: SQLAlchemy decodes %20 in a URL's password, never "+".
+        from urllib.parse import quote
+        return (f"postgresql+psycopg2://{quote(self.POSTGRES_USER, safe='')}:"
+                f"{quote(self.POSTGRES_PASSWORD, safe='')}@{self.POSTGRES_SERVER}:"
                 f"{self.POSTGRES_PORT}/{self.POSTGRES_DB}")
 
     @property
