@@ -7,10 +7,11 @@ import { config, counts, EXACT, explain, GOOD_RUN, run, script, sh, startedAt, t
 const v1 = ['docker-compose', ...config.composeFiles.flatMap((f) => ['-f', f]), '--project-directory', config.compose!.dir, '-p', config.project]
 
 test.before(async () => {
-  // The stack as v1 makes it: down (the volumes stay), then up with docker-compose.
+  // The stack as v1 makes it: its containers removed (volumes and network stay: Docker 20.10 can
+  // keep a stale endpoint on a network, and then `down` cannot remove it), then up with docker-compose.
   const version = await run(['docker-compose', 'version', '--short'])
   console.log(`    Compose v1 ${version.stdout.trim()}`)
-  await run([...v1, 'down'], { timeoutMs: 300_000 })
+  await run([...v1, 'rm', '--stop', '--force'], { timeoutMs: 300_000 })
   await run([...v1, 'up', '-d'], { timeoutMs: 1_800_000 })
 })
 
