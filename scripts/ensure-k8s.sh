@@ -13,7 +13,7 @@
 #   ensure-k8s.sh kubectl ARGS...    run the cluster's kubectl with its kubeconfig
 #
 # How: Kubernetes 1.20 is compiled from Debian bookworm's source package `kubernetes` with
-# bookworm's golang-go, offline (the source ships vendor/). A cold build takes 25-35 min on
+# bookworm's golang-go, offline (the source ships vendor/). A cold build takes 8-35 min on
 # 2 cores; the binaries are then cached per version and every later `up` takes seconds.
 # One fix: the vendored reflect2 1.0.1 crashes every Go >= 1.18 binary that JSON-encodes a
 # map (the apiserver dies on the first such request; Debian's own kubernetes-client 1.20
@@ -39,8 +39,8 @@
 # RESET-AND-TEST-K8S forward chain, the bridge, the pods' network namespaces, mounts and
 # kubepods cgroups. `up` also installs Debian packages and a deb-src entry; those stay.
 #
-# Measured (2 cores shared with other work): cold `up` 31 min (build 30 min), warm `up`
-# 17-30 s, `down` 16-27 s.
+# Measured on 2 cores: cold `up` 8 min 29 s on a fresh machine (build 7 min 49 s), 31 min when
+# the cores were shared with other work; warm `up` 2-30 s, `down` 16-27 s.
 set -euo pipefail
 
 STATE_DIR=${K8S_STATE_DIR:-/var/lib/reset-and-test-k8s}
@@ -157,7 +157,7 @@ resolve_version() {
   K8S_VERSION=$(printf '%b' "${K8S_VERSION//%/\\x}")   # the URI is URL-encoded: %2b -> +
 }
 
-# Compile the control plane, kubelet, kube-proxy and kubectl (cold: 25-35 min) and the
+# Compile the control plane, kubelet, kube-proxy and kubectl (cold: 8-35 min) and the
 # pause binary. Result: $CACHE_ROOT/<version>/bin.
 build_binaries() {
   local vdir=$CACHE_ROOT/$K8S_VERSION bin work started pid t
@@ -166,7 +166,7 @@ build_binaries() {
     say "Kubernetes binaries cached: $bin (build skipped)"
   else
     install_packages "${BUILD_PACKAGES[@]}"
-    say "building Kubernetes $K8S_VERSION from Debian's source package (cold: 25-35 min on 2 cores; once per machine; log: $vdir/build.log)"
+    say "building Kubernetes $K8S_VERSION from Debian's source package (cold: 8-35 min on 2 cores; once per machine; log: $vdir/build.log)"
     started=$SECONDS
     rm -rf "$bin.tmp"; mkdir -p "$bin.tmp"
     if [ ! -f "$work/src/Makefile" ]; then   # else: resume an interrupted build (its Go cache is in the tree)
