@@ -8,13 +8,13 @@ set -eu
 cd "$(dirname "$0")/../example"
 compose=(docker-compose)
 docker compose version >/dev/null 2>&1 && compose=(docker compose)
-api=$(docker ps --format '{{.Names}}' | grep -E 'fastapi-k8-proto[-_]api[-_]1' | head -1)
+api=$(docker ps --format '{{.Names}}' | grep -E 'reset-and-test-example[-_]api[-_]1' | head -1)
 py() { docker exec "$api" python -c "$1" >/dev/null; }
 
 # Phase 1: environment
-docker ps | grep -q fastapi-k8-proto
+docker ps | grep -q reset-and-test-example
 py "from app.core.database import SessionLocal; from sqlalchemy import text; s = SessionLocal(); s.execute(text('SELECT 1')); s.close()"
-py "import redis; from app.core.config import settings; redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT).ping()"
+py "import redis; from app.core.config import settings; redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None).ping()"
 test -w logs/combined.log
 docker exec "$api" test -f app/background_services/smoke_tests/test_concurrent_campaigns_flow.py
 
@@ -24,14 +24,14 @@ docker exec "$api" test -f app/background_services/smoke_tests/test_concurrent_c
 
 # Phase 3: containers (only with --full)
 if [ "${1:-}" = "--full" ]; then
-  "${compose[@]}" down -v >/dev/null 2>&1
+  "${compose[@]}" down -v >/dev/null 2>&1 || true   # Docker 20.10 may keep the network ("active endpoints")
   "${compose[@]}" up --build -d >/dev/null 2>&1
   sleep 15
   for _ in $(seq 1 12); do
     "${compose[@]}" ps | grep -q healthy && break
     sleep 5
   done
-  api=$(docker ps --format '{{.Names}}' | grep -E 'fastapi-k8-proto[-_]api[-_]1' | head -1)
+  api=$(docker ps --format '{{.Names}}' | grep -E 'reset-and-test-example[-_]api[-_]1' | head -1)
   until docker exec "$api" python -c "import urllib.request; urllib.request.urlopen('http://localhost:8000/api/v1/health')" >/dev/null 2>&1; do sleep 1; done
 fi
 
@@ -44,5 +44,5 @@ for table in jobs leads campaigns organizations users; do
 done
 
 # Phase 5: Redis
-py "import redis; from app.core.config import settings; redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT).flushall()"
-py "import redis; from app.core.config import settings; print(redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT).keys('*'))"
+py "import redis; from app.core.config import settings; redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None).flushall()"
+py "import redis; from app.core.config import settings; print(redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None).keys('*'))"

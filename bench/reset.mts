@@ -77,6 +77,9 @@ async function compare() {
   const floor = ['sh', '-c', `docker exec ${pg.id} psql -q -U ${user} -d ${name} -c 'TRUNCATE TABLE ${TABLES} RESTART IDENTITY CASCADE' && docker exec ${rd.id} redis-cli FLUSHALL >/dev/null && truncate -s 0 ${logFile}`]
   const contenders: [string, string[]][] = [
     ['ours', node('reset_and_run', '--skip', 'restart,run-test,validate', '--yes')],
+    // The same without holding the workers stopped while the database and Redis are emptied: the
+    // price of the guarantee that no stale task writes into the fresh tables.
+    ['ours, workers not held', node('reset_and_run', '--skip', 'restart,run-test,validate', '--yes', '--worker-services', '')],
     ['floor', floor],
     ['old way', ['bash', 'bench/old-way.sh']],
   ]
@@ -90,9 +93,10 @@ async function compare() {
     process.stdout.write(`  compare: run ${i + 1}/${RUNS} done\n`)
   }
   const st = Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, stats(s)]))
-  results.compare = { ...st, oursOverFloor: st.ours.median / st.floor.median, oldOverOurs: st['old way'].median / st.ours.median }
+  const unheld = st['ours, workers not held']
+  results.compare = { ...st, oursOverFloor: st.ours.median / st.floor.median, unheldOverFloor: unheld.median / st.floor.median, oldOverOurs: st['old way'].median / st.ours.median }
   console.log(table([['contender', 'min s', 'median s', 'max s'], ...Object.entries(st).map(([n, s]) => row(n, s))]))
-  console.log(`ours / floor = ${(st.ours.median / st.floor.median).toFixed(2)}x (target <= 2x); old way / ours = ${(st['old way'].median / st.ours.median).toFixed(1)}x (target >= 5x)\n`)
+  console.log(`ours / floor = ${(st.ours.median / st.floor.median).toFixed(2)}x, workers not held ${(unheld.median / st.floor.median).toFixed(2)}x (target <= 2x); old way / ours = ${(st['old way'].median / st.ours.median).toFixed(1)}x, workers not held ${(st['old way'].median / unheld.median).toFixed(1)}x (target >= 5x)\n`)
 }
 
 // ---- restart: until every service is ready ----
@@ -168,13 +172,14 @@ async function scale() {
         await new Promise((r) => setTimeout(r, 2))
       }
     })()
-    const r = await report(node('flush-redis', '--yes', '--redis-mode', 'patterns', '--redis-patterns', 'bench:drop:*'))
+    // The delete itself: no workers held (a reset that clears Redis also stops and starts them, ~6 s here).
+    const r = await report(node('flush-redis', '--yes', '--redis-mode', 'patterns', '--redis-patterns', 'bench:drop:*', '--worker-services', ''))
     running = false
     await loop
     pinger.disconnect()
     const phase = r.phases[0]
     if (phase.figures.keys !== SCALE / 2) throw new Error(`pattern delete removed ${phase.figures.keys} keys, expected ${SCALE / 2}`)
-    const kept = await withRedisClient((c) => c.dbsize())
+    const kept = await withRedisClient(async (c) => (await c.keys('bench:keep:*')).length) // the workers' own keys come and go
     if (kept !== SCALE / 2) throw new Error(`${kept} keys left, expected the ${SCALE / 2} non-matching ones`)
     rates.push((SCALE / 2) / (phase.durationMs / 1000))
     slowest = Math.max(slowest, worst)
