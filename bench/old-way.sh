@@ -8,13 +8,16 @@ set -eu
 cd "$(dirname "$0")/../example"
 compose=(docker-compose)
 docker compose version >/dev/null 2>&1 && compose=(docker compose)
-api=$(docker ps --format '{{.Names}}' | grep -E 'reset-and-test-example[-_]api[-_]1' | head -1)
+project=reset-and-test-example
+find_api() { api=$(docker ps --format '{{.Names}}' | grep -E "$project[-_]api[-_]1" | head -1); }
 py() { docker exec "$api" python -c "$1" >/dev/null; }
+redis="import redis; from app.core.config import settings; r = redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None)"
+find_api
 
 # Phase 1: environment
-docker ps | grep -q reset-and-test-example
+docker ps | grep -q "$project"
 py "from app.core.database import SessionLocal; from sqlalchemy import text; s = SessionLocal(); s.execute(text('SELECT 1')); s.close()"
-py "import redis; from app.core.config import settings; redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None).ping()"
+py "$redis; r.ping()"
 test -w logs/combined.log
 docker exec "$api" test -f app/background_services/smoke_tests/test_concurrent_campaigns_flow.py
 
@@ -31,7 +34,7 @@ if [ "${1:-}" = "--full" ]; then
     "${compose[@]}" ps | grep -q healthy && break
     sleep 5
   done
-  api=$(docker ps --format '{{.Names}}' | grep -E 'reset-and-test-example[-_]api[-_]1' | head -1)
+  find_api
   until docker exec "$api" python -c "import urllib.request; urllib.request.urlopen('http://localhost:8000/api/v1/health')" >/dev/null 2>&1; do sleep 1; done
 fi
 
@@ -44,5 +47,5 @@ for table in jobs leads campaigns organizations users; do
 done
 
 # Phase 5: Redis
-py "import redis; from app.core.config import settings; redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None).flushall()"
-py "import redis; from app.core.config import settings; print(redis.Redis(host=settings.REDIS_HOST, port=settings.REDIS_PORT, password=settings.REDIS_PASSWORD or None).keys('*'))"
+py "$redis; r.flushall()"
+py "$redis; print(r.keys('*'))"

@@ -94,9 +94,15 @@ async function compare() {
   }
   const st = Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, stats(s)]))
   const unheld = st['ours, workers not held']
-  results.compare = { ...st, oursOverFloor: st.ours.median / st.floor.median, unheldOverFloor: unheld.median / st.floor.median, oldOverOurs: st['old way'].median / st.ours.median }
+  const ratios = {
+    oursOverFloor: st.ours.median / st.floor.median,
+    unheldOverFloor: unheld.median / st.floor.median,
+    oldOverOurs: st['old way'].median / st.ours.median,
+    oldOverUnheld: st['old way'].median / unheld.median,
+  }
+  results.compare = { ...st, ...ratios }
   console.log(table([['contender', 'min s', 'median s', 'max s'], ...Object.entries(st).map(([n, s]) => row(n, s))]))
-  console.log(`ours / floor = ${(st.ours.median / st.floor.median).toFixed(2)}x, workers not held ${(unheld.median / st.floor.median).toFixed(2)}x (target <= 2x); old way / ours = ${(st['old way'].median / st.ours.median).toFixed(1)}x, workers not held ${(st['old way'].median / unheld.median).toFixed(1)}x (target >= 5x)\n`)
+  console.log(`ours / floor = ${ratios.oursOverFloor.toFixed(2)}x, workers not held ${ratios.unheldOverFloor.toFixed(2)}x (target <= 2x); old way / ours = ${ratios.oldOverOurs.toFixed(1)}x, workers not held ${ratios.oldOverUnheld.toFixed(1)}x (target >= 5x)\n`)
 }
 
 // ---- restart: until every service is ready ----
