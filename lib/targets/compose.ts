@@ -269,8 +269,18 @@ export class ComposeTarget implements Target {
     return this.compose(['run', '--rm', '-T', service, ...argv], options)
   }
 
+  /**
+   * `compose start` for services that have containers: it never creates or recreates one, so a
+   * dependency Compose thinks has drifted (another Compose version made it, the file changed)
+   * is not replaced behind the plan's back. `up --no-deps` only for services with no container.
+   */
   async start(services: string[]): Promise<void> {
-    await this.compose(['up', '-d', ...services], { mutates: true, timeoutMs: this.settings.readyTimeoutMs + 1_800_000, long: `starting ${services.join(', ')}` })
+    const made = new Set((await this.instances()).map((i) => i.service))
+    const existing = services.filter((s) => made.has(s))
+    const missing = services.filter((s) => !made.has(s))
+    const timeoutMs = this.settings.readyTimeoutMs + 1_800_000
+    if (existing.length) await this.compose(['start', ...existing], { mutates: true, timeoutMs, long: `starting ${existing.join(', ')}` })
+    if (missing.length) await this.compose(['up', '-d', '--no-deps', ...missing], { mutates: true, timeoutMs, long: `creating and starting ${missing.join(', ')}` })
   }
 
   async stop(services: string[]): Promise<void> {
@@ -280,13 +290,16 @@ export class ComposeTarget implements Target {
   /**
    * Compose subcommands per mode; `services` empty means the whole project but `except` (the
    * held workers: a full rebuild still removes them with the volumes, and leaves them down).
+   * An `up` over named services carries `--no-deps`: Compose would otherwise also recreate a
+   * dependency it thinks has drifted, or start a held worker that another service depends on.
    */
   static commands(mode: RestartMode, services: string[], except: string[] = [], all: string[] = []): string[][] {
     const some = services.length ? services.filter((s) => !except.includes(s)) : except.length ? all.filter((s) => !except.includes(s)) : []
+    const named = some.length ? ['--no-deps', ...some] : []
     if (mode === 'restart') return [['restart', ...some]]
-    if (mode === 'recreate') return [['up', '-d', '--force-recreate', ...some]]
-    if (services.length) return [['up', '-d', '--build', '--force-recreate', ...some]] // rebuild a few: keep the volumes
-    return [['down', '-v'], ['up', '--build', '-d', ...some]]
+    if (mode === 'recreate') return [['up', '-d', '--force-recreate', ...named]]
+    if (services.length) return [['up', '-d', '--build', '--force-recreate', ...named]] // rebuild a few: keep the volumes
+    return [['down', '-v'], ['up', '--build', '-d', ...named]]
   }
 
   async restart(services: string[], mode: RestartMode, except: string[] = []): Promise<string> {

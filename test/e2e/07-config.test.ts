@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT, type Config } from '../../lib/config.ts'
-import { counts, EXACT, exampleCopy, explain, GOOD_RUN, logFile, logSize, run, script, seedDirty, stackUp, startedAt, compose, type Copy } from './stack.ts'
+import { counts, db, EMPTY, EXACT, exampleCopy, explain, GOOD_RUN, logFile, logSize, run, script, seedDirty, stackUp, startedAt, compose, type Copy } from './stack.ts'
 
 // Written as Compose allows: single quotes keep everything literal.
 const PASSWORD = `p#ss $word "q" x`
@@ -101,6 +101,24 @@ test('a COMPOSE_FILE list of two files, as Compose takes it from the shell, is w
   const back = await inCopy('restart', ['--yes', '--restart-mode', 'recreate'])
   assert.is(back.code, 0, explain(back))
   assert.equal((await apiShape()).env, ['OVERRIDE_MARKER=from-the-override'])
+})
+
+test('a file changed after up (Compose now sees postgres, redis and worker as drifted): the reset recreates none of them, the held workers come back as they were', async () => {
+  const drift = path.join(copy.dir, 'drift.yml')
+  writeFileSync(drift, ['postgres', 'redis', 'worker'].map((s) => `  ${s}:\n    environment:\n      DRIFT_MARKER: changed-after-up\n`).join('').replace(/^/, 'services:\n'))
+  const files = { COMPOSE_FILE: 'docker-compose.yml:docker-compose.override.yml:drift.yml' }
+  const ids = async () => (await run(['docker', 'ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${c.project}`])).stdout.split('\n').filter(Boolean).sort()
+  try {
+    await db(`INSERT INTO users (id, email, hashed_password, full_name) VALUES ('u-drift', 'drift@example.com', '\\x00', 'Drift')`, c)
+    const before = await ids()
+    const o = await inCopy('reset_and_run', ['--yes', '--skip', 'run-test,validate'], files)
+    assert.is(o.code, 0, explain(o))
+    assert.match(o.out, /worker stopped/)
+    assert.equal(await ids(), before, 'the same containers: none created or recreated')
+    assert.equal(await counts(c), EMPTY)
+  } finally {
+    rmSync(drift, { force: true })
+  }
 })
 
 test('a shell exporting LOG_FILE=<another file> and SERVICES=nothing (for other tools) changes nothing the run does', async () => {

@@ -73,12 +73,23 @@ test('every compose command carries every compose file, the project directory an
   assert.equal(v1.args('up', '-d').slice(0, 2), ['docker-compose', '-f'])
 })
 
-test('restart modes: the held workers are left out, and a full rebuild still removes the volumes', () => {
+test('restart modes: the held workers are left out, a full rebuild still removes the volumes, and an up over named services leaves their dependencies alone', () => {
   assert.equal(ComposeTarget.commands('restart', []), [['restart']])
   assert.equal(ComposeTarget.commands('restart', [], ['worker'], settings.allServices), [['restart', 'api', 'postgres', 'redis']])
-  assert.equal(ComposeTarget.commands('recreate', ['api', 'worker'], ['worker']), [['up', '-d', '--force-recreate', 'api']])
-  assert.equal(ComposeTarget.commands('rebuild', [], ['worker'], settings.allServices), [['down', '-v'], ['up', '--build', '-d', 'api', 'postgres', 'redis']])
-  assert.equal(ComposeTarget.commands('rebuild', ['api']), [['up', '-d', '--build', '--force-recreate', 'api']])
+  assert.equal(ComposeTarget.commands('recreate', []), [['up', '-d', '--force-recreate']])
+  assert.equal(ComposeTarget.commands('recreate', ['api', 'worker'], ['worker']), [['up', '-d', '--force-recreate', '--no-deps', 'api']])
+  assert.equal(ComposeTarget.commands('rebuild', [], ['worker'], settings.allServices), [['down', '-v'], ['up', '--build', '-d', '--no-deps', 'api', 'postgres', 'redis']])
+  assert.equal(ComposeTarget.commands('rebuild', []), [['down', '-v'], ['up', '--build', '-d']])
+  assert.equal(ComposeTarget.commands('rebuild', ['api']), [['up', '-d', '--build', '--force-recreate', '--no-deps', 'api']])
+})
+
+test('start: existing containers are started as they are (never recreated), only a service without any is created, without its dependencies', async () => {
+  const worker = inspect('p-worker-1', 'worker', { Status: 'exited' })
+  const { run, calls } = recorder({ 'docker ps -aq': { stdout: 'p-worker-1\n' }, 'docker inspect': { stdout: JSON.stringify([worker]) }, 'docker compose': {} })
+  const target = new ComposeTarget(run, { ...settings, requiredServices: ['worker', 'api'] }, realClock, new AbortController().signal)
+  await target.start(['worker', 'api'])
+  const composeCalls = calls.filter((c) => c[1] === 'compose' && c.at(-1) !== 'version').map((c) => c.slice(c.indexOf('fastapi-k8-proto') + 1))
+  assert.equal(composeCalls, [['start', 'worker'], ['up', '-d', '--no-deps', 'api']])
 })
 
 function inspect(name: string, service: string, state: object, extra: Record<string, unknown> = {}, labels: Record<string, string> = {}) {
