@@ -756,7 +756,7 @@ cmd_load_images() {
 }
 
 EXAMPLE_NS=reset-and-test-example
-EXAMPLE_IMAGES=(reset-and-test-example-app:latest reset-and-test-example-postgres:latest reset-and-test-example-redis:latest)
+EXAMPLE_IMAGES=(reset-and-test-example-api:latest reset-and-test-example-worker:latest reset-and-test-example-postgres:latest reset-and-test-example-redis:latest)
 
 # Pods of the example that are Ready and whose containers started after this kubelet did (right
 # after an `up`, pods still show the Ready status they had before the `down` for a few seconds).

@@ -1,4 +1,9 @@
-"""Campaign pipeline: FETCH_LEADS -> one ENRICH_LEAD job per lead -> COMPLETED."""
+"""Campaign pipeline: FETCH_LEADS -> one ENRICH_LEAD job per lead.
+
+Like the real app, a campaign stays RUNNING when its work is done: nothing in this flow moves it
+to COMPLETED (measured on the real app: after a good run all 10 campaigns are RUNNING). Only a
+failed fetch marks it FAILED, and an open circuit breaker PAUSED.
+"""
 import json
 import logging
 import random
@@ -57,9 +62,7 @@ def fetch_leads(self, job_id: int):
             job.result = _result(worker, leads_requested=campaign.totalRecords,
                                  leads_saved=len(lead_ids))
             if not lead_ids:
-                campaign.status = CampaignStatus.COMPLETED
                 campaign.status_message = "No leads returned by the lead source"
-                campaign.completed_at = _now()
             else:
                 campaign.status_message = (f"Fetched {len(lead_ids)} of {campaign.totalRecords} "
                                            "requested leads; enriching")
@@ -149,16 +152,17 @@ def enrich_lead(self, job_id: int):
             db.commit()
         logger.info("[%s] enrich_lead job=%s lead=%s campaign=%s -> %s",
                     worker, job.id, job.lead_id, job.campaign_id, job.status.name)
-        _complete_campaign_if_done(db, job.campaign_id, worker)
+        _note_campaign_progress(db, job.campaign_id, worker)
         return {"status": job.status.value}
 
 
-def _complete_campaign_if_done(db, campaign_id: str, worker: str) -> None:
-    # Lock the campaign row: the last two enrich jobs of a campaign cannot both
-    # miss each other's commit, because the second one waits for the first.
+def _note_campaign_progress(db, campaign_id: str, worker: str) -> None:
+    # The campaign stays RUNNING (as in the real app); its message says how far enrichment got.
+    # Lock the campaign row: the last two enrich jobs of a campaign cannot both miss each
+    # other's commit, because the second one waits for the first.
     campaign = db.execute(select(Campaign).where(Campaign.id == campaign_id)
                           .with_for_update()).scalar_one()
-    if campaign.status not in (CampaignStatus.RUNNING,):
+    if campaign.status != CampaignStatus.RUNNING:
         db.commit()
         return
     counts = dict(db.execute(
@@ -169,8 +173,6 @@ def _complete_campaign_if_done(db, campaign_id: str, worker: str) -> None:
     if unfinished == 0:
         failed = counts.get(JobStatus.FAILED, 0)
         done = counts.get(JobStatus.COMPLETED, 0)
-        campaign.status = CampaignStatus.COMPLETED
-        campaign.completed_at = _now()
         campaign.status_message = f"Enriched {done} leads" + (f", {failed} failed" if failed else "")
-        logger.info("[%s] campaign %s COMPLETED (%d enriched, %d failed)", worker, campaign_id, done, failed)
+        logger.info("[%s] campaign %s: every lead enriched (%d, %d failed); still RUNNING", worker, campaign_id, done, failed)
     db.commit()

@@ -4,6 +4,8 @@ Serves a tiny JSON API on port 5555: GET / and GET /api/workers return the
 workers that answer a Celery ping. Usage: python -m app.workers.flower_placeholder
 """
 import json
+import signal
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from app.workers.celery_app import celery_app
@@ -32,5 +34,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # PID 1 without init: without a handler SIGTERM would be ignored and every stop would wait
+    # the grace period. The real flower stops on SIGTERM and exits as a process it killed: 143.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     print("flower placeholder listening on :5555", flush=True)
     ThreadingHTTPServer(("0.0.0.0", 5555), Handler).serve_forever()
