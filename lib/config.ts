@@ -75,11 +75,13 @@ export const KEYS = {
   TEST_FAIL_PATTERN: [FAIL_VERDICT, "regular expression that fails the test when its output matches, whatever its exit code ('' = none)"],
   TEST_TIMEOUT: ['1200', 'seconds the test may run before it is stopped'],
   COMMAND_TIMEOUT: ['120', 'seconds any other docker or kubectl command may take'],
-  EXPECT_CAMPAIGNS: ['10', 'campaigns after the test (the test creates 10)'],
-  EXPECT_LEADS: ['', "exact leads after the test ('' = any number; the relations are checked anyway)"],
-  EXPECT_FETCH_JOBS_COMPLETED: ['', "exact FETCH_LEADS jobs COMPLETED ('' = one per campaign, checked anyway)"],
-  EXPECT_ENRICH_JOBS_COMPLETED: ['', "exact ENRICH_LEAD jobs COMPLETED ('' = one per lead, checked anyway)"],
-  EXPECT_JOBS: ['', "exact jobs after the test ('' = any number)"],
+  CHECKS_FILE: ['checks/fastapi-k8-proto.yaml', 'the checks validate makes after the test (relative to the suite); edit it for your app'],
+  CAMPAIGN_FINISHED_STATES: ['RUNNING,COMPLETED', 'campaign states a good run may leave (the real app leaves them RUNNING); used by the checks file'],
+  EXPECT_CAMPAIGNS: ['10', "campaigns after the test (the app's test creates 10); used by the checks file"],
+  EXPECT_LEADS: ['', "exact leads after the test ('' = off; the relations are checked anyway)"],
+  EXPECT_FETCH_JOBS_COMPLETED: ['', "exact FETCH_LEADS jobs COMPLETED ('' = off; one per campaign is checked anyway)"],
+  EXPECT_ENRICH_JOBS_COMPLETED: ['', "exact ENRICH_LEAD jobs COMPLETED ('' = off; one per lead is checked anyway)"],
+  EXPECT_JOBS: ['', "exact jobs after the test ('' = off)"],
   STRICT_LOGS: ['false', 'errors logged while the test ran fail validation (errors from the reset never do)'],
   SAFE_HOSTS: ['', 'database/Redis hosts or addresses you declare yours, for the identity check (comma-separated)'],
   ALLOW_PRODUCTION: ['', 'name of the database you confirm may be reset although it looks like production or cannot be shown to be this project\'s'],
@@ -90,12 +92,6 @@ export const KEYS = {
   PROCESSING_LIMIT: ['30', 'minutes a job may stay PROCESSING (by updated_at) before check-consistency reports it stuck'],
 } as const satisfies Record<string, readonly [string, string]>
 export type Key = keyof typeof KEYS
-
-export interface Expectation {
-  key: Key
-  label: string
-  value: number
-}
 
 /** Where a setting came from, for the plan. */
 export type Source = string
@@ -138,7 +134,10 @@ export interface Config {
   testFailPattern: RegExp | null
   testTimeoutMs: number
   commandTimeoutMs: number
-  expectations: Expectation[]
+  /** The checks validate makes (CHECKS_FILE), read and checked when a run includes validate. */
+  checksFile: string
+  /** Every setting's value as resolved (flag, RT_ variable, the suite's .env, default): for ${SETTING} in the checks file. */
+  values: Record<Key, string>
   strictLogs: boolean
   safeHosts: string[]
   allowProduction: string
@@ -413,11 +412,10 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
   if (redisDb > 15) problems.push(`REDIS_DB=${redisDb} is outside 0..15`)
   const redisAuth = { username: appValue('REDIS_USERNAME', ['API_SERVICE', 'REDIS_SERVICE'], ''), password: appValue('REDIS_PASSWORD', ['API_SERVICE', 'REDIS_SERVICE'], '') }
 
-  const expectations: Expectation[] = []
-  for (const key of Object.keys(KEYS) as Key[]) {
-    if (!key.startsWith('EXPECT_') || get(key) === '') continue
-    expectations.push({ key, label: KEYS[key][1].replace(/ \(.*$/, ''), value: count(key) })
-  }
+  for (const key of Object.keys(KEYS) as Key[]) if (key.startsWith('EXPECT_') && get(key) !== '') count(key)
+  for (const s of list(get('CAMPAIGN_FINISHED_STATES'))) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) problems.push(`CAMPAIGN_FINISHED_STATES: ${JSON.stringify(s)} is not a state name`)
+  if (list(get('CAMPAIGN_FINISHED_STATES')).length === 0) problems.push('CAMPAIGN_FINISHED_STATES is empty; the real app leaves its campaigns RUNNING: RUNNING,COMPLETED')
+  const values = Object.fromEntries((Object.keys(KEYS) as Key[]).map((k) => [k, get(k)])) as Record<Key, string>
   const apiPort = count('API_PORT')
 
   const composeCmd = get('COMPOSE_CMD') ? get('COMPOSE_CMD').split(/\s+/) : null
@@ -468,7 +466,8 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
     testFailPattern: pattern('TEST_FAIL_PATTERN'),
     testTimeoutMs: seconds('TEST_TIMEOUT'),
     commandTimeoutMs: seconds('COMMAND_TIMEOUT'),
-    expectations,
+    checksFile: path.resolve(root, get('CHECKS_FILE')),
+    values,
     strictLogs: bool('STRICT_LOGS'),
     safeHosts: list(get('SAFE_HOSTS')),
     allowProduction: get('ALLOW_PRODUCTION'),

@@ -54,6 +54,8 @@ export interface PhaseSpec {
   destroys: 'logs' | 'containers' | 'database' | 'redis' | null
   /** A task that reuses a phase with other settings (reset-circuit: flush-redis by pattern) adjusts the configuration here, before the plan. */
   configure?: (config: Config, flags: Record<string, unknown>) => Config
+  /** Problems with the configuration that only this phase cares about (validate: the checks file): exit 9 before anything runs. */
+  check?: (config: Config) => string[]
   /** A task's own lines for the plan (restore, rollback-db, reset-circuit), in place of the default. */
   inventory?: (ctx: Ctx) => Promise<string[]>
   run(ctx: Ctx): Promise<Figures | void>

@@ -119,6 +119,7 @@ export async function execute(spec: ScriptSpec, argv: string[]): Promise<number>
     if (!(e instanceof SelectionError)) throw e
     problems.push(e.message)
   }
+  if (config) for (const p of spec.phases.filter((p) => names.includes(p.name))) problems.push(...(p.check?.(config) ?? []))
   if (problems.length || !config) {
     out.fail(`nothing was changed; fix these first:\n${problems.map((p) => `      - ${p}`).join('\n')}`)
     return EXIT.usage

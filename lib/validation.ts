@@ -1,7 +1,9 @@
-// What holds after every good run of the smoke test, whatever the number of leads: each check is
-// a relation between two counts (or a count and a number), computed in one read-only query. Edit
-// here for an app with another schema. Exact EXPECT_* numbers are optional extra checks.
-import type { Expectation } from './config.ts'
+// What holds after every good run of the smoke test is data, not code: a checks file the user
+// owns (CHECKS_FILE, --checks-file), each check a relation between a count and another count, a
+// number or a setting. Read and checked before anything runs (a mistake is exit 9 with its line);
+// every count is computed in one read-only query and both sides are shown.
+import { existsSync, readFileSync } from 'node:fs'
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml'
 import type { CheckResult } from './context.ts'
 
 export interface Side {
@@ -11,75 +13,142 @@ export interface Side {
   value?: number
 }
 
+export const RELATIONS = ['=', '!=', '>=', '<=', '>', '<'] as const
+export type Op = (typeof RELATIONS)[number]
+
 export interface Relation {
   name: string
   left: Side
-  op: '=' | '>='
+  op: Op
   right: Side
+  /** Where it is written: file:line. */
+  at: string
 }
 
-const status = (column: string) => `upper(${column}::text)`
-const count = (label: string, sql: string): Side => ({ label, sql })
-const CAMPAIGNS = count('campaigns', 'SELECT count(*) FROM campaigns')
-const LEADS = count('leads', 'SELECT count(*) FROM leads')
-const jobs = (type: string, state = 'COMPLETED') =>
-  count(`${type} ${state}`, `SELECT count(*) FROM jobs WHERE ${status('job_type')} = '${type}' AND ${status('status')} = '${state}'`)
-
-/** The invariants of a good run. */
-export const INVARIANTS: Relation[] = [
-  { name: 'every campaign COMPLETED', left: count('campaigns COMPLETED', `SELECT count(*) FROM campaigns WHERE ${status('status')} = 'COMPLETED'`), op: '=', right: CAMPAIGNS },
-  { name: 'one FETCH_LEADS job COMPLETED per campaign', left: jobs('FETCH_LEADS'), op: '=', right: CAMPAIGNS },
-  {
-    name: 'no campaign without exactly one FETCH_LEADS job COMPLETED',
-    left: count(
-      'campaigns without exactly one',
-      `SELECT count(*) FROM campaigns c WHERE (SELECT count(*) FROM jobs j WHERE j.campaign_id = c.id AND ${status('j.job_type')} = 'FETCH_LEADS' AND ${status('j.status')} = 'COMPLETED') <> 1`,
-    ),
-    op: '=',
-    right: { label: '0', value: 0 },
-  },
-  { name: 'one ENRICH_LEAD job COMPLETED per lead', left: jobs('ENRICH_LEAD'), op: '=', right: LEADS },
-  {
-    name: 'no campaign whose ENRICH_LEAD jobs COMPLETED differ from its leads',
-    left: count(
-      'campaigns that differ',
-      `SELECT count(*) FROM campaigns c WHERE (SELECT count(*) FROM leads l WHERE l.campaign_id = c.id) <> (SELECT count(*) FROM jobs j WHERE j.campaign_id = c.id AND ${status('j.job_type')} = 'ENRICH_LEAD' AND ${status('j.status')} = 'COMPLETED')`,
-    ),
-    op: '=',
-    right: { label: '0', value: 0 },
-  },
-  {
-    name: 'no job FAILED, PAUSED, PENDING or PROCESSING',
-    left: count('jobs FAILED/PAUSED/PENDING/PROCESSING', `SELECT count(*) FROM jobs WHERE ${status('status')} IN ('FAILED', 'PAUSED', 'PENDING', 'PROCESSING')`),
-    op: '=',
-    right: { label: '0', value: 0 },
-  },
-  {
-    name: 'no duplicate lead email',
-    left: count('emails used twice', `SELECT count(*) FROM (SELECT 1 FROM leads WHERE email IS NOT NULL GROUP BY lower(btrim(email)) HAVING count(*) > 1) d`),
-    op: '=',
-    right: { label: '0', value: 0 },
-  },
-  { name: 'at least one user', left: count('users', 'SELECT count(*) FROM users'), op: '>=', right: { label: '1', value: 1 } },
-  { name: 'at least one organization', left: count('organizations', 'SELECT count(*) FROM organizations'), op: '>=', right: { label: '1', value: 1 } },
-]
-
-/** What each EXPECT_* key counts. */
-const MEASURES: Record<string, Side> = {
-  EXPECT_CAMPAIGNS: CAMPAIGNS,
-  EXPECT_LEADS: LEADS,
-  EXPECT_FETCH_JOBS_COMPLETED: jobs('FETCH_LEADS'),
-  EXPECT_ENRICH_JOBS_COMPLETED: jobs('ENRICH_LEAD'),
-  EXPECT_JOBS: count('jobs', 'SELECT count(*) FROM jobs'),
+export interface Checks {
+  file: string
+  relations: Relation[]
+  /** Checks whose setting is empty, so they are off: "leads = EXPECT_LEADS (EXPECT_LEADS is empty)". */
+  off: string[]
 }
 
-/** The relations a run checks: the exact numbers asked for (the campaign count by default), then the invariants. */
-export function relations(expectations: Expectation[]): Relation[] {
-  const exact = expectations.map((e): Relation => ({ name: `${MEASURES[e.key].label} = ${e.key}`, left: MEASURES[e.key], op: '=', right: { label: e.key, value: e.value } }))
-  return [...exact, ...INVARIANTS]
+/** A setting's value as the suite resolved it; undefined for a name that is not a setting. */
+export type Settings = (key: string) => string | undefined
+
+const FIELDS = ['name', 'count', 'relation', 'other']
+const SETTING = /\$\{([A-Z][A-Z0-9_]*)\}/g
+const WHOLE = /^\d+$/
+
+/** A setting's value inside SQL: a whole number as it is, anything else as quoted literals, one per comma-separated item. */
+export function sqlValue(value: string): string {
+  if (WHOLE.test(value.trim())) return value.trim()
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean)
+  return items.map((s) => `'${s.replace(/'/g, "''")}'`).join(', ') || 'NULL'
 }
 
-/** One query for every count: SELECT (q0)::int AS v0, ... */
+/**
+ * Reads a checks file. Every mistake is reported with its line, all at once; the caller turns
+ * them into exit 9 before anything is touched.
+ */
+export function loadChecks(file: string, settings: Settings): { checks: Checks; problems: string[] } {
+  const problems: string[] = []
+  const checks: Checks = { file, relations: [], off: [] }
+  if (!existsSync(file)) return { checks, problems: [`CHECKS_FILE ${file} does not exist (copy checks/fastapi-k8-proto.yaml and edit it)`] }
+  const lines = new LineCounter()
+  const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lines, prettyErrors: false })
+  const lineOf = (node: Node | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : 1)
+  const at = (node: Node | null | undefined) => `${file}:${lineOf(node)}`
+  for (const e of doc.errors) problems.push(`${file}:${e.linePos?.[0].line ?? 1}: not valid YAML: ${e.message.split('\n')[0]}`)
+  if (problems.length) return { checks, problems }
+  if (!isSeq(doc.contents)) return { checks, problems: [`${at(doc.contents as Node)}: the file must be a list of checks (each item starting with "- name:")`] }
+
+  for (const item of doc.contents.items) {
+    if (!isMap(item)) {
+      problems.push(`${at(item as Node)}: a check is a mapping with ${FIELDS.join(', ')}`)
+      continue
+    }
+    const where = at(item)
+    const before = problems.length
+    const field = (name: string) => (item as YAMLMap).get(name, true) as Node | undefined
+    for (const pair of item.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '?'
+      if (!FIELDS.includes(key)) problems.push(`${at(pair.key as Node)}: unknown field "${key}" (a check has ${FIELDS.join(', ')})`)
+    }
+    for (const f of FIELDS) if (field(f) === undefined) problems.push(`${where}: the check has no "${f}"`)
+    if (problems.length > before) continue
+
+    const nameNode = field('name')!
+    const name = isScalar(nameNode) ? String(nameNode.value ?? '').trim() : ''
+    if (!name) problems.push(`${at(nameNode)}: "name" must be a sentence saying what holds`)
+    const relNode = field('relation')!
+    const op = isScalar(relNode) ? String(relNode.value) : ''
+    if (!(RELATIONS as readonly string[]).includes(op)) problems.push(`${at(relNode)}: relation ${JSON.stringify(op)} is not one of ${RELATIONS.join(' ')} (quote it: relation: "=")`)
+
+    let off: string | null = null
+    const side = (node: Node, which: string, numberAllowed: boolean): Side | null => {
+      if (isMap(node)) {
+        if (node.items.length !== 1) {
+          problems.push(`${at(node)}: ${which} is one "label: SELECT ..." pair`)
+          return null
+        }
+        const [pair] = node.items
+        const label = isScalar(pair.key) ? String(pair.key.value) : ''
+        const sql = isScalar(pair.value) ? String(pair.value.value ?? '') : ''
+        const bad = sqlProblem(sql)
+        if (bad) {
+          problems.push(`${at(pair.value as Node)}: ${which}: ${bad}`)
+          return null
+        }
+        const text = substitute(sql, settings, (k) => problems.push(`${at(pair.value as Node)}: \${${k}} is not a setting of the suite (see .env.example)`), sqlValue)
+        return { label: substitute(label, settings, () => {}, (v) => v), sql: text }
+      }
+      if (numberAllowed && isScalar(node)) {
+        const raw = String(node.value ?? '').trim()
+        const whole = /^\$\{([A-Z][A-Z0-9_]*)\}$/.exec(raw)
+        if (whole) {
+          const value = settings(whole[1])
+          if (value === undefined) problems.push(`${at(node)}: \${${whole[1]}} is not a setting of the suite (see .env.example)`)
+          else if (value.trim() === '') off = `${name} (${whole[1]} is empty)`
+          else if (!WHOLE.test(value.trim())) problems.push(`${at(node)}: ${whole[1]}=${JSON.stringify(value)} must be a whole number to be compared`)
+          else return { label: whole[1], value: Number(value) }
+          return null
+        }
+        if (WHOLE.test(raw)) return { label: raw, value: Number(raw) }
+      }
+      problems.push(`${at(node)}: ${which} must be ${numberAllowed ? 'a whole number, ${SETTING} or ' : ''}a mapping "label: SELECT count(*) ..."`)
+      return null
+    }
+    const left = side(field('count')!, 'count', false)
+    const right = side(field('other')!, 'other', true)
+    if (off) checks.off.push(off)
+    else if (left && right && name && problems.length === before) {
+      checks.relations.push({ name: substitute(name, settings, () => {}, (v) => v), left, op: op as Op, right, at: where })
+    }
+  }
+  if (!problems.length && checks.relations.length === 0) problems.push(`${file}: no check is on (each one's setting is empty); validate would prove nothing`)
+  return { checks, problems }
+}
+
+/** Why a count's SQL cannot be used: it must be one read-only SELECT (or WITH) returning one number. */
+function sqlProblem(sql: string): string | null {
+  const text = sql.trim()
+  if (!/^(select|with)\b/i.test(text)) return 'the SQL must be one SELECT (or WITH ... SELECT) returning one number'
+  if (text.replace(/'(?:[^']|'')*'/g, "''").includes(';')) return 'the SQL must be one statement, without ";"'
+  return null
+}
+
+function substitute(text: string, settings: Settings, unknown: (key: string) => void, render: (value: string) => string): string {
+  return text.replace(SETTING, (_, key: string) => {
+    const value = settings(key)
+    if (value === undefined) {
+      unknown(key)
+      return ''
+    }
+    return render(value)
+  })
+}
+
+/** One read-only query for every count: SELECT (q0)::int AS l0, ... */
 export function relationsSql(list: Relation[]): { sql: string; columns: string[] } {
   const columns: string[] = []
   const parts: string[] = []
@@ -88,7 +157,7 @@ export function relationsSql(list: Relation[]): { sql: string; columns: string[]
       if (s.sql === undefined) continue
       const col = `${side}${i}`
       columns.push(col)
-      parts.push(`(${s.sql})::int AS ${col}`)
+      parts.push(`(${s.sql})::bigint AS ${col}`)
     }
   }
   return { sql: `SELECT ${parts.join(', ')}`, columns }
@@ -99,14 +168,24 @@ export interface Checked extends CheckResult {
   values: string
 }
 
+const HOLDS: Record<Op, (l: number, r: number) => boolean> = {
+  '=': (l, r) => l === r,
+  '!=': (l, r) => l !== r,
+  '>=': (l, r) => l >= r,
+  '<=': (l, r) => l <= r,
+  '>': (l, r) => l > r,
+  '<': (l, r) => l < r,
+}
+const BROKEN: Record<Op, string> = { '=': '≠', '!=': '=', '>=': '<', '<=': '>', '>': '≤', '<': '≥' }
+
 /** Each relation with both sides' values and whether it holds. */
 export function judge(list: Relation[], row: Record<string, number | string>): Checked[] {
   return list.map((r, i) => {
     const l = r.left.sql !== undefined ? Number(row[`l${i}`]) : r.left.value!
     const v = r.right.sql !== undefined ? Number(row[`r${i}`]) : r.right.value!
-    const ok = r.op === '=' ? l === v : l >= v
+    const ok = HOLDS[r.op](l, v)
     const relation = `${r.left.label} ${r.op} ${r.right.label}`
-    const values = `${l} ${ok ? r.op : r.op === '=' ? '≠' : '<'} ${v}`
+    const values = `${l} ${ok ? r.op : BROKEN[r.op]} ${v}`
     return { name: r.name, ok, relation, values, detail: `${relation}: ${values}` }
   })
 }

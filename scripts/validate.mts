@@ -1,8 +1,9 @@
 #!/usr/bin/env -S node --import tsx
-// validate: check what holds after every good run (every campaign COMPLETED, one FETCH_LEADS job
-// per campaign, one ENRICH_LEAD job per lead, no unfinished or failed job, no duplicate email, a
-// user and an organization) plus the exact EXPECT_* numbers asked for; then summarise the errors
-// the app logged, those of the reset apart from those of the test.
+// validate: check what holds after every good run — the checks of CHECKS_FILE (checks/fastapi-k8-proto.yaml
+// by default: every campaign in a finished state, one FETCH_LEADS job per campaign, one ENRICH_LEAD job
+// per lead, no unfinished or failed job, no duplicate email, a user and an organization, and the exact
+// EXPECT_* numbers asked for); then summarise the errors the app logged, those of the reset apart from
+// those of the test.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { definePhase } from '../lib/main.ts'
@@ -10,16 +11,23 @@ import { SUITE_ROOT } from '../lib/config.ts'
 import { withDatabase } from '../lib/db.ts'
 import { groupFindings, scanLog, splitAt, summarizeFindings } from '../lib/logscan.ts'
 import { masked, out, table } from '../lib/output.ts'
-import { judge, relations, relationsSql } from '../lib/validation.ts'
+import { judge, loadChecks, relationsSql } from '../lib/validation.ts'
 
 export default definePhase(import.meta, {
   name: 'validate',
   purpose: 'Check the relations a good run leaves in the database (and EXPECT_* numbers when set); report log errors of the reset and of the test apart (--strict-logs fails on the latter).',
-  flags: [['--strict-logs', 'errors logged while the test ran fail the phase']],
+  flags: [
+    ['--strict-logs', 'errors logged while the test ran fail the phase'],
+    ['--checks-file FILE', 'the checks to make (CHECKS_FILE, default checks/fastapi-k8-proto.yaml)'],
+  ],
   destroys: null,
+  // The checks file is read before anything runs: a mistake in it is exit 9 with its line.
+  check: (config) => loadChecks(config.checksFile, (k) => (config.values as Record<string, string>)[k]).problems,
   async run(ctx) {
     const { config, options, target } = ctx
-    const list = relations(config.expectations)
+    const { checks: file } = loadChecks(config.checksFile, (k) => (config.values as Record<string, string>)[k])
+    const list = file.relations
+    out.info(`checks from ${path.relative(process.cwd(), file.file) || file.file}${file.off.length ? `; off: ${file.off.join('; ')}` : ''}`)
     if (options.dryRun) {
       out.info(`[dry-run] nothing ran, so nothing is compared; would check: ${list.map((r) => r.name).join('; ')}`)
       return {}

@@ -51,7 +51,7 @@ test('defaults: the app directory, the project Compose would name, the real app\
   assert.is(c.restartMode, 'restart')
   assert.is(c.testTimeoutMs, 1_200_000)
   assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
-  assert.equal(c.expectations.map((e) => [e.key, e.value]), [['EXPECT_CAMPAIGNS', 10]])
+  assert.equal([c.values.EXPECT_CAMPAIGNS, c.values.CAMPAIGN_FINISHED_STATES, path.relative(dir, c.checksFile)], ['10', 'RUNNING,COMPLETED', 'checks/fastapi-k8-proto.yaml'])
   assert.ok(c.testPassPattern!.test('🎉 TEST RESULT: SUCCESSFUL EXECUTION WITH SERVICE HEALTH MONITORING'))
   assert.ok(c.testFailPattern!.test('🛑 TEST RESULT: SERVICE FAILURE DETECTED'))
   assert.ok(c.testFailPattern!.test('❌ TEST RESULT: APPLICATION/INFRASTRUCTURE FAILURE'))

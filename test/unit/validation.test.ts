@@ -1,23 +1,48 @@
-// Validation by relations, and the smoke test's verdict: pure logic, no database.
+// Validation by relations read from a checks file, and the smoke test's verdict: pure logic, no database.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { INVARIANTS, judge, relations, relationsSql } from '../../lib/validation.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { KEYS, SUITE_ROOT } from '../../lib/config.ts'
+import { judge, loadChecks, relationsSql, sqlValue } from '../../lib/validation.ts'
 import { verdict } from '../../lib/verdict.ts'
 
-const expect10 = [{ key: 'EXPECT_CAMPAIGNS' as const, label: 'campaigns', value: 10 }]
+const SHIPPED = path.join(SUITE_ROOT, 'checks', 'fastapi-k8-proto.yaml')
+const defaults = Object.fromEntries(Object.entries(KEYS).map(([k, [v]]) => [k, v as string]))
+const settings = (extra: Record<string, string> = {}) => (k: string) => ({ ...defaults, ...extra })[k]
 
-test('the relations: the campaign count asked for, then the invariants of a good run', () => {
-  const list = relations(expect10)
-  assert.is(list.length, 1 + INVARIANTS.length)
-  assert.equal(list.map((r) => r.name).slice(0, 5), ['campaigns = EXPECT_CAMPAIGNS', 'every campaign COMPLETED', 'one FETCH_LEADS job COMPLETED per campaign', 'no campaign without exactly one FETCH_LEADS job COMPLETED', 'one ENRICH_LEAD job COMPLETED per lead'])
-  const { sql, columns } = relationsSql(list)
-  assert.ok(sql.startsWith('SELECT (SELECT count(*) FROM campaigns)::int AS l0, '))
-  assert.ok(columns.includes('l4') && columns.includes('r4'), 'ENRICH_LEAD COMPLETED and leads both counted')
-  assert.not.ok(columns.includes('r0'), 'a fixed number is not queried')
+function file(text: string): string {
+  const f = path.join(mkdtempSync(path.join(tmpdir(), 'checks-')), 'checks.yaml')
+  writeFileSync(f, text)
+  return f
+}
+
+test('the shipped checks: the campaign count, campaigns in a finished state (RUNNING counts), the relations; exact numbers off', () => {
+  const { checks, problems } = loadChecks(SHIPPED, settings())
+  assert.equal(problems, [])
+  assert.equal(checks.relations.map((r) => r.name).slice(0, 5), [
+    'campaigns = EXPECT_CAMPAIGNS',
+    'every campaign in a state of CAMPAIGN_FINISHED_STATES (RUNNING,COMPLETED)',
+    'one FETCH_LEADS job COMPLETED per campaign',
+    'no campaign without exactly one FETCH_LEADS job COMPLETED',
+    'one ENRICH_LEAD job COMPLETED per lead',
+  ])
+  assert.is(checks.relations.length, 10)
+  assert.equal(checks.off.map((o) => o.replace(/ \(.*/, '')), ['leads = EXPECT_LEADS', 'FETCH_LEADS COMPLETED = EXPECT_FETCH_JOBS_COMPLETED', 'ENRICH_LEAD COMPLETED = EXPECT_ENRICH_JOBS_COMPLETED', 'jobs = EXPECT_JOBS'])
+  assert.match(checks.relations[1].left.sql!, /IN \('RUNNING', 'COMPLETED'\)/)
+  assert.equal(checks.relations[0].right, { label: 'EXPECT_CAMPAIGNS', value: 10 })
+  assert.match(checks.relations[0].at, /fastapi-k8-proto\.yaml:\d+$/)
+  const on = loadChecks(SHIPPED, settings({ EXPECT_LEADS: '87' })).checks
+  assert.is(on.relations.length, 11)
+  assert.equal(on.relations.find((r) => r.name === 'leads = EXPECT_LEADS')!.right, { label: 'EXPECT_LEADS', value: 87 })
 })
 
-test('a good run with 87 leads holds; the table shows both sides', () => {
-  const list = relations(expect10)
+test('the real app\'s good run (every campaign RUNNING, 87 leads) holds; the table shows both sides', () => {
+  const list = loadChecks(SHIPPED, settings()).checks.relations
+  const { sql, columns } = relationsSql(list)
+  assert.ok(sql.startsWith('SELECT (SELECT count(*) FROM campaigns)::bigint AS l0, '))
+  assert.not.ok(columns.includes('r0'), 'a fixed number is not queried')
   const good = { l0: 10, l1: 10, r1: 10, l2: 10, r2: 10, l3: 0, l4: 87, r4: 87, l5: 0, l6: 0, l7: 0, l8: 1, l9: 1 }
   const checks = judge(list, good)
   assert.ok(checks.every((c) => c.ok), JSON.stringify(checks.filter((c) => !c.ok)))
@@ -26,19 +51,47 @@ test('a good run with 87 leads holds; the table shows both sides', () => {
 })
 
 test('a broken relation fails and says which side is which', () => {
-  const checks = judge(relations(expect10), { l0: 10, l1: 9, r1: 10, l2: 10, r2: 10, l3: 0, l4: 86, r4: 87, l5: 1, l6: 0, l7: 0, l8: 0, l9: 1 })
-  const failed = checks.filter((c) => !c.ok).map((c) => c.detail)
-  assert.equal(failed, [
-    'campaigns COMPLETED = campaigns: 9 ≠ 10',
+  const list = loadChecks(SHIPPED, settings()).checks.relations
+  const checks = judge(list, { l0: 10, l1: 8, r1: 10, l2: 9, r2: 10, l3: 0, l4: 86, r4: 87, l5: 1, l6: 0, l7: 0, l8: 0, l9: 1 })
+  assert.equal(checks.filter((c) => !c.ok).map((c) => c.detail), [
+    'campaigns in those states = campaigns: 8 ≠ 10',
+    'FETCH_LEADS COMPLETED = campaigns: 9 ≠ 10',
     'ENRICH_LEAD COMPLETED = leads: 86 ≠ 87',
     'campaigns that differ = 0: 1 ≠ 0',
     'users >= 1: 0 < 1',
   ])
 })
 
-test('exact numbers are extra checks, off unless asked for', () => {
-  const list = relations([...expect10, { key: 'EXPECT_LEADS', label: 'leads', value: 87 }])
-  assert.is(list[1].name, 'leads = EXPECT_LEADS')
+test('settings in SQL become literals; the finished states are a setting', () => {
+  assert.is(sqlValue('RUNNING, COMPLETED'), "'RUNNING', 'COMPLETED'")
+  assert.is(sqlValue("O'Brien"), "'O''Brien'")
+  assert.is(sqlValue('42'), '42')
+  const only = loadChecks(SHIPPED, settings({ CAMPAIGN_FINISHED_STATES: 'COMPLETED' })).checks.relations[1]
+  assert.match(only.left.sql!, /IN \('COMPLETED'\)/)
+})
+
+test('a mistake in the checks file is named with its line, every one at once', () => {
+  const f = file(['- name: fine', '  count: {n: SELECT 1}', '  relation: "="', '  other: 1', '- name: no relation', '  count: {n: SELECT 1}', '  other: 1', '- name: bad op', '  count: {n: SELECT 1}', '  relation: "=="', '  other: 1', '- name: writes', '  count: {n: "DELETE FROM users"}', '  relation: "="', '  other: 0', '- name: unknown setting', '  count: {n: SELECT 1}', '  relation: "="', '  other: ${NO_SUCH_KEY}', '- name: typo', '  count: {n: SELECT 1}', '  relation: "="', '  other: 1', '  othr: 2', ''].join('\n'))
+  const { problems } = loadChecks(f, settings())
+  assert.equal(problems.map((p) => p.replace(f, 'F')), [
+    'F:5: the check has no "relation"',
+    'F:10: relation "==" is not one of = != >= <= > < (quote it: relation: "=")',
+    'F:13: count: the SQL must be one SELECT (or WITH ... SELECT) returning one number',
+    'F:19: ${NO_SUCH_KEY} is not a setting of the suite (see .env.example)',
+    'F:24: unknown field "othr" (a check has name, count, relation, other)',
+  ])
+  assert.match(loadChecks(file('- name: x\n  count: {n: [\n'), settings()).problems[0], /:\d+: not valid YAML/)
+  assert.match(loadChecks(file('name: x\n'), settings()).problems[0], /:1: the file must be a list of checks/)
+  assert.match(loadChecks(file('- name: x\n  count: {n: "SELECT 1; DROP TABLE users"}\n  relation: "="\n  other: 1\n'), settings()).problems[0], /:2: count: the SQL must be one statement/)
+  assert.match(loadChecks('/nonexistent/checks.yaml', settings()).problems[0], /does not exist/)
+})
+
+test('other relations: != > < <=', () => {
+  const rel = (op: string) => loadChecks(file(`- name: n ${op} 3\n  count: {n: SELECT 1}\n  relation: "${op}"\n  other: 3\n`), settings()).checks.relations
+  assert.equal(judge(rel('!='), { l0: 2 }).map((c) => [c.ok, c.values]), [[true, '2 != 3']])
+  assert.equal(judge(rel('>'), { l0: 3 }).map((c) => [c.ok, c.values]), [[false, '3 ≤ 3']])
+  assert.equal(judge(rel('<'), { l0: 2 }).map((c) => c.ok), [true])
+  assert.equal(judge(rel('<='), { l0: 4 }).map((c) => [c.ok, c.values]), [[false, '4 > 3']])
 })
 
 const PASS = /TEST RESULT: SUCCESSFUL EXECUTION/m
