@@ -6,7 +6,7 @@ import path from 'node:path'
 import { SUITE_ROOT } from './config.ts'
 import type { Ctx } from './context.ts'
 import { ACTIVITY_SQL, withDatabase } from './db.ts'
-import { describe } from './instances.ts'
+import { apiAnswers, describe } from './instances.ts'
 import { masked, out, table } from './output.ts'
 import { withRedis } from './redis.ts'
 import type { Instance } from './target.ts'
@@ -26,6 +26,14 @@ function serviceOf(ctx: Ctx, phase: string | undefined): string | null {
   return ({ 'truncate-db': services.postgres, 'flush-redis': services.redis, 'run-test': services.api, validate: services.api, restore: services.postgres } as Record<string, string>)[phase ?? ''] ?? null
 }
 
+/** Does the api's health probe fail now (one try)? False when it has none, or no port here. */
+async function apiProbeFails(ctx: Ctx): Promise<boolean> {
+  const { config, target } = ctx
+  if (!config.apiHealthPath || !config.requiredServices.includes(config.services.api)) return false
+  const probe = apiAnswers(() => target.endpoint(config.services.api, config.apiPort), config.services.api, config.apiHealthPath)
+  return !(await probe.check()).ready
+}
+
 export async function writeDiagnostics(ctx: Ctx, failure: { error: string; phase?: string; report: unknown }): Promise<string> {
   const dir = path.join(SUITE_ROOT, 'diagnostics', new Date().toISOString().replace(/[:.]/g, '-'))
   mkdirSync(path.join(dir, 'logs'), { recursive: true })
@@ -36,10 +44,15 @@ export async function writeDiagnostics(ctx: Ctx, failure: { error: string; phase
   save('status.txt', await within(ctx.target.status()).then((s) => s + '\n', text))
   const instances = await within(ctx.target.instances()).catch(() => [] as Instance[])
   const wanted = serviceOf(ctx, failure.phase)
-  const interesting = instances.filter((i) => i.readiness !== 'ready' || i.service === wanted)
-  for (const i of interesting) save(path.join('logs', `${i.name}.log`), `${describe(i)}\n\n${await within(ctx.target.logTail(i, 200)).catch(text)}\n`)
-  const unready = instances.filter((i) => i.readiness !== 'ready')
-  if (unready.length) for (const i of unready) out.info(`not ready: ${describe(i)}`)
+  // Not ready: waiting or failed by its state, or running while its probe fails (the api's health
+  // URL: a container without a healthcheck says "running" whatever its process does).
+  const probeFailed = await within(apiProbeFails(ctx)).catch(() => true)
+  const unready = instances.filter((i) => ['waiting', 'failed'].includes(i.readiness) || (probeFailed && i.service === ctx.config.services.api))
+  const interesting = instances.filter((i) => unready.includes(i) || i.service === wanted)
+  for (const i of interesting) save(path.join('logs', `${i.name}.log`), `${describe(i)}${unready.includes(i) && i.readiness === 'ready' ? ` (its health probe ${ctx.config.apiHealthPath} fails)` : ''}\n\n${await within(ctx.target.logTail(i, 200)).catch(text)}\n`)
+  for (const i of unready) out.info(`not ready: ${describe(i)}${i.readiness === 'ready' ? ` (does not answer ${ctx.config.apiHealthPath})` : ''}`)
+  const missing = ctx.config.requiredServices.filter((s) => !instances.some((i) => i.service === s))
+  if (missing.length) out.info(`no container at all: ${missing.join(', ')}`)
 
   save(
     'postgres-activity.txt',

@@ -19,13 +19,25 @@ export function countByService(list: Instance[]): string {
   return [...by].map(([s, n]) => `${s}×${n}`).join(', ')
 }
 
-/** Every instance of the services ready, and each required one present. */
-export function instancesReady(list: () => Promise<Instance[]>, what: string, required: string[], only: string[] | null, initial?: Instance[]): Probe<Instance[]> {
+/**
+ * An instance as the wait judges it: one left stopped is not waited for, but one that stopped
+ * after `since` (the caller had started or restarted it) has failed.
+ */
+export function judged(i: Instance, since?: number): Instance['readiness'] {
+  if (i.readiness !== 'stopped') return i.readiness
+  return since !== undefined && i.finishedAt !== null && i.finishedAt >= since ? 'failed' : 'stopped'
+}
+
+/** Every instance of the services ready (those left stopped aside), and each required one present. */
+export function instancesReady(list: () => Promise<Instance[]>, what: string, required: string[], only: string[] | null, initial?: Instance[], since?: number): Probe<Instance[]> {
   let listing = initial // a listing just taken serves the first check
   return {
     what,
     async check() {
-      const all = (listing ?? (await list())).filter((i) => !only || only.includes(i.service))
+      const all = (listing ?? (await list()))
+        .filter((i) => !only || only.includes(i.service))
+        .map((i) => ({ ...i, readiness: judged(i, since) }))
+        .filter((i) => i.readiness !== 'stopped')
       listing = undefined
       const missing = required.filter((s) => (!only || only.includes(s)) && !all.some((i) => i.service === s))
       const failed = all.filter((i) => i.readiness === 'failed')
@@ -70,6 +82,8 @@ export interface StackWait {
   /** The api's health probe, when the api is waited for. */
   api: { service: string; path: string; port: number } | null
   initial?: Instance[]
+  /** When the caller began starting things: see judged(). */
+  since?: number
 }
 
 /**
@@ -78,18 +92,18 @@ export interface StackWait {
  * ready, with its last health check and log tail.
  */
 export async function waitForStack(target: Target, w: StackWait): Promise<Instance[]> {
-  const probes: Probe<unknown>[] = [instancesReady(() => target.instances(), `every instance of ${w.label} to be healthy or running`, w.required, w.only, w.initial)]
+  const probes: Probe<unknown>[] = [instancesReady(() => target.instances(), `every instance of ${w.label} to be healthy or running`, w.required, w.only, w.initial, w.since)]
   const answered: { url?: string } = {}
   if (w.api && (!w.only || w.only.includes(w.api.service))) probes.push(apiAnswers(() => target.endpoint(w.api!.service, w.api!.port), w.api.service, w.api.path, answered))
   try {
     await waitFor(allOf(`${w.label} to be ready`, probes), { timeoutMs: w.timeoutMs, clock: w.clock, signal: w.signal, onProgress: progress('waiting for containers') })
     if (answered.url?.includes('redirected')) out.info(`${w.api!.service} answered on ${answered.url}`)
-    return (await target.current()).filter((i) => !w.only || w.only.includes(i.service))
+    return (await target.current()).filter((i) => (!w.only || w.only.includes(i.service)) && judged(i, w.since) !== 'stopped')
   } catch (e) {
     if (!(e instanceof WaitError)) throw e
     const all = await target.instances().catch(() => [] as Instance[])
     const lines = [e.message]
-    for (const i of all.filter((x) => x.readiness !== 'ready' && (!w.only || w.only.includes(x.service)))) {
+    for (const i of all.filter((x) => !['ready', 'stopped'].includes(judged(x, w.since)) && (!w.only || w.only.includes(x.service)))) {
       lines.push(`  ${describe(i)}`)
       if (i.healthLog.length) lines.push(`    last health check: ${i.healthLog[i.healthLog.length - 1].split('\n').slice(-3).join(' | ')}`)
       const tail = await target.logTail(i, 10).catch(() => '')

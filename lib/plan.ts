@@ -7,6 +7,7 @@ import type { Ctx, DestructionPlan, PhaseSpec, PlannedContainers, PlannedDatabas
 import { cascadeReach, countRows, DbError, lockHolders, resolveTables, showCount, withDatabase, type Database, type Reached } from './db.ts'
 import { RefusedError, UnreachableError } from './errors.ts'
 import { withRedis } from './redis.ts'
+import type { Instance } from './target.ts'
 
 const LOCK_NOT_AVAILABLE = '55P03'
 
@@ -68,10 +69,21 @@ async function part<T>(name: string, exitCode: number, computing: Promise<T>): P
   }
 }
 
+/**
+ * The services the restart phase restarts ([] = all): SERVICES when set; else, when a container
+ * is left stopped (not required: compose stop, an engine restart), every service that runs, so
+ * that the stopped one stays stopped. `rebuild` takes everything down and up again.
+ */
+export async function servicesToRestart(config: Config, target: Ctx['target'], all: Instance[]): Promise<string[]> {
+  if (config.restartServices.length) return target.servicesFor(config.restartServices)
+  if (config.restartMode === 'rebuild' || !all.some((i) => i.readiness === 'stopped')) return []
+  return [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
+}
+
 async function planContainers(ctx: Ctx, held: string[]): Promise<PlannedContainers> {
   const { config, target } = ctx
   const all = await target.instances()
-  const services = config.restartServices.length ? await target.servicesFor(config.restartServices) : []
+  const services = await servicesToRestart(config, target, all)
   const restart = all.filter((i) => (services.length === 0 || services.includes(i.service)) && !held.includes(i.service))
   const origins = [...new Set(all.map((i) => i.origin?.workingDir).filter(Boolean))]
   return {

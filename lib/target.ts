@@ -17,8 +17,14 @@ export interface Instance {
   exitCode: number
   /** Last health-check output, oldest first. */
   healthLog: string[]
-  /** ready: healthy or running without a check; waiting: can still get there; failed: will not. */
-  readiness: 'ready' | 'waiting' | 'failed'
+  /**
+   * ready: healthy or running without a check; waiting: can still get there; failed: will not;
+   * stopped: not running and not required (a service the user stopped, or that an engine restart
+   * stopped): left alone and not waited for, unless it stopped again after the wait began.
+   */
+  readiness: 'ready' | 'waiting' | 'failed' | 'stopped'
+  /** When it last stopped (ms since the epoch); null when it never did or it is not known. */
+  finishedAt: number | null
   /** "5432/tcp" -> host port, for ports published on this machine */
   ports: Record<string, number>
   /** The instance's own network addresses. */
@@ -59,6 +65,14 @@ export interface LogFile {
   problem(): Promise<string | null>
 }
 
+export interface WaitReadyOptions {
+  services?: string[]
+  timeoutMs?: number
+  initial?: Instance[]
+  /** When the caller began starting things (ms since the epoch). */
+  since?: number
+}
+
 export type RestartMode = 'restart' | 'recreate' | 'rebuild'
 
 export interface Target {
@@ -90,8 +104,11 @@ export interface Target {
   stop(services: string[]): Promise<void>
   /** Restarts the services ([] = all, but those in `except`) in a mode; returns the command shown to the user. */
   restart(services: string[], mode: RestartMode, except?: string[]): Promise<string>
-  /** Waits until every instance (or the services') is ready and the api answers; one deadline. */
-  waitReady(options?: { services?: string[]; timeoutMs?: number; initial?: Instance[] }): Promise<Instance[]>
+  /**
+   * Waits until every instance (or the services') is ready and the api answers; one deadline. An
+   * instance left stopped counts as failed only when it stopped after `since` (the phase started it).
+   */
+  waitReady(options?: WaitReadyOptions): Promise<Instance[]>
   /** A host:port here that reaches the service's port, or null when there is none. */
   endpoint(service: string, port: number): Promise<Endpoint | null>
   readonly log: LogFile

@@ -3,7 +3,7 @@
 // (started when missing, refused when another checkout made them), PostgreSQL, Redis, the test
 // file and a writable log.
 import { definePhase } from '../lib/main.ts'
-import { countByService } from '../lib/instances.ts'
+import { countByService, describe } from '../lib/instances.ts'
 import { withDatabase } from '../lib/db.ts'
 import { withRedis } from '../lib/redis.ts'
 import { out } from '../lib/output.ts'
@@ -20,14 +20,19 @@ export default definePhase(import.meta, {
     out.ok(engine)
     out.ok(`${await target.tool()}: ${target.describe()}${config.compose ? `, files ${config.composeFiles.join(', ')}` : ''}`)
 
-    // Start what is missing (also workers an interrupted run left held), then wait until ready:
-    // healthchecks pass and the api migrates before it answers
+    // From whatever state the stack was left in (compose stop, an engine restart, a half-made up):
+    // the required services that are not all running are started, and every other stopped
+    // container is left alone and not waited for. Only one that fails again after the start fails.
+    const since = Date.now()
     const notRunning = config.requiredServices.filter((s) => {
       const mine = listing.filter((c) => c.service === s)
       return mine.length === 0 || mine.some((c) => c.state !== 'running')
     })
+    const leftAlone = listing.filter((c) => c.readiness === 'stopped')
+    if (leftAlone.length) out.info(`left stopped (not required): ${leftAlone.map(describe).join(', ')}`)
     if (notRunning.length) {
-      out.warn(`not running: ${notRunning.join(', ')}; starting them`)
+      const states = notRunning.map((s) => `${s} (${listing.filter((c) => c.service === s).map((c) => c.state).join(', ') || 'no container'})`)
+      out.warn(`not running: ${states.join(', ')}; starting ${notRunning.length > 1 ? 'them' : 'it'}`)
       await target.start(notRunning)
       if (options.dryRun) return { containers: listing.length }
     }
@@ -35,8 +40,8 @@ export default definePhase(import.meta, {
       ctx.record.held = undefined
       ctx.saveRecord()
     }
-    const instances = await target.waitReady({ initial: notRunning.length ? undefined : listing })
-    out.ok(`containers ready: ${countByService(instances)}`)
+    const instances = await target.waitReady({ initial: notRunning.length ? undefined : listing, since })
+    out.ok(`containers ready: ${countByService(instances)}${notRunning.length ? ` (started: ${notRunning.join(', ')})` : ''}`)
 
     // PostgreSQL, Redis, the test file and the log (checked side by side)
     const testFile = config.testCommand.split(/\s+/).find((w) => /\.(py|sh|js|ts)$/.test(w))

@@ -5,6 +5,7 @@
 import { definePhase } from '../lib/main.ts'
 import { out, seconds } from '../lib/output.ts'
 import { heldByPlan, holdWorkers } from '../lib/workers.ts'
+import { servicesToRestart } from '../lib/plan.ts'
 
 export default definePhase(import.meta, {
   name: 'restart',
@@ -13,17 +14,19 @@ export default definePhase(import.meta, {
   destroys: 'containers',
   async run(ctx) {
     const { config, options, target } = ctx
-    const named = config.restartServices.length ? await target.servicesFor(config.restartServices) : []
     const held = heldByPlan(ctx)
     // The services as they are now: while a rollout replaces pods, some have none for a moment.
-    const all = [...new Set((await target.instances()).map((i) => i.service))]
+    // A container left stopped (not required: assess left it alone) stays stopped.
+    const listing = await target.instances()
+    const all = [...new Set(listing.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
+    const named = await servicesToRestart(config, target, listing)
     const t0 = Date.now()
     // The rest restart together; the held workers stop beside them.
     const nothingLeft = named.length > 0 && named.every((s) => held.includes(s))
     const [command] = await Promise.all([nothingLeft ? Promise.resolve('no service left to restart') : target.restart(named, config.restartMode, held), holdWorkers(ctx)])
     if (options.dryRun) return { mode: config.restartMode }
     out.ok(`${command}: ${seconds(Date.now() - t0)}`)
-    const ready = await target.waitReady({ services: held.length ? all.filter((s) => !held.includes(s)) : undefined })
+    const ready = await target.waitReady({ services: held.length ? all.filter((s) => !held.includes(s)) : undefined, since: t0 })
     const readyMs = Date.now() - t0
     out.ok(`${ready.length} containers ready after ${seconds(readyMs)}${held.length ? ` (${held.join(', ')} held stopped until Redis is cleared)` : ''}`)
     return { mode: config.restartMode, services: named.join(',') || 'all', containers: ready.length, readySeconds: Number((readyMs / 1000).toFixed(1)) }

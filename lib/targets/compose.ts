@@ -8,7 +8,7 @@ import { RefusedError } from '../errors.ts'
 import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from '../instances.ts'
 import { out, ticker } from '../output.ts'
 import type { Runner, RunOptions, RunResult } from '../run.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target } from '../target.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from '../target.ts'
 import type { Clock } from '../wait.ts'
 
 export const PROJECT_LABEL = 'com.docker.compose.project'
@@ -65,13 +65,26 @@ export async function detectCompose(run: Runner, override: string[] | null, whic
 
 /**
  * Is this container where it should be, can it still get there, or never? An exited container
- * counts as done only when it is a one-shot: exit code 0, not a required service, not restarted.
+ * counts as done when it is a one-shot (exit code 0, not required, not restarted by Docker); one
+ * of a required service has failed; any other one that is not running was stopped (by the user,
+ * by an engine restart) and is left alone.
  */
 export function readiness(c: Pick<Instance, 'state' | 'exitCode' | 'service' | 'health'> & { restartPolicy: string }, required: string[] = []): Instance['readiness'] {
-  if (c.state === 'exited' || c.state === 'dead') return c.exitCode === 0 && !required.includes(c.service) && c.restartPolicy !== 'always' ? 'ready' : 'failed'
+  const isRequired = required.includes(c.service)
+  if (c.state === 'exited' || c.state === 'dead') {
+    if (c.exitCode === 0 && !isRequired && c.restartPolicy !== 'always') return 'ready'
+    return isRequired ? 'failed' : 'stopped'
+  }
+  if (c.state === 'created' && !isRequired) return 'stopped'
   if (c.state !== 'running') return 'waiting'
   if (c.health === null || c.health === 'healthy') return 'ready'
   return c.health === 'unhealthy' ? 'failed' : 'waiting'
+}
+
+/** Docker's "0001-01-01T00:00:00Z" means never. */
+const time = (iso: unknown): number | null => {
+  const t = typeof iso === 'string' ? Date.parse(iso) : NaN
+  return Number.isFinite(t) && t > 0 ? t : null
 }
 
 export function parseInspect(json: string, required: string[] = []): Instance[] {
@@ -93,6 +106,7 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
         state: String(c.State.Status),
         health: (c.State.Health?.Status as string | undefined) ?? null,
         exitCode: Number(c.State.ExitCode),
+        finishedAt: time(c.State.FinishedAt),
         healthLog: ((c.State.Health?.Log ?? []) as any[]).map((l) => String(l.Output).trim()).filter(Boolean),
         ports,
         addresses: Object.values((c.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>)
@@ -315,7 +329,7 @@ export class ComposeTarget implements Target {
     return this.args(...steps.at(-1)!).join(' ')
   }
 
-  waitReady(options: { services?: string[]; timeoutMs?: number; initial?: Instance[] } = {}): Promise<Instance[]> {
+  waitReady(options: WaitReadyOptions = {}): Promise<Instance[]> {
     const { settings } = this
     return waitForStack(this, {
       label: `the ${settings.project} stack`,
@@ -326,6 +340,7 @@ export class ComposeTarget implements Target {
       only: options.services ?? null,
       api: settings.apiHealthPath && settings.requiredServices.includes(settings.services.api) ? { service: settings.services.api, path: settings.apiHealthPath, port: settings.apiPort } : null,
       initial: options.initial,
+      since: options.since,
     })
   }
 

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import type { Config } from '../config.ts'
 import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from '../instances.ts'
 import type { Runner, RunOptions, RunResult } from '../run.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target } from '../target.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from '../target.ts'
 import type { Clock } from '../wait.ts'
 
 /** Where a held workload's replica count is kept while it is scaled to 0. */
@@ -47,6 +47,7 @@ export function podInstance(pod: any, service: string, number: number): Instance
     state: waiting ?? (phase === 'Running' ? 'running' : phase.toLowerCase()),
     health: phase === 'Running' ? (ready ? 'healthy' : 'starting') : null,
     exitCode: Number(terminated?.exitCode ?? 0),
+    finishedAt: null,
     healthLog: (pod.status?.conditions ?? []).filter((c: any) => c.status !== 'True' && c.message).map((c: any) => `${c.type}: ${c.message}`),
     readiness,
     ports: {},
@@ -251,7 +252,7 @@ export class KubernetesTarget implements Target {
   }
 
   /** `rollout status` of each workload of the services, under one deadline; then every pod ready and the api answering. */
-  async waitReady(options: { services?: string[]; timeoutMs?: number; initial?: Instance[] } = {}): Promise<Instance[]> {
+  async waitReady(options: WaitReadyOptions = {}): Promise<Instance[]> {
     const { config } = this
     const timeoutMs = options.timeoutMs ?? config.readyTimeoutMs
     const deadline = this.clock.now() + timeoutMs

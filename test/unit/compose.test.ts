@@ -3,7 +3,7 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { ComposeTarget, detectCompose, foreignOrigin, parseInspect, readiness } from '../../lib/targets/compose.ts'
-import { instancesReady } from '../../lib/instances.ts'
+import { instancesReady, judged } from '../../lib/instances.ts'
 import type { Runner, RunResult } from '../../lib/run.ts'
 import type { Instance } from '../../lib/target.ts'
 import { realClock } from '../../lib/wait.ts'
@@ -146,12 +146,33 @@ test('readiness: healthy or running-without-healthcheck is ready; unhealthy and 
   assert.is(readiness(c({ health: 'starting' })), 'waiting')
   assert.is(readiness(c({ state: 'restarting' })), 'waiting')
   assert.is(readiness(c({ health: 'unhealthy' })), 'failed')
-  assert.is(readiness(c({ state: 'exited', exitCode: 1 })), 'failed')
+  assert.is(readiness(c({ state: 'exited', exitCode: 1, service: 'api' }), ['api']), 'failed', 'a required service that crashed')
   assert.is(readiness(c({ state: 'exited', exitCode: 0 })), 'ready', 'a one-shot that exited 0')
   assert.is(readiness(c({ state: 'exited', exitCode: 0, service: 'worker' }), ['worker']), 'failed', 'a required service that stopped')
 })
 
-const i = (over: Partial<Instance>): Instance => ({ id: 'x', name: 'x', service: 's', number: 1, state: 'running', health: null, exitCode: 0, healthLog: [], readiness: 'ready', ports: {}, addresses: [], origin: null, ...over })
+test('readiness: an optional service that is not running was stopped (compose stop, an engine restart) and is left alone', () => {
+  assert.is(readiness(c({ state: 'exited', exitCode: 143, service: 'flower' }), ['api']), 'stopped', 'after compose stop')
+  assert.is(readiness(c({ state: 'exited', exitCode: 255, service: 'flower' }), ['api']), 'stopped', 'after the engine restarted')
+  assert.is(readiness(c({ state: 'created', service: 'flower' }), ['api']), 'stopped', 'made, never started')
+  assert.is(readiness(c({ state: 'created', service: 'api' }), ['api']), 'waiting', 'a required one made but not started yet')
+  assert.is(readiness(c({ state: 'exited', exitCode: 0, service: 'flower', restartPolicy: 'always' })), 'stopped')
+})
+
+const i = (over: Partial<Instance>): Instance => ({ id: 'x', name: 'x', service: 's', number: 1, state: 'running', health: null, exitCode: 0, healthLog: [], readiness: 'ready', finishedAt: null, ports: {}, addresses: [], origin: null, ...over })
+
+test('a stopped instance is not waited for, unless it stopped after the wait began (it was started and failed again)', async () => {
+  const since = Date.parse('2026-12-03T10:00:00Z')
+  const before = i({ name: 'flower', service: 'flower', state: 'exited', exitCode: 143, readiness: 'stopped', finishedAt: since - 60_000 })
+  const after = { ...before, finishedAt: since + 2_000 }
+  assert.is(judged(before, since), 'stopped')
+  assert.is(judged(after, since), 'failed')
+  assert.is(judged(after), 'stopped', 'no start time: nothing was started')
+  const ok = await instancesReady(async () => [i({ service: 'api' }), before], 'p', ['api'], null, undefined, since).check()
+  assert.equal(ok, { ready: true, value: [i({ service: 'api' })] })
+  const crashed = await instancesReady(async () => [i({ service: 'api' }), after], 'p', ['api'], null, undefined, since).check()
+  assert.ok('fatal' in crashed && crashed.fatal, crashed.ready ? 'ready' : crashed.detail)
+})
 
 test('instancesReady names missing services and waits for starting ones; held services are not waited for', async () => {
   const list = async () => [i({ name: 'pg', service: 'postgres', health: 'starting', readiness: 'waiting' }), i({ name: 'w', service: 'worker', state: 'exited', readiness: 'failed' })]
