@@ -61,7 +61,8 @@ if ! engine_answers; then
   command -v dockerd >/dev/null || die "dockerd is not installed."
   say "starting dockerd (log: $DOCKERD_LOG)"
   mkdir -p "$(dirname "$DOCKERD_LOG")"
-  nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  # In a session of its own: a test that restarts the engine, or a Ctrl-C of the caller, must not take it down.
+  setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
   for _ in $(seq 1 60); do engine_answers && break; sleep 1; done
   engine_answers || { tail -20 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s (its log is above)."; }
 fi

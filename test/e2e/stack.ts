@@ -24,7 +24,7 @@ export const EXAMPLE = path.join(SUITE_ROOT, 'example')
 export function targetOf(c: Config): ComposeTarget {
   return new ComposeTarget(run, { ...c, allServices: c.compose?.services ?? [] }, realClock, new AbortController().signal)
 }
-const example = targetOf(config)
+export const example = targetOf(config)
 /** Always a fresh listing: the tests stop and start containers behind the suite's back. */
 export const compose = async () => (await example.instances(), example)
 
@@ -128,7 +128,14 @@ let upOnce: Promise<void> | undefined
 export function stackUp(): Promise<void> {
   return (upOnce ??= (async () => {
     await example.instances() // throws RefusedError for a stack made elsewhere
-    await example.compose(['up', '-d', '--build'], { timeoutMs: 1_800_000 }) // the images as this checkout's Dockerfiles make them
+    // The images as this checkout's Dockerfiles make them; an unchanged checkout rebuilds and
+    // recreates nothing. Compose's own account is checked, not only its exit status.
+    const up = await example.compose(['up', '-d', '--build'], { timeoutMs: 1_800_000, allowFailure: true })
+    const said = `${up.stdout}${up.stderr}`.split('\n').filter((l) => !/^#\d+ /.test(l) && l.trim())
+    const wrong = said.filter((l) => /\berror\b|level=(error|fatal)/i.test(l))
+    if (up.code !== 0 || wrong.length) throw new Error(`up -d --build of the example failed (exit ${up.code}):\n${said.slice(-40).join('\n')}`)
+    const changed = said.filter((l) => /\b(Recreated?|Creat(ed|ing)|Started)\b/.test(l))
+    if (changed.length) console.log(`    stackUp: ${changed.length} compose lines: ${[...new Set(changed.map((l) => l.trim().replace(/^Container /, '')))].slice(0, 6).join('; ')}`)
     const o = await script('assess')
     if (o.code !== 0) throw new Error(`the example stack did not come up: ${explain(o)}`)
   })())
