@@ -6,8 +6,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import minimist from 'minimist'
-import { SUITE_ROOT } from '../lib/config.ts'
-import { table } from '../lib/output.ts'
+import { SUITE_ROOT } from '../lib/config/config.ts'
+import { table } from '../lib/util/output.ts'
 import { compose, config, container, db, logFile, redis, seedDirty, withRedisClient } from '../test/e2e/stack.ts'
 
 const args = minimist(process.argv.slice(2), { boolean: ['help', 'quick'], string: ['only'], default: { runs: 5 } })

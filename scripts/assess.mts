@@ -2,11 +2,11 @@
 // assess: is everything the reset needs there? The engine or cluster, the project's containers
 // (started when missing, refused when another checkout made them), PostgreSQL, Redis, the test
 // file and a writable log.
-import { definePhase } from '../lib/main.ts'
-import { countByService, describe } from '../lib/instances.ts'
-import { withDatabase } from '../lib/db.ts'
-import { withRedis } from '../lib/redis.ts'
-import { out } from '../lib/output.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { countByService, describe } from '../lib/targets/instances.ts'
+import { withDatabase } from '../lib/access/database.ts'
+import { withRedis } from '../lib/access/redis.ts'
+import { out } from '../lib/util/output.ts'
 
 export default definePhase(import.meta, {
   name: 'assess',

@@ -1,10 +1,10 @@
 #!/usr/bin/env -S node --import tsx
 // check-circuit: the circuit-breaker state of every service (read-only); exit 7 when one is open or its queue paused.
-import { definePhase } from '../lib/main.ts'
-import { breakerStates, breakerTable, tripped } from '../lib/circuit.ts'
-import { out } from '../lib/output.ts'
-import { CheckFailed, CODE } from '../lib/recovery.ts'
-import { withRedis } from '../lib/redis.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { breakerStates, breakerTable, tripped } from '../lib/app/circuit.ts'
+import { out } from '../lib/util/output.ts'
+import { CheckFailed, CODE } from '../lib/run/args.ts'
+import { withRedis } from '../lib/access/redis.ts'
 
 export default definePhase(import.meta, {
   name: 'check-circuit',

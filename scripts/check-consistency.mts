@@ -1,10 +1,10 @@
 #!/usr/bin/env -S node --import tsx
 // check-consistency: the plan's consistency checks on jobs, campaigns and leads (read-only SQL); exit 7 on any finding.
-import { definePhase } from '../lib/main.ts'
-import { findInconsistencies, formatFinding, invariants } from '../lib/consistency.ts'
-import { withDatabase } from '../lib/db.ts'
-import { out } from '../lib/output.ts'
-import { CheckFailed, CODE } from '../lib/recovery.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { findInconsistencies, formatFinding, invariants } from '../lib/app/consistency.ts'
+import { withDatabase } from '../lib/access/database.ts'
+import { out } from '../lib/util/output.ts'
+import { CheckFailed, CODE } from '../lib/run/args.ts'
 
 export default definePhase(import.meta, {
   name: 'check-consistency',

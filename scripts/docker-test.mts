@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // docker-test: the app's own pytest suite in a one-off api container, as the app's `make docker-test` does.
-import { definePhase } from '../lib/main.ts'
-import { out } from '../lib/output.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { out } from '../lib/util/output.ts'
 
 export default definePhase(import.meta, {
   name: 'docker-test',

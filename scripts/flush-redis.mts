@@ -2,11 +2,11 @@
 // flush-redis: clear Redis as the plan says — FLUSHALL (default), FLUSHDB, or SCAN + UNLINK by
 // pattern — check nothing that should be gone is left, then start the worker services the run
 // held stopped: the broker they come back to holds no task from before the reset.
-import { definePhase } from '../lib/main.ts'
-import { withRedis } from '../lib/redis.ts'
-import { backupKeys } from '../lib/backup.ts'
-import { out, seconds } from '../lib/output.ts'
-import { holdWorkers, releaseWorkers } from '../lib/workers.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { withRedis } from '../lib/access/redis.ts'
+import { backupKeys } from '../lib/safety/backup.ts'
+import { out, seconds } from '../lib/util/output.ts'
+import { holdWorkers, releaseWorkers } from '../lib/safety/workers.ts'
 
 export default definePhase(import.meta, {
   name: 'flush-redis',

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --import tsx
 // reset-circuit: delete the circuit-breaker keys (SCAN + UNLINK by pattern, in batches), or --all: FLUSHDB of the app's db.
-import { definePhase } from '../lib/main.ts'
-import { GLOBAL_BREAKER, globMatch } from '../lib/circuit.ts'
-import { out } from '../lib/output.ts'
-import { CODE } from '../lib/recovery.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { GLOBAL_BREAKER, globMatch } from '../lib/app/circuit.ts'
+import { out } from '../lib/util/output.ts'
+import { CODE } from '../lib/run/args.ts'
 import flushRedis from './flush-redis.mts'
 
 export default definePhase(import.meta, {

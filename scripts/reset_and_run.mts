@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 // reset_and_run: put the stack back into a clean, known state and run its smoke test:
 // assess, truncate-logs, restart, truncate-db, flush-redis, run-test, validate.
-import { runScript } from '../lib/main.ts'
-import { resumePhases, selectPhases, type Selection } from '../lib/phases.ts'
+import { runScript } from '../lib/run/cli.ts'
+import { resumePhases, selectPhases, type Selection } from '../lib/run/registry.ts'
 import assess from './assess.mts'
 import truncateLogs from './truncate-logs.mts'
 import restart from './restart.mts'

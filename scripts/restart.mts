@@ -2,10 +2,10 @@
 // restart: restart the project's containers (restart, recreate or rebuild), all or the SERVICES
 // named, and wait until every one is ready, with one deadline. When the run goes on to clear Redis,
 // the worker services are stopped instead, and started once the broker is empty (flush-redis).
-import { definePhase } from '../lib/main.ts'
-import { out, seconds } from '../lib/output.ts'
-import { heldByPlan, holdWorkers } from '../lib/workers.ts'
-import { servicesToRestart } from '../lib/plan.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { out, seconds } from '../lib/util/output.ts'
+import { heldByPlan, holdWorkers } from '../lib/safety/workers.ts'
+import { servicesToRestart } from '../lib/safety/plan.ts'
 
 export default definePhase(import.meta, {
   name: 'restart',

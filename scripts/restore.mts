@@ -3,12 +3,12 @@
 // their sequences) and the Redis keys, through the same connections the phases use.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { definePhase } from '../lib/main.ts'
-import { SUITE_ROOT } from '../lib/config.ts'
-import { DATABASE_FILE, latestBackup, readManifest, REDIS_FILE, restoreKeys, restoreTables } from '../lib/backup.ts'
-import { resolveTables, withDatabase } from '../lib/db.ts'
-import { out } from '../lib/output.ts'
-import { withRedis } from '../lib/redis.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { SUITE_ROOT } from '../lib/config/config.ts'
+import { DATABASE_FILE, latestBackup, readManifest, REDIS_FILE, restoreKeys, restoreTables } from '../lib/safety/backup.ts'
+import { resolveTables, withDatabase } from '../lib/access/database.ts'
+import { out } from '../lib/util/output.ts'
+import { withRedis } from '../lib/access/redis.ts'
 
 const backupDir = (flags: Record<string, unknown>) =>
   typeof flags.dir === 'string' ? path.resolve(flags.dir) : latestBackup(path.join(SUITE_ROOT, 'backups'))

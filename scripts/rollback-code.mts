@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 // rollback-code: show the recent commits; keep a backup branch, revert a commit, or branch off the backup.
-import { definePhase } from '../lib/main.ts'
-import { codePlanFromFlags, Git, rollbackCode } from '../lib/git.ts'
-import { CODE } from '../lib/recovery.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { codePlanFromFlags, Git, rollbackCode } from '../lib/app/git.ts'
+import { CODE } from '../lib/run/args.ts'
 
 export default definePhase(import.meta, {
   name: 'rollback-code',

@@ -1,12 +1,12 @@
 #!/usr/bin/env -S node --import tsx
 // rollback-db: the app's migrations in the api container: current, history, upgrade [REV], downgrade REV (confirmed).
-import type { Ctx } from '../lib/context.ts'
-import { definePhase } from '../lib/main.ts'
-import { backupTables } from '../lib/backup.ts'
-import { withDatabase } from '../lib/db.ts'
-import { describePlan, Migrations, parseRequest, revisionName, revisionNames, type MigrationPlan } from '../lib/migrations.ts'
-import { out } from '../lib/output.ts'
-import { CODE, invokedWith, positionals } from '../lib/recovery.ts'
+import type { Ctx } from '../lib/run/context.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { backupTables } from '../lib/safety/backup.ts'
+import { withDatabase } from '../lib/access/database.ts'
+import { describePlan, Migrations, parseRequest, revisionName, revisionNames, type MigrationPlan } from '../lib/app/migrations.ts'
+import { out } from '../lib/util/output.ts'
+import { CODE, invokedWith, positionals } from '../lib/run/args.ts'
 
 // The plan is read once: the confirmation shows it, the run carries it out.
 let planned: Promise<MigrationPlan> | undefined

@@ -5,10 +5,10 @@
 // the container is stopped too.
 import { createWriteStream, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { definePhase } from '../lib/main.ts'
-import { SUITE_ROOT } from '../lib/config.ts'
-import { maskedLines, out, seconds } from '../lib/output.ts'
-import { verdict } from '../lib/verdict.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { SUITE_ROOT } from '../lib/config/config.ts'
+import { maskedLines, out, seconds } from '../lib/util/output.ts'
+import { verdict } from '../lib/app/verdict.ts'
 
 export default definePhase(import.meta, {
   name: 'run-test',

@@ -3,12 +3,12 @@
 // CASCADE_TABLES that foreign keys tie to them — in ONE `TRUNCATE ... RESTART IDENTITY` inside a
 // transaction with a lock_timeout. alembic_version is never touched; a table the plan did not name
 // stops the phase.
-import { definePhase } from '../lib/main.ts'
-import { cascadeReach, countRows, DbError, lockHolders, resolveTables, truncateSql, withDatabase } from '../lib/db.ts'
-import { backupTables } from '../lib/backup.ts'
-import { RefusedError } from '../lib/errors.ts'
-import { out, seconds } from '../lib/output.ts'
-import { holdWorkers } from '../lib/workers.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { cascadeReach, countRows, DbError, lockHolders, resolveTables, truncateSql, withDatabase } from '../lib/access/database.ts'
+import { backupTables } from '../lib/safety/backup.ts'
+import { RefusedError } from '../lib/run/errors.ts'
+import { out, seconds } from '../lib/util/output.ts'
+import { holdWorkers } from '../lib/safety/workers.ts'
 
 const DEADLOCK = '40P01'
 const LOCK_NOT_AVAILABLE = '55P03'

@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 // truncate-logs: empty the shared log file in place — the file the plan names, symlinks resolved —
 // keeping its inode so the containers that hold it open keep writing to it.
-import { definePhase } from '../lib/main.ts'
-import { out } from '../lib/output.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { out } from '../lib/util/output.ts'
 
 export default definePhase(import.meta, {
   name: 'truncate-logs',

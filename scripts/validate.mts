@@ -6,12 +6,12 @@
 // those of the test.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { definePhase } from '../lib/main.ts'
-import { SUITE_ROOT } from '../lib/config.ts'
-import { withDatabase } from '../lib/db.ts'
-import { groupFindings, scanLog, splitAt, summarizeFindings } from '../lib/logscan.ts'
-import { masked, out, table } from '../lib/output.ts'
-import { judge, loadChecks, relationsSql } from '../lib/validation.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { SUITE_ROOT } from '../lib/config/config.ts'
+import { withDatabase } from '../lib/access/database.ts'
+import { groupFindings, scanLog, splitAt, summarizeFindings } from '../lib/app/logscan.ts'
+import { masked, out, table } from '../lib/util/output.ts'
+import { judge, loadChecks, relationsSql } from '../lib/app/checks.ts'
 
 export default definePhase(import.meta, {
   name: 'validate',

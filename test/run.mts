@@ -4,7 +4,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { ErrorInfo, HookError, Registry, SuiteRun, TestRecord, UvuEntry, UvuResult } from './harness.ts'
-import { junitXml, type JunitSuite } from '../lib/junit.ts'
+import { junitXml, type JunitSuite } from '../lib/util/junit.ts'
 
 const USAGE = `usage: node --import tsx test/run.mts --tier NAME [--junit FILE] [--bail] [--match REGEX] [--require-harness] DIR...
   Imports every *.test.ts under the DIRs (sorted; --match keeps the paths the regex finds), runs them with uvu,

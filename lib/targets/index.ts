@@ -1,8 +1,8 @@
 // The target a configuration names: a Compose project (default) or a Kubernetes namespace.
-import type { Config } from '../config.ts'
-import type { Runner } from '../run.ts'
-import type { Target } from '../target.ts'
-import type { Clock } from '../wait.ts'
+import type { Config } from '../config/config.ts'
+import type { Runner } from '../util/command.ts'
+import type { Target } from './target.ts'
+import type { Clock } from '../util/wait.ts'
 import { ComposeTarget } from './compose.ts'
 import { KubernetesTarget } from './kubernetes.ts'
 

@@ -4,11 +4,11 @@
 // file inside the api pod. Held workers are scaled to 0 and back, their replicas kept in an
 // annotation so that an interrupted run can still put them back.
 import { spawn, type ChildProcess } from 'node:child_process'
-import type { Config } from '../config.ts'
-import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from '../instances.ts'
-import type { Runner, RunOptions, RunResult } from '../run.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from '../target.ts'
-import type { Clock } from '../wait.ts'
+import type { Config } from '../config/config.ts'
+import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from './instances.ts'
+import type { Runner, RunOptions, RunResult } from '../util/command.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from './target.ts'
+import type { Clock } from '../util/wait.ts'
 
 /** Where a held workload's replica count is kept while it is scaled to 0. */
 export const REPLICAS_ANNOTATION = 'reset-and-test/replicas'

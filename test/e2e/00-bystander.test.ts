@@ -5,7 +5,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { exampleCopy, projectContainers, run, stackUp, startedAt, withRedisClient, db } from './stack.ts'
 
 export const BYSTANDER = 'fastapi-k8-proto'

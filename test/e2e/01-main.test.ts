@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { alembicVersion, counts, db, dbsize, EMPTY, ENV, explain, GOOD_RUN, logSize, logText, script, seedDirty, sh, stackUp, STALE_LINE, withRedisClient, writeStats } from './stack.ts'
 
 test.before(stackUp)

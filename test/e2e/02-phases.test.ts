@@ -3,7 +3,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { alembicVersion, appKeys, compose, counts, dbsize, EMPTY, explain, logFile, logSize, logText, script, seedDirty, stackUp, STALE_LINE, startedAt, withRedisClient, writeStats } from './stack.ts'
 
 test.before(stackUp)

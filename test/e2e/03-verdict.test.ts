@@ -4,7 +4,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { counts, EXACT, explain, GOOD_RUN, script, stackUp } from './stack.ts'
 
 test.before(stackUp)

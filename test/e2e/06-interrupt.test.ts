@@ -7,7 +7,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import pg from 'pg'
 import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, withRedisClient, writeStats } from './stack.ts'
-import { readRunRecord } from '../../lib/safety.ts'
+import { readRunRecord } from '../../lib/safety/gate.ts'
 
 test.before(stackUp)
 

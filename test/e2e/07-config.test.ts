@@ -6,7 +6,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT, type Config } from '../../lib/config.ts'
+import { SUITE_ROOT, type Config } from '../../lib/config/config.ts'
 import { counts, db, EMPTY, EXACT, exampleCopy, explain, GOOD_RUN, logFile, logSize, run, script, seedDirty, stackUp, startedAt, compose, type Copy } from './stack.ts'
 
 // Written as Compose allows: single quotes keep everything literal.

@@ -5,7 +5,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { compose, config, container, counts, db, EMPTY, example, explain, GOOD_RUN, run, script, seedDirty, stackChanged, stackUp, writeStats } from './stack.ts'
 
 test.before(stackUp)

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { loadComposeProject, type ComposeProject } from '../../lib/compose-project.ts'
-import { parseEnvFile } from '../../lib/dotenv.ts'
+import { loadComposeProject, type ComposeProject } from '../../lib/config/compose-project.ts'
+import { parseEnvFile } from '../../lib/config/dotenv.ts'
 
 // Compose and our reader see exactly the same environment: this, plus each fixture's variables.
 const BASE_ENV: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' }

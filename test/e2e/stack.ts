@@ -8,11 +8,11 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSyn
 import path from 'node:path'
 import pg from 'pg'
 import { Redis } from 'ioredis'
-import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config.ts'
+import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config/config.ts'
 import { ComposeTarget, PROJECT_LABEL, SERVICE_LABEL, WORKING_DIR_LABEL, CONFIG_FILES_LABEL } from '../../lib/targets/compose.ts'
-import { createRunner } from '../../lib/run.ts'
-import type { Instance } from '../../lib/target.ts'
-import { realClock } from '../../lib/wait.ts'
+import { createRunner } from '../../lib/util/command.ts'
+import type { Instance } from '../../lib/targets/target.ts'
+import { realClock } from '../../lib/util/wait.ts'
 
 /** Environment for every script the tests start: no terminal, CI, no colour. */
 export const ENV: Record<string, string> = { ...(process.env as Record<string, string>), CI: 'true', FORCE_COLOR: '0' }

@@ -4,7 +4,7 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { db, eatenWords, exampleCopy, leaks, projectContainers, startedAt, withRedisClient, writtenFiles } from './stack.ts'
 
 const BYSTANDER = 'fastapi-k8-proto'

@@ -4,7 +4,7 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
-import { SUITE_ROOT } from '../../lib/config.ts'
+import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { compose, counts, example, explain, GOOD_RUN, run, sh, stackChanged, stackUp } from './stack.ts'
 
 test.before(stackUp)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { loadComposeProject, normalizeProjectName } from '../../lib/compose-project.ts'
+import { loadComposeProject, normalizeProjectName } from '../../lib/config/compose-project.ts'
 
 const ROOT = mkdtempSync(path.join(tmpdir(), 'compose-project-'))
 let counter = 0

@@ -3,10 +3,10 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { ComposeTarget, detectCompose, foreignOrigin, parseInspect, readiness } from '../../lib/targets/compose.ts'
-import { instancesReady, judged } from '../../lib/instances.ts'
-import type { Runner, RunResult } from '../../lib/run.ts'
-import type { Instance } from '../../lib/target.ts'
-import { realClock } from '../../lib/wait.ts'
+import { instancesReady, judged } from '../../lib/targets/instances.ts'
+import type { Runner, RunResult } from '../../lib/util/command.ts'
+import type { Instance } from '../../lib/targets/target.ts'
+import { realClock } from '../../lib/util/wait.ts'
 
 /** A runner that records command lines and answers from a table of prefixes. */
 function recorder(answers: Record<string, Partial<RunResult>>) {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { checkTableName, ConfigError, databaseUrlHost, flagsToKeys, KEYS, loadConfig, redisUrlParts, SUITE_ROOT } from '../../lib/config.ts'
+import { checkTableName, ConfigError, databaseUrlHost, flagsToKeys, KEYS, loadConfig, redisUrlParts, SUITE_ROOT } from '../../lib/config/config.ts'
 
 const COMPOSE = `services:
   postgres:

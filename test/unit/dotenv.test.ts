@@ -1,7 +1,7 @@
 // Unit tests of lib/dotenv.ts: env-file parsing and interpolation as Compose v2 does them (expected values taken from `docker compose config`).
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { EnvFileError, interpolate, InterpolationError, parseEnvFile, parseEnvStatements } from '../../lib/dotenv.ts'
+import { EnvFileError, interpolate, InterpolationError, parseEnvFile, parseEnvStatements } from '../../lib/config/dotenv.ts'
 
 type Env = Record<string, string>
 const lookupIn = (env: Env) => (name: string) => (Object.hasOwn(env, name) ? env[name] : undefined)

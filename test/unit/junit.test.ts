@@ -1,7 +1,7 @@
 // JUnit XML for CI: escaping, counts, a testcase per phase and per check.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { junitXml, writeJunit, xmlEscape } from '../../lib/junit.ts'
+import { junitXml, writeJunit, xmlEscape } from '../../lib/util/junit.ts'
 
 test('text is escaped; characters XML cannot carry are written as \\uXXXX; colour codes dropped', () => {
   assert.is(xmlEscape(`a<b>&"c'\u0001d\x1b[31m!`), 'a&lt;b&gt;&amp;&quot;c&apos;\\u0001d!')

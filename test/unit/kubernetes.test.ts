@@ -5,9 +5,9 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
 import { envPrelude, KubernetesTarget, matches, podInstance, selectorOf } from '../../lib/targets/kubernetes.ts'
-import type { Config } from '../../lib/config.ts'
-import type { Runner, RunOptions, RunResult } from '../../lib/run.ts'
-import { realClock } from '../../lib/wait.ts'
+import type { Config } from '../../lib/config/config.ts'
+import type { Runner, RunOptions, RunResult } from '../../lib/util/command.ts'
+import { realClock } from '../../lib/util/wait.ts'
 
 const config = {
   kube: { context: 'reset-and-test-local', namespace: 'reset-and-test-example', kubeconfig: '/k/config', selector: 'app.kubernetes.io/component={service}' },

@@ -1,6 +1,6 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { groupFindings, scanLog, splitAt, summarizeFindings, type Finding, type LogEntry } from '../../lib/logscan.ts'
+import { groupFindings, scanLog, splitAt, summarizeFindings, type Finding, type LogEntry } from '../../lib/app/logscan.ts'
 
 const json = (o: Record<string, unknown>): string => JSON.stringify(o)
 const brief = (e: LogEntry): string => [e.level, e.logger, e.exception, e.message].join(' | ')

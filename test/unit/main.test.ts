@@ -3,9 +3,9 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { execute, usage } from '../../lib/main.ts'
-import type { PhaseSpec } from '../../lib/context.ts'
-import { readRunRecord } from '../../lib/safety.ts'
+import { execute, usage } from '../../lib/run/cli.ts'
+import type { PhaseSpec } from '../../lib/run/context.ts'
+import { readRunRecord } from '../../lib/safety/gate.ts'
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
 process.env.RT_STATE_DIR = stateDir

@@ -1,6 +1,6 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { mask, type Secrets } from '../../lib/mask.ts'
+import { mask, type Secrets } from '../../lib/util/mask.ts'
 
 // The real application's defaults: the password is also the user, the service and part of the URL scheme.
 const names = ['postgres', 'redis', 'api', 'worker', 'flower', 'fastapi-k8-proto', 'fastapi_k8_proto', 'users', 'jobs']

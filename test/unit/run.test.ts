@@ -1,6 +1,6 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { CommandError, createRunner, showCommand } from '../../lib/run.ts'
+import { CommandError, createRunner, showCommand } from '../../lib/util/command.ts'
 
 const run = createRunner({ dryRun: false, secrets: { values: ['hunter2'], words: [] }, defaultTimeoutMs: 5000 })
 

@@ -5,11 +5,11 @@ import * as assert from 'uvu/assert'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { RefusedError } from '../../lib/errors.ts'
-import { resumePhases } from '../../lib/phases.ts'
-import { heldServices, names, renderPlan } from '../../lib/plan.ts'
-import { acquireLock, productionSignals, readRunRecord, writeRunRecord } from '../../lib/safety.ts'
-import type { Ctx, DestructionPlan } from '../../lib/context.ts'
+import { RefusedError } from '../../lib/run/errors.ts'
+import { resumePhases } from '../../lib/run/registry.ts'
+import { heldServices, names, renderPlan } from '../../lib/safety/plan.ts'
+import { acquireLock, productionSignals, readRunRecord, writeRunRecord } from '../../lib/safety/gate.ts'
+import type { Ctx, DestructionPlan } from '../../lib/run/context.ts'
 
 test('any source that says production is a signal: a shell saying development does not hide the app saying production', () => {
   const signals = productionSignals({

@@ -1,6 +1,6 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { countSql, quoteIdent, showCount, truncateSql } from '../../lib/db.ts'
+import { countSql, quoteIdent, showCount, truncateSql } from '../../lib/access/database.ts'
 
 test('one TRUNCATE of exactly the tables named, no CASCADE, in a transaction with lock and statement timeouts', () => {
   assert.is(

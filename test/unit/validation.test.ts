@@ -4,9 +4,9 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { KEYS, SUITE_ROOT } from '../../lib/config.ts'
-import { judge, loadChecks, relationsSql, sqlValue } from '../../lib/validation.ts'
-import { verdict } from '../../lib/verdict.ts'
+import { KEYS, SUITE_ROOT } from '../../lib/config/config.ts'
+import { judge, loadChecks, relationsSql, sqlValue } from '../../lib/app/checks.ts'
+import { verdict } from '../../lib/app/verdict.ts'
 
 const SHIPPED = path.join(SUITE_ROOT, 'checks', 'fastapi-k8-proto.yaml')
 const defaults = Object.fromEntries(Object.entries(KEYS).map(([k, [v]]) => [k, v as string]))

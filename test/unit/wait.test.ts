@@ -1,6 +1,6 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { allOf, waitFor, WaitError, type Clock, type Probe, type ProbeResult } from '../../lib/wait.ts'
+import { allOf, waitFor, WaitError, type Clock, type Probe, type ProbeResult } from '../../lib/util/wait.ts'
 
 function fakeClock(): Clock & { sleeps: number[] } {
   let t = 0

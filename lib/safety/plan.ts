@@ -2,12 +2,12 @@
 // anything changes. The confirmation, --dry-run and --json show it, --backup saves it, and the
 // destructive phases carry it out and nothing else. A table that CASCADE would reach and the
 // configuration does not name refuses the run here.
-import type { Config } from './config.ts'
-import type { Ctx, DestructionPlan, PhaseSpec, PlannedContainers, PlannedDatabase, PlannedRedis, PlannedTable } from './context.ts'
-import { cascadeReach, countRows, DbError, lockHolders, resolveTables, showCount, withDatabase, type Database, type Reached } from './db.ts'
-import { RefusedError, UnreachableError } from './errors.ts'
-import { withRedis } from './redis.ts'
-import type { Instance } from './target.ts'
+import type { Config } from '../config/config.ts'
+import type { Ctx, DestructionPlan, PhaseSpec, PlannedContainers, PlannedDatabase, PlannedRedis, PlannedTable } from '../run/context.ts'
+import { cascadeReach, countRows, DbError, lockHolders, resolveTables, showCount, withDatabase, type Database, type Reached } from '../access/database.ts'
+import { RefusedError, UnreachableError } from '../run/errors.ts'
+import { withRedis } from '../access/redis.ts'
+import type { Instance } from '../targets/target.ts'
 
 const LOCK_NOT_AVAILABLE = '55P03'
 

@@ -3,10 +3,10 @@
 // revision reference points, and the revisions an upgrade or downgrade passes through.
 // A revision that is unknown, ambiguous or the wrong way fails the task (exit 4) before anything
 // changes; a malformed command line is a usage error (exit 9).
-import { lockHolders, resolveTables, withDatabase } from './db.ts'
-import type { Ctx } from './context.ts'
-import { execInService, UsageError } from './recovery.ts'
-import type { RunResult } from './run.ts'
+import { lockHolders, resolveTables, withDatabase } from '../access/database.ts'
+import type { Ctx } from '../run/context.ts'
+import { execInService, UsageError } from '../run/args.ts'
+import type { RunResult } from '../util/command.ts'
 
 export interface Revision {
   id: string

@@ -3,10 +3,10 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline/promises'
-import type { Config } from './config.ts'
-import type { Ctx, DestructionPlan, PhaseSpec, RunRecord } from './context.ts'
-import { RefusedError } from './errors.ts'
-import { out } from './output.ts'
+import type { Config } from '../config/config.ts'
+import type { Ctx, DestructionPlan, PhaseSpec, RunRecord } from '../run/context.ts'
+import { RefusedError } from '../run/errors.ts'
+import { out } from '../util/output.ts'
 import { computePlan, renderPlan } from './plan.ts'
 
 // ---- production signals ----

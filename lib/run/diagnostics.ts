@@ -3,13 +3,13 @@
 // service), PostgreSQL sessions with their locks, Redis's keyspace, the run's report.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { SUITE_ROOT } from './config.ts'
+import { SUITE_ROOT } from '../config/config.ts'
 import type { Ctx } from './context.ts'
-import { ACTIVITY_SQL, withDatabase } from './db.ts'
-import { apiAnswers, describe } from './instances.ts'
-import { masked, out, table } from './output.ts'
-import { withRedis } from './redis.ts'
-import type { Instance } from './target.ts'
+import { ACTIVITY_SQL, withDatabase } from '../access/database.ts'
+import { apiAnswers, describe } from '../targets/instances.ts'
+import { masked, out, table } from '../util/output.ts'
+import { withRedis } from '../access/redis.ts'
+import type { Instance } from '../targets/target.ts'
 
 /** Each part of the bundle gets this long; a part that cannot be had says why in its file. */
 const PART_MS = 20_000

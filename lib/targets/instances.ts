@@ -1,9 +1,9 @@
 // What every target shares about its instances: how one is described, the readiness probes the
 // one wait loop runs, and the shell that lets a command inside an instance be stopped later.
-import { out, progress } from './output.ts'
-import { indent } from './run.ts'
+import { out, progress } from '../util/output.ts'
+import { indent } from '../util/command.ts'
 import type { Endpoint, Instance, Target } from './target.ts'
-import { allOf, waitFor, WaitError, type Clock, type Probe } from './wait.ts'
+import { allOf, waitFor, WaitError, type Clock, type Probe } from '../util/wait.ts'
 
 export function describe(i: Instance): string {
   const health = i.health ? ` (${i.health})` : ''

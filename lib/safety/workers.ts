@@ -2,8 +2,8 @@
 // in the broker (an interrupted test, a retry with a countdown) can then never write into the
 // freshly truncated database. The first destructive phase that needs it stops them; flush-redis,
 // once the broker is empty, starts them and waits until they are ready.
-import type { Ctx } from './context.ts'
-import { out, seconds } from './output.ts'
+import type { Ctx } from '../run/context.ts'
+import { out, seconds } from '../util/output.ts'
 
 /** The services the plan holds. */
 export const heldByPlan = (ctx: Ctx): string[] => [...new Set(ctx.plan?.held.map((i) => i.service) ?? [])]

@@ -1,5 +1,5 @@
 // The errors that decide an exit code on their own, whichever phase throws them.
-import { EXIT, phaseInfo } from './phases.ts'
+import { EXIT, phaseInfo } from './registry.ts'
 
 /** The target looks wrong (production, someone else's stack), or nothing confirmed the run: exit 8, nothing changed. */
 export class RefusedError extends Error {

@@ -3,10 +3,10 @@
 // the same connections the phases use, under backups/<timestamp>/; scripts/restore.mts puts them back.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Ctx, PlannedRedis } from './context.ts'
-import { literal, quoteIdent, type Database } from './db.ts'
-import { out } from './output.ts'
-import type { Kv } from './redis.ts'
+import type { Ctx, PlannedRedis } from '../run/context.ts'
+import { literal, quoteIdent, type Database } from '../access/database.ts'
+import { out } from '../util/output.ts'
+import type { Kv } from '../access/redis.ts'
 
 export const DATABASE_FILE = 'database.jsonl'
 export const REDIS_FILE = 'redis.jsonl'

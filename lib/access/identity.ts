@@ -1,9 +1,9 @@
 // Whether a server the suite reached is this project's: shared by PostgreSQL and Redis, and by
 // the way connections fail (a server that cannot be reached cannot be shown to be ours).
-import type { Ctx } from './context.ts'
-import { RefusedError, UnreachableError } from './errors.ts'
-import { out } from './output.ts'
-import type { Endpoint } from './target.ts'
+import type { Ctx } from '../run/context.ts'
+import { RefusedError, UnreachableError } from '../run/errors.ts'
+import { out } from '../util/output.ts'
+import type { Endpoint } from '../targets/target.ts'
 
 export interface OpenOptions {
   /** The session will destroy data: the server must be shown to be this project's, or the run is refused. */

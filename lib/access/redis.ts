@@ -4,12 +4,12 @@
 // must show that the server is this project's. Deletion by pattern is SCAN + UNLINK in batches,
 // never KEYS, and stops between batches when the run is interrupted.
 import { Redis, type RedisOptions } from 'ioredis'
-import { redisUrlParts } from './config.ts'
-import type { Ctx } from './context.ts'
+import { redisUrlParts } from '../config/config.ts'
+import type { Ctx } from '../run/context.ts'
 import { identify, opening, type OpenOptions } from './identity.ts'
-import { out } from './output.ts'
-import { showCommand } from './run.ts'
-import type { Endpoint } from './target.ts'
+import { out } from '../util/output.ts'
+import { showCommand } from '../util/command.ts'
+import type { Endpoint } from '../targets/target.ts'
 
 export const SCAN_COUNT = 1000
 

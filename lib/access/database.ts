@@ -4,11 +4,11 @@
 // is to destroy — must show that the server is this project's. Plus the SQL the suite needs,
 // built from checked names.
 import pg from 'pg'
-import { checkTableName, databaseUrlHost, TABLE_NAME } from './config.ts'
-import type { Ctx } from './context.ts'
+import { checkTableName, databaseUrlHost, TABLE_NAME } from '../config/config.ts'
+import type { Ctx } from '../run/context.ts'
 import { identify, opening, type OpenOptions } from './identity.ts'
-import { out } from './output.ts'
-import type { Endpoint } from './target.ts'
+import { out } from '../util/output.ts'
+import type { Endpoint } from '../targets/target.ts'
 
 export interface Database {
   /** How the suite reaches the database, for messages. */

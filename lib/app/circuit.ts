@@ -1,9 +1,9 @@
 // The app's circuit breaker in Redis: per service `circuit_breaker:<service>` (JSON with state
 // closed | open | half_open, opened_at, metadata), `circuit_failures:<service>` (a count) and
 // `queue_paused:<service>` ("1" while paused); the planned simplification adds one global key.
-import { patternProblems as checkPatterns } from './config.ts'
-import { table } from './output.ts'
-import type { Kv } from './redis.ts'
+import { patternProblems as checkPatterns } from '../config/config.ts'
+import { table } from '../util/output.ts'
+import type { Kv } from '../access/redis.ts'
 
 export const GLOBAL_BREAKER = 'circuit_breaker:global'
 export const stateKey = (service: string) => `circuit_breaker:${service}`

@@ -3,10 +3,10 @@
 // command in a container with a real deadline.
 import type { Ctx } from './context.ts'
 import { CheckFailed, UsageError } from './errors.ts'
-import { out } from './output.ts'
-import { EXIT, phaseInfo } from './phases.ts'
+import { out } from '../util/output.ts'
+import { EXIT, phaseInfo } from './registry.ts'
 export { CheckFailed, UsageError }
-import { CommandError, showCommand, type RunOptions, type RunResult } from './run.ts'
+import { CommandError, showCommand, type RunOptions, type RunResult } from '../util/command.ts'
 
 /** The suite's exit codes, by what went wrong. */
 export const CODE = {

@@ -10,9 +10,9 @@ import { parse as parsePgUrl } from 'pg-connection-string'
 import { parseURL as parseRedisUrl } from 'ioredis/built/utils/index.js'
 import { loadComposeProject, type ComposeProject } from './compose-project.ts'
 import { parseEnvFile } from './dotenv.ts'
-import type { Secrets } from './mask.ts'
+import type { Secrets } from '../util/mask.ts'
 
-export const SUITE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const SUITE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Environment variables configure the suite only with this prefix: RT_APP_DIR, RT_RESTART_MODE, ... */
 export const ENV_PREFIX = 'RT_'

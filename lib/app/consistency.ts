@@ -1,7 +1,7 @@
 // The consistency checks of the circuit-breaker plan, in one place: each a named invariant whose
 // query returns the rows that break it (id and a detail). Read-only SQL; edit here for an app
 // with another schema.
-import type { Database } from './db.ts'
+import type { Database } from '../access/database.ts'
 
 export interface Invariant {
   name: string

@@ -4,7 +4,7 @@
 // every count is computed in one read-only query and both sides are shown.
 import { existsSync, readFileSync } from 'node:fs'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml'
-import type { CheckResult } from './context.ts'
+import type { CheckResult } from '../run/context.ts'
 
 export interface Side {
   label: string

@@ -1,7 +1,7 @@
 // The one seam between the phases and what runs the app: a Compose project or a Kubernetes
 // namespace. Phases speak of services ("exec in api", "restart worker and wait", "reach
 // postgres"); each target implements this small interface. Types only: no target imports a phase.
-import type { RunOptions, RunResult } from './run.ts'
+import type { RunOptions, RunResult } from '../util/command.ts'
 
 /** One running copy of a service: a container, or a pod. */
 export interface Instance {

@@ -1,9 +1,9 @@
 // What every phase is handed: the run context, the destruction plan it acts on, and the record
 // that --resume reads. Types only, so that no two modules of lib/ import each other through them.
-import type { Config } from './config.ts'
-import type { Runner } from './run.ts'
-import type { Clock } from './wait.ts'
-import type { RestartMode, Target } from './target.ts'
+import type { Config } from '../config/config.ts'
+import type { Runner } from '../util/command.ts'
+import type { Clock } from '../util/wait.ts'
+import type { RestartMode, Target } from '../targets/target.ts'
 
 export type Figures = Record<string, number | string | undefined>
 

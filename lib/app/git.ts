@@ -2,10 +2,10 @@
 // backup branch, revert a commit, or branch off the backup. Every git call is an argument
 // array through the runner; the ones that change something are printed in a dry run.
 import path from 'node:path'
-import { out } from './output.ts'
-import { flagText, positionals, UsageError } from './recovery.ts'
-import type { RunOptions, Runner } from './run.ts'
-import { RefusedError } from './errors.ts'
+import { out } from '../util/output.ts'
+import { flagText, positionals, UsageError } from '../run/args.ts'
+import type { RunOptions, Runner } from '../util/command.ts'
+import { RefusedError } from '../run/errors.ts'
 
 export const backupBranch = (name: string) => `backup-before-${name}`
 export const rollbackBranch = (name: string) => `rollback-${name}`
