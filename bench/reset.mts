@@ -23,7 +23,7 @@ const RUNS = args.quick ? 3 : Number(args.runs)
 const SCALE = args.quick ? 100_000 : 1_000_000
 const only = new Set(String(args.only ?? 'compare,restart,scale,cycle').split(','))
 const results: Record<string, unknown> = { date: new Date().toISOString(), runs: RUNS, scale: SCALE, machine: machine() }
-const TABLES = config.tables.join(', ')
+const TABLES = config.database.tables.join(', ')
 
 function machine() {
   const cpus = spawnSync('nproc').stdout?.toString().trim()
@@ -73,7 +73,7 @@ const node = (script: string, ...rest: string[]) => ['node', '--import', 'tsx', 
 async function compare() {
   const pg = await container('postgres')
   const rd = await container('redis')
-  const { user, db: name } = config.postgres
+  const { user, name } = config.database
   const floor = ['sh', '-c', `docker exec ${pg.id} psql -q -U ${user} -d ${name} -c 'TRUNCATE TABLE ${TABLES} RESTART IDENTITY CASCADE' && docker exec ${rd.id} redis-cli FLUSHALL >/dev/null && truncate -s 0 ${logFile}`]
   const contenders: [string, string[]][] = [
     ['ours', node('reset_and_run', '--skip', 'restart,run-test,validate', '--yes')],

@@ -1,28 +1,25 @@
 #!/usr/bin/env -S node --import tsx
 // assess: is everything the reset needs there? The engine or cluster, the project's containers
-// (started when missing, refused when another checkout made them), PostgreSQL, Redis, the test
-// file and a writable log.
-import { definePhase } from '../lib/run/cli.ts'
-import { countByService, describe } from '../lib/targets/instances.ts'
+// (from whatever state they were left in: the required ones started, other stopped ones left
+// alone; refused when another checkout made them), PostgreSQL, Redis, the test file and a
+// writable log.
 import { withDatabase } from '../lib/access/database.ts'
 import { withRedis } from '../lib/access/redis.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { countByService, describe } from '../lib/targets/instances.ts'
 import { out } from '../lib/util/output.ts'
 
-export default definePhase(import.meta, {
-  name: 'assess',
-  purpose: 'Check the Docker engine (or cluster), the containers, PostgreSQL, Redis, the test file and the log; start missing services.',
-  destroys: null,
+export default definePhase(import.meta, 'assess', {
   async run(ctx) {
-    const { config, target, options } = ctx
+    const { config, target } = ctx
 
     // The engine, and the project's containers by their labels (asked side by side)
     const [engine, listing] = await Promise.all([target.ping(), target.instances()])
     out.ok(engine)
     out.ok(`${await target.tool()}: ${target.describe()}${config.compose ? `, files ${config.composeFiles.join(', ')}` : ''}`)
 
-    // From whatever state the stack was left in (compose stop, an engine restart, a half-made up):
-    // the required services that are not all running are started, and every other stopped
-    // container is left alone and not waited for. Only one that fails again after the start fails.
+    // Required services that are not all running are started; other stopped containers stay as
+    // they are and are not waited for. Only one that fails again after the start fails the phase.
     const since = Date.now()
     const notRunning = config.requiredServices.filter((s) => {
       const mine = listing.filter((c) => c.service === s)
@@ -34,26 +31,17 @@ export default definePhase(import.meta, {
       const states = notRunning.map((s) => `${s} (${listing.filter((c) => c.service === s).map((c) => c.state).join(', ') || 'no container'})`)
       out.warn(`not running: ${states.join(', ')}; starting ${notRunning.length > 1 ? 'them' : 'it'}`)
       await target.start(notRunning)
-      if (options.dryRun) return { containers: listing.length }
+      if (ctx.dryRun) return { containers: listing.length }
     }
-    if (ctx.record.held?.length) {
-      ctx.record.held = undefined
-      ctx.saveRecord()
-    }
+    if (ctx.record.held.length) ctx.record.released() // workers an interrupted run held are started above
     const instances = await target.waitReady({ initial: notRunning.length ? undefined : listing, since })
     out.ok(`containers ready: ${countByService(instances)}${notRunning.length ? ` (started: ${notRunning.join(', ')})` : ''}`)
 
     // PostgreSQL, Redis, the test file and the log (checked side by side)
-    const testFile = config.testCommand.split(/\s+/).find((w) => /\.(py|sh|js|ts)$/.test(w))
+    const testFile = config.test.command.split(/\s+/).find((w) => /\.(py|sh|js|ts)$/.test(w))
     const [postgres, redis, testFound, logProblem] = await Promise.all([
-      withDatabase(ctx, async (db) => {
-        const [row] = await db.rows<{ v: string }>("SELECT current_setting('server_version') AS v")
-        return { version: row.v, via: db.via }
-      }),
-      withRedis(ctx, async (kv) => {
-        await kv.ping()
-        return { version: (await kv.info()).version, via: kv.via }
-      }),
+      withDatabase(ctx, async (db) => ({ version: (await db.rows<{ v: string }>("SELECT current_setting('server_version') AS v"))[0].v, via: db.via })),
+      withRedis(ctx, async (kv) => (await kv.ping(), { version: (await kv.info()).version, via: kv.via })),
       testFile ? target.exec(config.services.api, ['test', '-f', testFile], { allowFailure: true }).then((r) => r.code === 0) : true,
       target.log.problem(),
     ])

@@ -1,20 +1,14 @@
 #!/usr/bin/env -S node --import tsx
 // check-consistency: the plan's consistency checks on jobs, campaigns and leads (read-only SQL); exit 7 on any finding.
-import { definePhase } from '../lib/run/cli.ts'
-import { findInconsistencies, formatFinding, invariants } from '../lib/app/consistency.ts'
 import { withDatabase } from '../lib/access/database.ts'
+import { findInconsistencies, formatFinding, invariants } from '../lib/app/consistency.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import { CheckFailed } from '../lib/util/errors.ts'
 import { out } from '../lib/util/output.ts'
-import { CheckFailed, CODE } from '../lib/run/args.ts'
 
-export default definePhase(import.meta, {
-  name: 'check-consistency',
-  title: 'check jobs, campaigns and leads are consistent',
-  exitCode: CODE.database,
-  purpose: 'Check the invariants of the circuit-breaker plan (lib/consistency.ts) and name the rows that break each. Exit 7 on any finding.',
-  flags: [['--processing-limit MINUTES', 'a job PROCESSING longer than this (by updated_at) is stuck (PROCESSING_LIMIT, default 30)']],
-  destroys: null,
+export default definePhase(import.meta, 'check-consistency', {
   async run(ctx) {
-    const list = invariants(ctx.config.processingLimitMinutes)
+    const list = invariants(ctx.config.recovery.processingLimitMinutes)
     const findings = await withDatabase(ctx, (db) => findInconsistencies(db, list))
     for (const inv of list) {
       const found = findings.find((f) => f.invariant === inv)

@@ -1,34 +1,33 @@
 #!/usr/bin/env -S node --import tsx
 // rollback-db: the app's migrations in the api container: current, history, upgrade [REV], downgrade REV (confirmed).
-import type { Ctx } from '../lib/run/context.ts'
-import { definePhase } from '../lib/run/cli.ts'
-import { backupTables } from '../lib/safety/backup.ts'
 import { withDatabase } from '../lib/access/database.ts'
 import { describePlan, Migrations, parseRequest, revisionName, revisionNames, type MigrationPlan } from '../lib/app/migrations.ts'
+import { definePhase } from '../lib/run/cli.ts'
+import type { Ctx } from '../lib/run/context.ts'
+import { stateKey } from '../lib/run/record.ts'
+import { backupTables } from '../lib/safety/backup.ts'
+import { messageOf } from '../lib/util/errors.ts'
 import { out } from '../lib/util/output.ts'
-import { CODE, invokedWith, positionals } from '../lib/run/args.ts'
 
 // The plan is read once: the confirmation shows it, the run carries it out.
 let planned: Promise<MigrationPlan> | undefined
-const plan = (ctx: Ctx) => (planned ??= new Migrations(ctx).plan(parseRequest(positionals(ctx.options.flags))))
+const plan = (ctx: Ctx) => (planned ??= new Migrations(ctx).plan(parseRequest(ctx.options.args)))
 
-export default definePhase(import.meta, {
-  name: 'rollback-db',
-  title: 'move the database schema with the migration tool',
-  exitCode: CODE.database,
-  purpose:
-    'Run MIGRATION_CMD (default alembic; e.g. "flask db") in the api container. A downgrade lists the revisions it passes through and asks first; --backup saves RESET_TABLES before it.',
-  args: 'current | history | upgrade [REV] | downgrade REV   (REV: id or unique prefix, base, head; relative after --: downgrade -- -1)',
-  flags: [['--migration-cmd CMD', 'the migration tool in the api container (MIGRATION_CMD), e.g. "flask db"']],
-  // Only a downgrade destroys anything (columns, tables, their data): it alone goes through the confirmation.
-  get destroys() {
-    return invokedWith('downgrade') ? ('database' as const) : null
+export default definePhase(import.meta, 'rollback-db', {
+  // A malformed request is exit 9 before anything runs.
+  check: (_config, options) => {
+    try {
+      parseRequest(options.args)
+      return []
+    } catch (e) {
+      return [messageOf(e)]
+    }
   },
   async inventory(ctx) {
-    return describePlan(await plan(ctx), ctx.config.postgres.db)
+    return describePlan(await plan(ctx), ctx.config.database.name)
   },
   async run(ctx) {
-    const request = parseRequest(positionals(ctx.options.flags))
+    const request = parseRequest(ctx.options.args)
     const migrations = new Migrations(ctx)
     if (request.action === 'history' || request.action === 'current') {
       const revisions = await migrations.history()
@@ -39,13 +38,13 @@ export default definePhase(import.meta, {
     }
 
     const p = await plan(ctx)
-    if (p.action === 'upgrade') for (const line of describePlan(p, ctx.config.postgres.db)) out.info(line) // a downgrade's was confirmed
+    if (p.action === 'upgrade') for (const line of describePlan(p, ctx.config.database.name)) out.info(line) // a downgrade's was confirmed
     const figures = { from: revisionNames(p.current), to: revisionName(p.target), steps: p.steps.length }
     if (!p.steps.length) return figures
-    if (p.action === 'downgrade' && ctx.options.backup) await withDatabase(ctx, (db) => backupTables(ctx, db, ctx.config.tables))
+    if (p.action === 'downgrade' && ctx.options.backup) await withDatabase(ctx, (db) => backupTables({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(ctx.config) }, db, ctx.config.database.tables))
     const res = await migrations.migrate(p)
     for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) out.info(`| ${line}`)
-    if (ctx.options.dryRun) return figures
+    if (ctx.dryRun) return figures
 
     const now = await migrations.current(await migrations.history())
     if (revisionNames(now) !== revisionName(p.target)) throw new Error(`after the ${p.action} the database is at ${revisionNames(now)}, not ${revisionName(p.target)}`)

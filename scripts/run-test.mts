@@ -5,38 +5,34 @@
 // the container is stopped too.
 import { createWriteStream, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { definePhase } from '../lib/run/cli.ts'
 import { SUITE_ROOT } from '../lib/config/config.ts'
+import { definePhase } from '../lib/run/cli.ts'
 import { maskedLines, out, seconds } from '../lib/util/output.ts'
 import { verdict } from '../lib/app/verdict.ts'
 
-export default definePhase(import.meta, {
-  name: 'run-test',
-  purpose: 'Run TEST_COMMAND in the api container (TEST_TIMEOUT); pass when the exit code is 0, TEST_PASS_PATTERN matches and TEST_FAIL_PATTERN does not.',
-  destroys: null,
+export default definePhase(import.meta, 'run-test', {
   async run(ctx) {
-    const { config, options, target } = ctx
+    const { config, target } = ctx
     const api = await target.instance(config.services.api)
-    if (options.dryRun) {
-      out.info(`[dry-run] would run in ${api.name}: ${config.testCommand} (timeout ${seconds(config.testTimeoutMs)})`)
+    if (ctx.dryRun) {
+      out.info(`[dry-run] would run in ${api.name}: ${config.test.command} (timeout ${seconds(config.test.timeoutMs)})`)
       return {}
     }
 
     // Errors logged from here on happened during the test; those before it, during the reset.
-    ctx.record.testLogOffset = (await target.log.size()) ?? 0
-    ctx.saveRecord()
+    ctx.record.testStarted((await target.log.size()) ?? 0)
     const logFile = path.join(SUITE_ROOT, 'logs', `run-test-${new Date().toISOString().replace(/[:.]/g, '-')}.log`)
     mkdirSync(path.dirname(logFile), { recursive: true })
     const saved = createWriteStream(logFile)
     const toScreen = maskedLines((t) => void process.stdout.write(t))
     const toFile = maskedLines((t) => void saved.write(t))
     let output = ''
-    out.info(`running in ${api.name}: ${config.testCommand}`)
+    out.info(`running in ${api.name}: ${config.test.command}`)
     const t0 = Date.now()
     const result = await target
-      .execTracked(config.services.api, config.testCommand, {
+      .execTracked(config.services.api, config.test.command, {
         tty: Boolean(process.stdout.isTTY),
-        timeoutMs: config.testTimeoutMs,
+        timeoutMs: config.test.timeoutMs,
         onOutput: (chunk) => {
           output += chunk
           toScreen.push(chunk)
@@ -51,8 +47,8 @@ export default definePhase(import.meta, {
     const tookMs = Date.now() - t0
     const where = path.relative(process.cwd(), logFile)
 
-    if (result.stopped !== undefined) throw new Error(`the test did not finish within TEST_TIMEOUT=${config.testTimeoutMs / 1000} s; ${result.stopped}. Output: ${where}`)
-    const v = verdict(output, result.code, config.testPassPattern, config.testFailPattern)
+    if (result.stopped !== undefined) throw new Error(`the test did not finish within TEST_TIMEOUT=${config.test.timeoutMs / 1000} s; ${result.stopped}. Output: ${where}`)
+    const v = verdict(output, result.code, config.test.passPattern, config.test.failPattern)
     if (!v.passed) throw new Error(`${v.reason} after ${seconds(tookMs)}; its output is above and in ${where}`)
     out.ok(`test passed in ${seconds(tookMs)}: ${v.reason}; output saved to ${where}`)
     return { seconds: Number((tookMs / 1000).toFixed(1)), decided: v.decided }

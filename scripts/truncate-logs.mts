@@ -4,15 +4,12 @@
 import { definePhase } from '../lib/run/cli.ts'
 import { out } from '../lib/util/output.ts'
 
-export default definePhase(import.meta, {
-  name: 'truncate-logs',
-  purpose: 'Empty the shared log file (LOG_FILE) in place; create it and its directory when missing.',
-  destroys: 'logs',
-  async run({ target, options, plan }) {
+export default definePhase(import.meta, 'truncate-logs', {
+  async run({ target, dryRun, plan }) {
     const where = await target.log.where()
     if (plan?.log && plan.log.where !== where) throw new Error(`the log file is now ${where}, not ${plan.log.where} as planned (a symlink changed?); nothing was truncated`)
     const bytes = await target.log.size()
-    if (options.dryRun) {
+    if (dryRun) {
       out.info(`[dry-run] would truncate ${where} (${bytes === null ? 'missing: would create it' : `${bytes} bytes`})`)
       return { bytes: bytes ?? 0 }
     }

@@ -13,22 +13,15 @@ import { groupFindings, scanLog, splitAt, summarizeFindings } from '../lib/app/l
 import { masked, out, table } from '../lib/util/output.ts'
 import { judge, loadChecks, relationsSql } from '../lib/app/checks.ts'
 
-export default definePhase(import.meta, {
-  name: 'validate',
-  purpose: 'Check the relations a good run leaves in the database (and EXPECT_* numbers when set); report log errors of the reset and of the test apart (--strict-logs fails on the latter).',
-  flags: [
-    ['--strict-logs', 'errors logged while the test ran fail the phase'],
-    ['--checks-file FILE', 'the checks to make (CHECKS_FILE, default checks/fastapi-k8-proto.yaml)'],
-  ],
-  destroys: null,
+export default definePhase(import.meta, 'validate', {
   // The checks file is read before anything runs: a mistake in it is exit 9 with its line.
-  check: (config) => loadChecks(config.checksFile, (k) => (config.values as Record<string, string>)[k]).problems,
+  check: (config) => loadChecks(config.test.checksFile, (k) => (config.values as Record<string, string>)[k]).problems,
   async run(ctx) {
-    const { config, options, target } = ctx
-    const { checks: file } = loadChecks(config.checksFile, (k) => (config.values as Record<string, string>)[k])
+    const { config, target } = ctx
+    const { checks: file } = loadChecks(config.test.checksFile, (k) => (config.values as Record<string, string>)[k])
     const list = file.relations
     out.info(`checks from ${path.relative(process.cwd(), file.file) || file.file}${file.off.length ? `; off: ${file.off.join('; ')}` : ''}`)
-    if (options.dryRun) {
+    if (ctx.dryRun) {
       out.info(`[dry-run] nothing ran, so nothing is compared; would check: ${list.map((r) => r.name).join('; ')}`)
       return {}
     }
@@ -52,16 +45,16 @@ export default definePhase(import.meta, {
     writeFileSync(report, masked(JSON.stringify({ log: where, testStartedAtByte: offset ?? null, duringTheReset: resetFindings, duringTheTest: testFindings }, null, 2)) + '\n')
     const label = offset === undefined ? 'in the log (no test start recorded)' : 'during the test'
     if (test.length) {
-      ;(config.strictLogs ? out.fail : out.warn)(`${test.length} errors logged ${label}, ${testFindings.length} kinds:`)
+      ;(config.test.strictLogs ? out.fail : out.warn)(`${test.length} errors logged ${label}, ${testFindings.length} kinds:`)
       for (const l of testLines) out.info(l)
-      if (config.strictLogs) failed.push('no errors logged during the test (--strict-logs)')
+      if (config.test.strictLogs) failed.push('no errors logged during the test (--strict-logs)')
     } else out.ok(`no errors logged ${label}`)
     if (reset.length) {
       out.info(`${reset.length} errors logged during the reset (not judged; restarted workers log them):`)
       for (const l of resetLines) out.info(`  ${l}`)
     }
     out.info(`every finding: ${path.relative(process.cwd(), report)}`)
-    if (config.strictLogs) ctx.checks.push({ name: 'no errors logged during the test', ok: test.length === 0, detail: testLines.join('; ') || 'none' })
+    if (config.test.strictLogs) ctx.checks.push({ name: 'no errors logged during the test', ok: test.length === 0, detail: testLines.join('; ') || 'none' })
 
     if (failed.length) throw new Error(`${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.join('; ')}`)
     out.ok(`all ${checks.length} checks hold`)

@@ -1,24 +1,9 @@
-// Whether a server the suite reached is this project's: shared by PostgreSQL and Redis, and by
-// the way connections fail (a server that cannot be reached cannot be shown to be ours).
-import type { Ctx } from '../run/context.ts'
-import { RefusedError, UnreachableError } from '../run/errors.ts'
+// Whether a server the suite reached is this project's: shared by PostgreSQL and Redis. A
+// destructive session to a server not shown to be the project's is refused.
+import { RefusedError } from '../util/errors.ts'
 import { out } from '../util/output.ts'
 import type { Endpoint } from '../targets/target.ts'
-
-export interface OpenOptions {
-  /** The session will destroy data: the server must be shown to be this project's, or the run is refused. */
-  destructive?: boolean
-}
-
-/** Opens a connection; any failure but a refusal or an interruption says the server cannot be reached. */
-export async function opening<T>(ctx: Ctx, connect: () => Promise<T>): Promise<T> {
-  try {
-    return await connect()
-  } catch (e) {
-    if (e instanceof RefusedError || ctx.signal.aborted || e instanceof UnreachableError) throw e
-    throw new UnreachableError((e as Error).message)
-  }
-}
+import type { OpenOptions, Reach } from './reach.ts'
 
 export interface Answer {
   /** The service whose instances the server must be one of. */
@@ -30,29 +15,32 @@ export interface Answer {
   endpoint: Endpoint | null
   /** The host the suite connected to. */
   host: string | null
+  /** PostgreSQL: the database actually reached, which ALLOW_PRODUCTION must name. Redis: none (ALLOW_PRODUCTION never waives it). */
+  database?: string
 }
 
 /**
  * Why the server is this project's: its address is one of the service's instances (a published
  * port reaches the container on its own address), the tunnel leads to the instance this run chose,
- * or SAFE_HOSTS names it. A destructive session is refused otherwise, unless ALLOW_PRODUCTION
- * names the database.
+ * or SAFE_HOSTS names it. A destructive session is refused otherwise — for PostgreSQL unless
+ * ALLOW_PRODUCTION names the database actually reached; for Redis always.
  */
-export async function identify(ctx: Ctx, a: Answer, opts: OpenOptions): Promise<{ server: string; ours: boolean }> {
-  const { config, target } = ctx
+export async function identify(r: Reach, a: Answer, opts: OpenOptions): Promise<{ server: string; ours: boolean }> {
+  const { config, target } = r
   if (a.endpoint?.kind === 'forwarded') return { server: `${a.endpoint.instance?.name ?? 'the chosen instance'} (through a port-forward this run opened)`, ours: true }
   const instances = (await target.instances()).filter((i) => i.service === a.service)
   const mine = instances.find((i) => a.addr && i.addresses.includes(a.addr))
   if (mine) return { server: `${mine.name} (${a.addr}), an instance of ${a.service} in ${target.describe()}`, ours: true }
-  const safe = config.safeHosts.find((h) => h === a.host || h === a.addr)
+  const safe = config.safety.safeHosts.find((h) => h === a.host || h === a.addr)
   if (safe) return { server: `${a.addr ?? 'a server'} at ${a.host}, which SAFE_HOSTS names (${safe})`, ours: true }
   const known = instances.length ? ` (${instances.map((i) => `${i.name}: ${i.addresses.join(', ') || 'no address'}`).join('; ')})` : ''
   const why = `the server answering${a.host ? ` at ${a.host}` : ''} has address ${a.addr ?? 'unknown (a local socket)'}, which is not an address of ${a.service} in ${target.describe()}${known}`
   if (!opts.destructive) return { server: `${a.addr ?? 'unknown'} (not shown to be this project's: ${why})`, ours: false }
-  const db = config.postgres.db
-  if (config.allowProduction && config.allowProduction === db) {
-    out.warn(`ALLOW_PRODUCTION=${db}: going ahead although ${why}`)
-    return { server: `${a.addr ?? 'unknown'} (ALLOW_PRODUCTION=${db})`, ours: false }
+  const allow = config.safety.allowProduction
+  if (a.database !== undefined && allow && allow === a.database) {
+    out.warn(`ALLOW_PRODUCTION=${allow}: going ahead although ${why}`)
+    return { server: `${a.addr ?? 'unknown'} (ALLOW_PRODUCTION=${allow})`, ours: false }
   }
-  throw new RefusedError(`cannot show that ${a.subject} is this project's: ${why}. Nothing was changed. If that server is yours, add its host to SAFE_HOSTS; to go ahead anyway, set ALLOW_PRODUCTION=${db}.`)
+  const override = a.database !== undefined ? `; to go ahead anyway, set ALLOW_PRODUCTION=${a.database} (the database reached)` : ' (ALLOW_PRODUCTION does not cover Redis)'
+  throw new RefusedError(`cannot show that ${a.subject} is this project's: ${why}. Nothing was changed. If that server is yours, add its host to SAFE_HOSTS${override}.`)
 }

@@ -4,7 +4,13 @@
 // every count is computed in one read-only query and both sides are shown.
 import { existsSync, readFileSync } from 'node:fs'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml'
-import type { CheckResult } from '../run/context.ts'
+
+/** One check of a phase (validation's relations), for the table and the JUnit report. */
+export interface CheckResult {
+  name: string
+  ok: boolean
+  detail: string
+}
 
 export interface Side {
   label: string

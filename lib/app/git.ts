@@ -3,9 +3,8 @@
 // array through the runner; the ones that change something are printed in a dry run.
 import path from 'node:path'
 import { out } from '../util/output.ts'
-import { flagText, positionals, UsageError } from '../run/args.ts'
 import type { RunOptions, Runner } from '../util/command.ts'
-import { RefusedError } from '../run/errors.ts'
+import { RefusedError, UsageError } from '../util/errors.ts'
 
 export const backupBranch = (name: string) => `backup-before-${name}`
 export const rollbackBranch = (name: string) => `rollback-${name}`
@@ -26,19 +25,12 @@ export interface CodePlan {
   branch?: string
 }
 
-/** The plan from the script's flags: --backup NAME (the wrapper's boolean --backup, then NAME), --revert, --from-backup, --branch, --repo. */
-export function codePlanFromFlags(flags: Record<string, unknown>, backup: boolean): CodePlan {
-  const [name, ...extra] = positionals(flags)
-  if (extra.length || (name !== undefined && !backup)) throw new UsageError(`unexpected argument ${[name, ...extra].join(' ')} (only --backup takes a NAME)`)
-  const repo = flagText(flags, 'repo')
-  if (repo === '') throw new UsageError('--repo needs a DIR')
-  return codePlan({
-    backup: backup ? flagText(flags, 'backup') || (name ?? '') : undefined,
-    revert: flagText(flags, 'revert'),
-    fromBackup: flagText(flags, 'from-backup'),
-    branch: flagText(flags, 'branch'),
-    repo: repo && path.resolve(repo),
-  })
+/** The plan from the script's flags, as typed: --backup NAME, --revert COMMIT, --from-backup NAME, --branch NAME, --repo DIR. */
+export function codePlanFromFlags(flags: Record<string, string | boolean>, positionals: string[]): CodePlan {
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals.join(' ')} (--backup takes the NAME: --backup NAME)`)
+  const text = (name: string) => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined)
+  const repo = text('repo')
+  return codePlan({ backup: text('backup'), revert: text('revert'), fromBackup: text('from-backup'), branch: text('branch'), repo: repo && path.resolve(repo) })
 }
 
 /** The plan; a UsageError says what is wrong with it. */

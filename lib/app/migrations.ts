@@ -3,10 +3,12 @@
 // revision reference points, and the revisions an upgrade or downgrade passes through.
 // A revision that is unknown, ambiguous or the wrong way fails the task (exit 4) before anything
 // changes; a malformed command line is a usage error (exit 9).
-import { lockHolders, resolveTables, withDatabase } from '../access/database.ts'
-import type { Ctx } from '../run/context.ts'
-import { execInService, UsageError } from '../run/args.ts'
-import type { RunResult } from '../util/command.ts'
+import { lockHolders, resolveTables } from '../access/catalog.ts'
+import { withDatabase } from '../access/database.ts'
+import type { Reach } from '../access/reach.ts'
+import { CommandError, showCommand, type RunResult } from '../util/command.ts'
+import { UsageError } from '../util/errors.ts'
+import { out } from '../util/output.ts'
 
 export interface Revision {
   id: string
@@ -134,18 +136,27 @@ export interface MigrationPlan {
 /** The migration tool in the api container (MIGRATION_CMD, e.g. `alembic` or `flask db`). */
 export class Migrations {
   readonly cmd: string[]
-  constructor(private ctx: Ctx) {
-    this.cmd = ctx.config.migrationCmd
+  constructor(private r: Reach) {
+    this.cmd = r.config.recovery.migrationCmd
   }
 
-  /** Runs the tool; schema changes wait at most LOCK_TIMEOUT for a table lock instead of hanging behind a session. */
-  exec(args: string[], mutates = false): Promise<RunResult> {
-    const { config } = this.ctx
-    return execInService(this.ctx, config.services.api, [...this.cmd, ...args], {
-      mutates,
-      timeoutMs: config.commandTimeoutMs,
-      env: { PGOPTIONS: `-c lock_timeout=${Math.round(config.lockTimeoutMs)}` },
-    })
+  /**
+   * Runs the tool in the api container so that its deadline (or Ctrl-C) stops it inside the
+   * container too; schema changes wait at most LOCK_TIMEOUT for a table lock instead of hanging
+   * behind a session. A dry run prints what changes something.
+   */
+  async exec(args: string[], mutates = false): Promise<RunResult> {
+    const { config, target, dryRun } = this.r
+    const argv = [...this.cmd, ...args]
+    if (mutates && dryRun) {
+      out.info(`[dry-run] would run in ${config.services.api}: ${showCommand(argv)}`)
+      return { code: 0, stdout: '', stderr: '', timedOut: false }
+    }
+    const env = { PGOPTIONS: `-c lock_timeout=${Math.round(config.database.lockTimeoutMs)}` }
+    const res = await target.execTracked(config.services.api, showCommand(argv), { timeoutMs: config.commandTimeoutMs, env })
+    if (res.stopped !== undefined) throw new Error(`${showCommand(argv)} did not finish within ${config.commandTimeoutMs / 1000} s in ${config.services.api}; ${res.stopped}`)
+    if (res.code !== 0) throw new CommandError(argv, res, config.secrets)
+    return res
   }
 
   /** Carries out a plan; when a session's lock stops it, the error names the sessions holding locks. */
@@ -154,9 +165,9 @@ export class Migrations {
       return await this.exec([plan.action, revisionName(plan.target)], true)
     } catch (e) {
       if (!/LockNotAvailable|lock timeout/.test((e as Error).message)) throw e
-      const holders = await withDatabase(this.ctx, async (db) => lockHolders(db, (await resolveTables(db, this.ctx.config.tables)).map((t) => t.oid))).catch(() => [] as string[])
+      const holders = await withDatabase(this.r, async (db) => lockHolders(db, (await resolveTables(db, this.r.config.database.tables)).map((t) => t.oid))).catch(() => [] as string[])
       throw new Error(
-        `the ${plan.action} could not lock a table within LOCK_TIMEOUT=${this.ctx.config.lockTimeoutMs / 1000} s and stopped (see where it is with: rollback-db current).\n` +
+        `the ${plan.action} could not lock a table within LOCK_TIMEOUT=${this.r.config.database.lockTimeoutMs / 1000} s and stopped (see where it is with: rollback-db current).\n` +
           (holders.length ? holders.map((h) => `      ${h}`).join('\n') + '\n      End that session or let it finish, then rerun.' : '      Stop the workers or the session holding the lock, then rerun.'),
       )
     }

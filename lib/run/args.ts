@@ -1,73 +1,54 @@
-// What the recovery tasks share (rollback-code, rollback-db, reset-circuit, check-circuit,
-// check-consistency): the exit codes they end with, values as typed on the command line, and a
-// command in a container with a real deadline.
-import type { Ctx } from './context.ts'
-import { CheckFailed, UsageError } from './errors.ts'
-import { out } from '../util/output.ts'
-import { EXIT, phaseInfo } from './registry.ts'
-export { CheckFailed, UsageError }
-import { CommandError, showCommand, type RunOptions, type RunResult } from '../util/command.ts'
+// The command line as typed: every flag that takes a value takes it as the string typed (minimist
+// would make 007 the number 7, 1e3 the number 1000, a password 0123 the number 123), positional
+// arguments stay text, a flag given twice is an error, and a --key-name flag sets that setting.
+import minimist from 'minimist'
+import { flagOf, keyOf, KEYS, type Key } from '../config/settings.ts'
 
-/** The suite's exit codes, by what went wrong. */
-export const CODE = {
-  environment: phaseInfo('assess').exitCode,
-  database: phaseInfo('truncate-db').exitCode,
-  redis: phaseInfo('flush-redis').exitCode,
-  check: phaseInfo('validate').exitCode,
-  refused: EXIT.refused,
-  usage: EXIT.usage,
-} as const
+/** A flag of a script for --help and the parser: ['--backup NAME', 'meaning'] takes a value, ['--all', '...'] does not. */
+export type FlagSpec = [string, string]
 
-
-// ---- values as typed ----
-// minimist reads 0003 as 3, 0012345 as 12345 and 12e4567 as Infinity: revision ids and short
-// commit hashes that look like numbers go back to the text on the command line.
-
-/** A flag's value as typed: undefined when absent, '' when given without a value. */
-export function flagText(flags: Record<string, unknown>, name: string, argv = process.argv.slice(2)): string | undefined {
-  const v = flags[name]
-  if (v === undefined || v === false) return undefined
-  if (Array.isArray(v)) throw new UsageError(`--${name} given ${v.length} times; give it once`)
-  if (typeof v !== 'number' && v !== true) return String(v)
-  // A boolean flag of the wrapper (--backup) given as --backup=NAME reads as true.
-  for (let i = argv.length - 1; i >= 0; i--) {
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3)
-    if (argv[i] === `--${name}` && typeof v === 'number' && i + 1 < argv.length) return argv[i + 1]
-  }
-  return v === true ? '' : String(v)
+export interface Parsed {
+  /** The script's own flags and the wrapper's: strings, or true for those that take no value. */
+  flags: Record<string, string | boolean>
+  positionals: string[]
+  /** --key-name flags that set a setting. */
+  settings: Partial<Record<Key, string>>
+  problems: string[]
 }
 
-/** The positional arguments as typed. */
-export function positionals(flags: { _?: unknown[] }, argv = process.argv.slice(2)): string[] {
-  let from = 0
-  return (flags._ ?? []).map((v) => {
-    if (typeof v !== 'number') return String(v)
-    const i = argv.findIndex((t, j) => j >= from && !t.startsWith('-') && Number(t) === v)
-    if (i < 0) return String(v)
-    from = i + 1
-    return argv[i]
-  })
-}
-
-/** Was the script started with this word among its arguments? For what must be decided before the task runs. */
-export const invokedWith = (word: string, argv = process.argv.slice(2)) => argv.includes(word)
-
-// ---- a command in a container ----
+const names = (spec: FlagSpec) => spec[0].split(/[ ,]+/).filter((w) => w.startsWith('-')).map((w) => w.replace(/^--?/, ''))
+const takesValue = (spec: FlagSpec) => /^--?[\w-]+(?:,\s*--?[\w-]+)*\s+[A-Z]/.test(spec[0])
 
 /**
- * Runs a command in a service's container so that its deadline (or Ctrl-C) stops it inside the
- * container too, not only the docker client. A dry run prints it when it changes something.
+ * Parses argv with the flags declared, in order (a script's own first, so that rollback-code's
+ * --backup NAME wins over the wrapper's --backup). A flag named like a setting sets it.
  */
-export async function execInService(ctx: Ctx, service: string, argv: string[], options: RunOptions = {}): Promise<RunResult> {
-  if (options.mutates && ctx.options.dryRun) {
-    out.info(`[dry-run] would run in ${service}: ${showCommand(argv)}`)
-    return { code: 0, stdout: '', stderr: '', timedOut: false }
+export function parseArgs(argv: string[], declared: FlagSpec[]): Parsed {
+  const kinds = new Map<string, 'value' | 'boolean'>()
+  const alias: Record<string, string> = {}
+  for (const spec of declared) {
+    const [long, ...short] = names(spec).sort((a, b) => b.length - a.length)
+    if (kinds.has(long)) continue
+    kinds.set(long, takesValue(spec) ? 'value' : 'boolean')
+    for (const s of short) alias[s] = long
   }
-  const env = options.env ?? {}
-  const res = await ctx.target.execTracked(service, showCommand(argv), { ...options, mutates: false, env })
-  if (res.stopped !== undefined) {
-    throw new Error(`${showCommand(argv)} did not finish within ${(options.timeoutMs ?? ctx.config.commandTimeoutMs) / 1000} s in ${service}; ${res.stopped}`)
+  for (const key of Object.keys(KEYS)) if (!kinds.has(flagOf(key))) kinds.set(flagOf(key), 'value')
+  const of = (kind: string) => [...kinds].filter(([, k]) => k === kind).map(([n]) => n)
+  const raw = minimist(argv, { string: ['_', ...of('value')], boolean: of('boolean'), alias, unknown: () => true })
+  const parsed: Parsed = { flags: {}, positionals: (raw._ ?? []).map(String), settings: {}, problems: [] }
+  for (const [name, value] of Object.entries(raw)) {
+    if (name === '_' || alias[name]) continue
+    const key = keyOf(name)
+    const given = kinds.get(name) === 'boolean' ? (value ? 'true' : undefined) : String(value)
+    if (Array.isArray(value)) parsed.problems.push(`--${name} given ${value.length} times; give it once`)
+    else if (key) {
+      if (given !== undefined) parsed.settings[key] = given
+    } else if (kinds.has(name)) parsed.flags[name] = kinds.get(name) === 'boolean' ? Boolean(value) : String(value)
+    else parsed.problems.push(`unknown option: --${name} (see --help)`)
   }
-  if (res.code !== 0 && !options.allowFailure) throw new CommandError(argv, res, ctx.config.secrets)
-  return res
+  for (const [name, value] of Object.entries(parsed.flags)) if (value === '') parsed.problems.push(`--${name} needs a value`)
+  return parsed
 }
+
+/** A string flag's value, or undefined when it was not given. */
+export const text = (flags: Parsed['flags'], name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined)

@@ -4,12 +4,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../config/config.ts'
-import type { Ctx } from './context.ts'
-import { ACTIVITY_SQL, withDatabase } from '../access/database.ts'
-import { apiAnswers, describe } from '../targets/instances.ts'
-import { masked, out, table } from '../util/output.ts'
+import { ACTIVITY_SQL } from '../access/catalog.ts'
+import { withDatabase } from '../access/database.ts'
 import { withRedis } from '../access/redis.ts'
+import { apiAnswers, describe } from '../targets/instances.ts'
 import type { Instance } from '../targets/target.ts'
+import { masked, out, table } from '../util/output.ts'
+import type { Ctx } from './context.ts'
+import { STEPS } from './registry.ts'
 
 /** Each part of the bundle gets this long; a part that cannot be had says why in its file. */
 const PART_MS = 20_000
@@ -20,10 +22,10 @@ function within<T>(what: Promise<T>): Promise<T> {
 
 const text = (e: unknown) => `could not be had: ${(e as Error).message ?? e}\n`
 
-/** The service each phase works on: its logs are wanted whatever state it is in. */
+/** The service the failed phase or task works on (its registry entry says): its logs are wanted whatever state it is in. */
 function serviceOf(ctx: Ctx, phase: string | undefined): string | null {
-  const { services } = ctx.config
-  return ({ 'truncate-db': services.postgres, 'flush-redis': services.redis, 'run-test': services.api, validate: services.api, restore: services.postgres } as Record<string, string>)[phase ?? ''] ?? null
+  const service = STEPS.find((s) => s.name === phase)?.service
+  return service ? ctx.config.services[service] : null
 }
 
 /** Does the api's health probe fail now (one try)? False when it has none, or no port here. */

@@ -1,12 +1,15 @@
 // --backup: before the plan is carried out, save exactly what it destroys — every table of the
-// plan (with its sequences) and every Redis key of the databases or patterns it empties — through
-// the same connections the phases use, under backups/<timestamp>/; scripts/restore.mts puts them back.
+// plan (with its sequences, all in one snapshot) and every Redis key of the databases or patterns
+// it empties — through the same connections the phases use, under backups/<timestamp>/, with the
+// stack it came from. scripts/restore.mts puts them back, into that stack only.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Ctx, PlannedRedis } from '../run/context.ts'
-import { literal, quoteIdent, type Database } from '../access/database.ts'
+import type { Database } from '../access/database.ts'
+import type { Kv } from '../access/kv.ts'
+import { literal, quoteIdent } from '../access/sql.ts'
+import { RefusedError } from '../util/errors.ts'
 import { out } from '../util/output.ts'
-import type { Kv } from '../access/redis.ts'
+import type { PlannedRedis } from './plan.ts'
 
 export const DATABASE_FILE = 'database.jsonl'
 export const REDIS_FILE = 'redis.jsonl'
@@ -14,12 +17,24 @@ export const MANIFEST_FILE = 'manifest.json'
 
 export interface Manifest {
   createdAt: string
-  /** The database the rows came from, and the tables (schema.table) in the order they were saved. */
+  /** The stack it was taken from: the target's key (kind, project or namespace, where it is). */
+  stack?: string
+  /** The database the rows came from, its server's system identifier, and the tables in the order they were saved. */
   database?: string
+  system?: string | null
   tables?: string[]
   redisKeys?: number
-  /** The Redis database the run worked in (restore returns to it). */
+  /** The Redis database the run worked in (restore returns to it), and the server it was taken from. */
   redisDb?: number
+  redisServer?: string
+}
+
+/** Where a backup goes or comes from, and whether anything is written. */
+export interface BackupDir {
+  dir: string
+  dryRun: boolean
+  /** The target's key (lib/run/record.ts stateKey): a backup goes back only where it came from. */
+  stack: string
 }
 
 function note(dir: string, part: Partial<Manifest>) {
@@ -49,32 +64,51 @@ interface SavedTable {
   sequences: { name: string; last_value: string; is_called: boolean }[]
 }
 
-/** Sequences owned by a table's columns. */
-const sequencesSql = (table: string) =>
-  `SELECT s.oid::regclass::text AS name FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
-   WHERE s.relkind = 'S' AND d.refobjid = ${literal(quoteIdent(table))}::regclass ORDER BY 1`
+/** The database server's own identity (pg_control_system needs a superuser or pg_monitor; null without). */
+async function systemIdentifier(db: Database): Promise<string | null> {
+  return db.rows<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()').then((r) => r[0]?.id ?? null, () => null)
+}
 
-/** Every row of every table of the plan, as JSON, one table a line. */
-export async function backupTables(ctx: Ctx, db: Database, tables: string[]): Promise<void> {
-  const { options } = ctx
-  if (options.dryRun) return out.info(`[dry-run] would save every row of ${tables.join(', ')} to ${options.backupDir}/${DATABASE_FILE}`)
-  mkdirSync(options.backupDir, { recursive: true })
-  const file = path.join(options.backupDir, DATABASE_FILE)
+/**
+ * Every row of every table of the plan and the position of each sequence they own, read by ONE
+ * statement, so that all of it comes from one snapshot: rows a worker writes meanwhile are in all
+ * tables or in none.
+ */
+export async function backupTables(b: BackupDir, db: Database, tables: string[]): Promise<void> {
+  if (b.dryRun) return out.info(`[dry-run] would save every row of ${tables.join(', ')} to ${b.dir}/${DATABASE_FILE}`)
+  const parts = tables.map((t, i) => {
+    const sequences = `SELECT coalesce(json_agg(json_build_object('name', s.oid::regclass::text, 'last_value', coalesce(pg_sequence_last_value(s.oid), (SELECT q.seqstart FROM pg_sequence q WHERE q.seqrelid = s.oid))::text, 'is_called', pg_sequence_last_value(s.oid) IS NOT NULL)), '[]'::json)
+      FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+      WHERE s.relkind = 'S' AND d.refobjid = ${literal(quoteIdent(t))}::regclass`
+    return `(SELECT coalesce(json_agg(t), '[]'::json) FROM ONLY ${quoteIdent(t)} t) AS r${i}, (${sequences}) AS s${i}`
+  })
+  const [row] = await db.rows<Record<string, unknown>>(`SELECT ${parts.join(', ')}`)
+  mkdirSync(b.dir, { recursive: true })
+  const file = path.join(b.dir, DATABASE_FILE)
   writeFileSync(file, '')
   let rows = 0
-  for (const table of tables) {
-    const [{ data }] = await db.rows<{ data: unknown[] }>(`SELECT coalesce(json_agg(t), '[]'::json) AS data FROM ${quoteIdent(table)} t`)
-    const sequences: SavedTable['sequences'] = []
-    for (const { name } of await db.rows<{ name: string }>(sequencesSql(table))) {
-      const [s] = await db.rows<{ last_value: string; is_called: boolean }>(`SELECT last_value::text, is_called FROM ${name}`)
-      sequences.push({ name, ...s })
-    }
-    appendFileSync(file, JSON.stringify({ table, rows: data, sequences } satisfies SavedTable) + '\n')
-    rows += data.length
+  for (const [i, table] of tables.entries()) {
+    const saved: SavedTable = { table, rows: row[`r${i}`] as unknown[], sequences: row[`s${i}`] as SavedTable['sequences'] }
+    appendFileSync(file, JSON.stringify(saved) + '\n')
+    rows += saved.rows.length
   }
-  note(options.backupDir, { database: db.name, tables })
-  out.ok(`backup: ${rows} rows of ${tables.length} tables saved to ${file}`)
+  note(b.dir, { stack: b.stack, database: db.name, system: await systemIdentifier(db), tables })
+  out.ok(`backup: ${rows} rows of ${tables.length} tables saved in one snapshot to ${file}`)
 }
+
+/** A backup goes back only into the stack and database server it came from. */
+export async function refuseForeignBackup(b: BackupDir, m: Manifest, db: Database | null, kv: Kv | null) {
+  const why: string[] = []
+  if (m.stack && m.stack !== b.stack) why.push(`it was taken from ${m.stack}, and this is ${b.stack}`)
+  if (db && m.database && m.database !== db.name) why.push(`it holds rows of database ${m.database}, not ${db.name}`)
+  const system = db ? await systemIdentifier(db) : null
+  if (db && m.system && system && m.system !== system) why.push(`database ${db.name} is on another server (system identifier ${system}, the backup's ${m.system})`)
+  if (kv && m.redisServer && !sameRedis(m.redisServer, kv.server)) why.push(`its keys come from ${m.redisServer}, and the Redis reached is ${kv.server}`)
+  if (why.length) throw new RefusedError(`the backup ${b.dir} does not belong here: ${why.join('; ')}. Nothing was restored.`)
+}
+
+/** The Redis server's instance, without the address that changes when it restarts. */
+const sameRedis = (a: string, b: string) => a.replace(/ \([\d.:a-f]+\)/, '') === b.replace(/ \([\d.:a-f]+\)/, '')
 
 /** Tables ordered so that each comes after the tables its foreign keys point to. */
 async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
@@ -83,9 +117,8 @@ async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
      WHERE con.contype = 'f' AND con.conrelid <> con.confrelid
        AND con.conrelid = ANY(ARRAY[${tables.map((t) => `${literal(quoteIdent(t))}::regclass`).join(', ')}]::oid[])`,
   )
-  const key = async (t: string) => (await db.rows<{ n: string }>(`SELECT ${literal(quoteIdent(t))}::regclass::text AS n`))[0].n
-  const byName = new Map<string, string>()
-  for (const t of tables) byName.set(await key(t), t)
+  const regclass = await db.rows<Record<string, string>>(`SELECT ${tables.map((t, i) => `${literal(quoteIdent(t))}::regclass::text AS n${i}`).join(', ')}`)
+  const byName = new Map(tables.map((t, i) => [regclass[0][`n${i}`], t]))
   const ordered: string[] = []
   const visiting = new Set<string>()
   const visit = (n: string) => {
@@ -99,21 +132,15 @@ async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
   return ordered.map((n) => byName.get(n)!)
 }
 
-/** Rows back, in one transaction: the saved tables emptied (no CASCADE), reloaded parents first, sequences set. */
-export async function restoreTables(ctx: Ctx, db: Database, dir: string): Promise<number> {
+/** Rows back, in one transaction: the saved tables emptied (ONLY, no CASCADE), reloaded parents first, sequences set. */
+export async function restoreTables(db: Database, dir: string, lockTimeoutMs: number): Promise<number> {
   const saved = readFileSync(path.join(dir, DATABASE_FILE), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as SavedTable)
   const order = await parentsFirst(db, saved.map((s) => s.table))
-  const statements = [
-    'BEGIN;',
-    `SET LOCAL lock_timeout = '${Math.round(ctx.config.lockTimeoutMs)}ms';`,
-    `TRUNCATE TABLE ${saved.map((s) => quoteIdent(s.table)).join(', ')};`,
-  ]
+  const statements = ['BEGIN;', `SET LOCAL lock_timeout = '${Math.round(lockTimeoutMs)}ms';`, `TRUNCATE TABLE ${saved.map((s) => `ONLY ${quoteIdent(s.table)}`).join(', ')};`]
   for (const table of order) {
     const s = saved.find((x) => x.table === table)!
     if (s.rows.length) {
-      statements.push(
-        `INSERT INTO ${quoteIdent(table)} OVERRIDING SYSTEM VALUE SELECT * FROM json_populate_recordset(NULL::${quoteIdent(table)}, ${literal(JSON.stringify(s.rows))}::json);`,
-      )
+      statements.push(`INSERT INTO ${quoteIdent(table)} OVERRIDING SYSTEM VALUE SELECT * FROM json_populate_recordset(NULL::${quoteIdent(table)}, ${literal(JSON.stringify(s.rows))}::json);`)
     }
     for (const q of s.sequences) statements.push(`SELECT setval(${literal(q.name)}, ${Number(q.last_value)}, ${q.is_called});`)
   }
@@ -123,15 +150,14 @@ export async function restoreTables(ctx: Ctx, db: Database, dir: string): Promis
 }
 
 /** DUMP + PTTL of every key the plan removes, one JSON line each, with its database. */
-export async function backupKeys(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<void> {
-  const { options } = ctx
+export async function backupKeys(b: BackupDir, kv: Kv, planned: PlannedRedis): Promise<void> {
   if (!kv.client) throw new Error('--backup of Redis keys needs a port (the published port, a port-forward or REDIS_URL): REDIS_ACCESS=exec cannot DUMP')
   const patterns = planned.patterns?.map((p) => p.pattern) ?? ['*']
   const dbs = planned.databases.map((d) => d.db)
-  if (options.dryRun) return out.info(`[dry-run] would save the keys of db ${dbs.join(', ')} matching ${patterns.join(', ')} to ${options.backupDir}/${REDIS_FILE}`)
+  if (b.dryRun) return out.info(`[dry-run] would save the keys of db ${dbs.join(', ')} matching ${patterns.join(', ')} to ${b.dir}/${REDIS_FILE}`)
   const client = kv.client
-  mkdirSync(options.backupDir, { recursive: true })
-  const file = path.join(options.backupDir, REDIS_FILE)
+  mkdirSync(b.dir, { recursive: true })
+  const file = path.join(b.dir, REDIS_FILE)
   writeFileSync(file, '')
   let saved = 0
   try {
@@ -155,16 +181,16 @@ export async function backupKeys(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promi
   } finally {
     await client.select(kv.db) // back to the database the phases work in
   }
-  note(options.backupDir, { redisKeys: saved, redisDb: kv.db })
+  note(b.dir, { stack: b.stack, redisKeys: saved, redisDb: kv.db, redisServer: kv.server })
   out.ok(`backup: ${saved} Redis keys saved to ${file}`)
 }
 
 /** Keys back with RESTORE ... REPLACE, in the databases they came from, with their TTLs. */
-export async function restoreKeys(ctx: Ctx, kv: Kv, dir: string): Promise<number> {
+export async function restoreKeys(b: BackupDir, kv: Kv): Promise<number> {
   if (!kv.client) throw new Error('restoring Redis keys needs a port (the published port, a port-forward or REDIS_URL): REDIS_ACCESS=exec cannot RESTORE')
-  const lines = readFileSync(path.join(dir, REDIS_FILE), 'utf8').split('\n').filter(Boolean)
-  if (ctx.options.dryRun) {
-    out.info(`[dry-run] would RESTORE ${lines.length} keys from ${path.join(dir, REDIS_FILE)}`)
+  const lines = readFileSync(path.join(b.dir, REDIS_FILE), 'utf8').split('\n').filter(Boolean)
+  if (b.dryRun) {
+    out.info(`[dry-run] would RESTORE ${lines.length} keys from ${path.join(b.dir, REDIS_FILE)}`)
     return lines.length
   }
   const client = kv.client
@@ -184,6 +210,6 @@ export async function restoreKeys(ctx: Ctx, kv: Kv, dir: string): Promise<number
   } finally {
     await client.select(kv.db)
   }
-  out.ok(`restored ${lines.length} Redis keys from ${path.join(dir, REDIS_FILE)}`)
+  out.ok(`restored ${lines.length} Redis keys from ${path.join(b.dir, REDIS_FILE)}`)
   return lines.length
 }

@@ -1,15 +1,107 @@
 // The destruction plan: everything a run will destroy, computed once from the live target before
 // anything changes. The confirmation, --dry-run and --json show it, --backup saves it, and the
-// destructive phases carry it out and nothing else. A table that CASCADE would reach and the
-// configuration does not name refuses the run here.
-import type { Config } from '../config/config.ts'
-import type { Ctx, DestructionPlan, PhaseSpec, PlannedContainers, PlannedDatabase, PlannedRedis, PlannedTable } from '../run/context.ts'
-import { cascadeReach, countRows, DbError, lockHolders, resolveTables, showCount, withDatabase, type Database, type Reached } from '../access/database.ts'
-import { RefusedError, UnreachableError } from '../run/errors.ts'
+// destructive phases carry it out and nothing else. Every table the truncation reaches — through
+// a foreign key, as an inheritance child or a partition — and every trigger that fires on it is
+// named; one the configuration does not name refuses the run here.
+import { countRows, lockHolders, reachOf, resolveTables, truncateTriggers, type Reached, type ResolvedTable, type TruncateTrigger } from '../access/catalog.ts'
+import { DbError, withDatabase, type Database } from '../access/database.ts'
+import type { Reach } from '../access/reach.ts'
 import { withRedis } from '../access/redis.ts'
+import { LOCK_NOT_AVAILABLE, showCount } from '../access/sql.ts'
+import { PRODUCTION_VALUE, type Config, type RestartMode } from '../config/config.ts'
 import type { Instance } from '../targets/target.ts'
+import { RefusedError, SuiteError, UnreachableError } from '../util/errors.ts'
+import { EXIT, type ExitCode } from '../util/exits.ts'
 
-const LOCK_NOT_AVAILABLE = '55P03'
+export type Destroys = 'logs' | 'containers' | 'database' | 'redis'
+
+export interface PlannedTable {
+  /** schema.table (the configured name for configured tables) */
+  name: string
+  /** Rows now; a string when counting stopped ("10000+"), was blocked, or the table is foreign. */
+  rows: number | string
+  /** Named in RESET_TABLES, or reached by the truncation and named in CASCADE_TABLES. */
+  reason: 'configured' | 'reached'
+  /** How a reached table is reached: "foreign key a(x) -> b (fk)", "inheritance child of jobs", "partition of events". */
+  reachedBy?: string
+  /** p: a partitioned table, truncated without ONLY (its partitions are in the plan); f: a foreign table. */
+  kind?: string
+}
+
+export interface PlannedDatabase {
+  name: string
+  via: string
+  /** Which server answered, and why it is this project's: "container p-postgres-1 (172.18.0.2)". */
+  server: string
+  /** Every table the truncation empties, in order; nothing else is emptied. */
+  tables: PlannedTable[]
+  /** Triggers that fire on the truncation (named in TRUNCATE_TRIGGERS: any other refuses the run). */
+  triggers: TruncateTrigger[]
+}
+
+export interface PlannedRedis {
+  via: string
+  server: string
+  mode: 'flushall' | 'flushdb' | 'patterns'
+  /** Each database the flush empties, with its key count now. */
+  databases: { db: number; keys: number }[]
+  /** In patterns mode: each pattern with the keys it matches now. */
+  patterns?: { pattern: string; keys: number }[]
+}
+
+export interface PlannedLog {
+  /** As configured. */
+  configured: string
+  /** What gets emptied: symlinks resolved, or pod:path. */
+  where: string
+  bytes: number | null
+}
+
+export interface PlannedContainers {
+  mode: RestartMode
+  /** Instances restarted (or recreated), by name and service. */
+  restart: { name: string; service: string }[]
+  /** Where the project was created from (Compose) or the namespace (Kubernetes). */
+  origin: string
+  /** The rebuild mode removes volumes: every database of the stack is wiped. */
+  wipesVolumes: boolean
+}
+
+export interface DestructionPlan {
+  /** The target, and the settings that chose it with where each came from. */
+  target: string
+  sources: string[]
+  log?: PlannedLog
+  containers?: PlannedContainers
+  database?: PlannedDatabase
+  redis?: PlannedRedis
+  /** Instances of the worker services, stopped while the database and Redis are emptied so that
+   *  no task message from before the reset writes into the fresh database; started after. */
+  held: { name: string; service: string }[]
+  /** Lines of tasks that describe their own destruction (restore, rollback-db, reset-circuit). */
+  tasks: string[]
+}
+
+/** What the run will destroy, as the caller works it out from its phases. */
+export interface Wanted {
+  destroys: Set<Destroys>
+  /** Parts a task describes itself (its lines in `tasks`): only the server is checked there. */
+  ownLines: Set<Destroys>
+  tasks: string[]
+  /** The worker services are held stopped while the database and Redis are emptied. */
+  holdWorkers: boolean
+}
+
+/** A part of the plan that could not be made: its phase's exit code (4 for a missing table, say). */
+export class PlanError extends SuiteError {
+  constructor(
+    message: string,
+    exitCode: ExitCode,
+    readonly part: string,
+  ) {
+    super(message, exitCode)
+  }
+}
 
 /** Does a configured name (table or schema.table) name this schema.table? */
 export const names = (configured: string, qualified: string) => configured === qualified || (!configured.includes('.') && qualified.endsWith(`.${configured}`))
@@ -22,50 +114,37 @@ export function sourceLines(config: Config): string[] {
     lines.push(`compose project ${config.project} (${from('project')})`)
     lines.push(`compose files ${config.composeFiles.join(', ')} (${from('composeFiles')})`)
   } else lines.push(`kubernetes context ${config.kube.context} (${from('KUBE_CONTEXT')}), namespace ${config.kube.namespace} (${from('KUBE_NAMESPACE')})`)
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'LOG_FILE', 'SERVICES', 'RESTART_MODE', 'RESET_TABLES', 'CASCADE_TABLES'] as const) {
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'LOG_FILE', 'SERVICES', 'RESTART_MODE', 'RESET_TABLES', 'CASCADE_TABLES', 'TRUNCATE_TRIGGERS'] as const) {
     if (config.sources[key]) lines.push(`${key} set by ${config.sources[key]}`)
   }
-  if (config.ignored.length) lines.push(`not read (exported for other tools; the suite's own take the RT_ prefix): ${config.ignored.join(', ')}`)
+  if (config.safety.ignored.length) lines.push(`not read (exported for other tools; the suite's own take the RT_ prefix): ${config.safety.ignored.join(', ')}`)
   return lines
 }
 
-/** The services whose instances are held stopped: the run clears the broker, and they consume it. */
-export function heldServices(ctx: Ctx, present: string[]): string[] {
-  if (!ctx.phases.includes('flush-redis')) return []
-  if (!ctx.phases.some((p) => ['restart', 'truncate-db', 'flush-redis'].includes(p))) return []
-  return ctx.config.workerServices.filter((s) => present.includes(s))
-}
-
-export async function computePlan(ctx: Ctx, phases: PhaseSpec[]): Promise<DestructionPlan> {
-  const { config, target } = ctx
-  const destroys = new Set(phases.map((p) => p.destroys).filter(Boolean))
-  const custom = new Set(phases.filter((p) => p.inventory).map((p) => p.destroys))
-  const plan: DestructionPlan = { target: target.describe(), sources: sourceLines(config), held: [], tasks: [] }
-  for (const p of phases) if (p.inventory) plan.tasks.push(...(await p.inventory(ctx)))
-
-  if (destroys.has('logs')) plan.log = { configured: config.logFile, where: await target.log.where(), bytes: await target.log.size() }
-  const needsInstances = destroys.has('containers') || destroys.has('database') || destroys.has('redis')
-  const instances = needsInstances ? await target.instances() : []
-  const held = heldServices(ctx, instances.map((i) => i.service))
+export async function computePlan(r: Reach, want: Wanted): Promise<DestructionPlan> {
+  const { config, target } = r
+  const plan: DestructionPlan = { target: target.describe(), sources: sourceLines(config), held: [], tasks: want.tasks }
+  if (want.destroys.has('logs')) plan.log = { configured: config.logFile, where: await target.log.where(), bytes: await target.log.size() }
+  const instances = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? await target.instances() : []
+  const held = want.holdWorkers ? config.workerServices.filter((s) => instances.some((i) => i.service === s)) : []
   plan.held = instances.filter((i) => held.includes(i.service)).map((i) => ({ name: i.name, service: i.service }))
-  if (destroys.has('containers')) plan.containers = await part('containers', 3, planContainers(ctx, held))
-  if (destroys.has('database')) plan.database = await part('database', 4, planDatabase(ctx, !custom.has('database')))
-  if (destroys.has('redis')) plan.redis = await part('redis', 5, planRedis(ctx, !custom.has('redis')))
+  if (want.destroys.has('containers')) plan.containers = await part('containers', EXIT.containers, planContainers(r, held))
+  if (want.destroys.has('database')) plan.database = await part('database', EXIT.database, planDatabase(r, !want.ownLines.has('database')))
+  if (want.destroys.has('redis')) plan.redis = await part('redis', EXIT.redis, planRedis(r, !want.ownLines.has('redis')))
   return plan
 }
 
 /**
  * A part of the plan that fails: a server that cannot be reached cannot be shown to be this
- * project's, so the run is refused (fail closed); any other error is that part's failure (its
- * phase's exit code: 4 for a missing table, say).
+ * project's, so the run is refused (fail closed); any other error is that part's failure.
  */
-async function part<T>(name: string, exitCode: number, computing: Promise<T>): Promise<T> {
+async function part<T>(name: string, exitCode: ExitCode, computing: Promise<T>): Promise<T> {
   try {
     return await computing
   } catch (e) {
     if (e instanceof UnreachableError) throw new RefusedError(`${e.message}. Nothing was changed: what cannot be inspected cannot be shown to be this project's.`)
-    if (e instanceof Error && !('exitCode' in e)) Object.assign(e, { exitCode, planning: name })
-    throw e
+    if (e instanceof SuiteError) throw e
+    throw new PlanError((e as Error).message, exitCode, name)
   }
 }
 
@@ -74,103 +153,122 @@ async function part<T>(name: string, exitCode: number, computing: Promise<T>): P
  * is left stopped (not required: compose stop, an engine restart), every service that runs, so
  * that the stopped one stays stopped. `rebuild` takes everything down and up again.
  */
-export async function servicesToRestart(config: Config, target: Ctx['target'], all: Instance[]): Promise<string[]> {
-  if (config.restartServices.length) return target.servicesFor(config.restartServices)
-  if (config.restartMode === 'rebuild' || !all.some((i) => i.readiness === 'stopped')) return []
+export async function servicesToRestart(config: Config, target: Reach['target'], all: Instance[]): Promise<string[]> {
+  if (config.restart.services.length) return target.servicesFor(config.restart.services)
+  if (config.restart.mode === 'rebuild' || !all.some((i) => i.readiness === 'stopped')) return []
   return [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
 }
 
-async function planContainers(ctx: Ctx, held: string[]): Promise<PlannedContainers> {
-  const { config, target } = ctx
+async function planContainers(r: Reach, held: string[]): Promise<PlannedContainers> {
+  const { config, target } = r
   const all = await target.instances()
   const services = await servicesToRestart(config, target, all)
   const restart = all.filter((i) => (services.length === 0 || services.includes(i.service)) && !held.includes(i.service))
   const origins = [...new Set(all.map((i) => i.origin?.workingDir).filter(Boolean))]
   return {
-    mode: config.restartMode,
+    mode: config.restart.mode,
     restart: restart.map((i) => ({ name: i.name, service: i.service })),
     origin: origins.length ? `created from ${origins.join(', ')}` : target.describe(),
-    wipesVolumes: config.restartMode === 'rebuild' && services.length === 0,
+    wipesVolumes: config.restart.mode === 'rebuild' && services.length === 0,
   }
 }
 
-/** Rows of each table, each count waiting at most LOCK_TIMEOUT; a blocked count names its blocker. */
-async function rowsOf(db: Database, tables: { name: string; oid: number }[]): Promise<Record<string, number | string>> {
+/** Rows of each table, each count waiting at most LOCK_TIMEOUT; a blocked count names its blocker; a foreign table is not counted. */
+async function rowsOf(db: Database, tables: { name: string; oid: number; kind?: string }[]): Promise<Record<string, number | string>> {
+  const local = tables.filter((t) => t.kind !== 'f')
+  const result: Record<string, number | string> = Object.fromEntries(tables.filter((t) => t.kind === 'f').map((t) => [t.name, 'rows on another server (not counted)']))
+  const shown = (n: number) => (n > 10_000 ? showCount(n) : n)
   try {
-    const counts = await countRows(db, tables.map((t) => t.name))
-    return Object.fromEntries(Object.entries(counts).map(([t, n]) => [t, n > 10_000 ? showCount(n) : n]))
+    const counts = await countRows(db, local.map((t) => t.name))
+    return { ...result, ...Object.fromEntries(Object.entries(counts).map(([t, n]) => [t, shown(n)])) }
   } catch (e) {
     if (!(e instanceof DbError) || e.code !== LOCK_NOT_AVAILABLE) throw e
   }
-  const result: Record<string, number | string> = {}
-  for (const t of tables) {
+  for (const t of local) {
     try {
-      const n = (await countRows(db, [t.name]))[t.name]
-      result[t.name] = n > 10_000 ? showCount(n) : n
+      result[t.name] = shown((await countRows(db, [t.name]))[t.name])
     } catch (e) {
       if (!(e instanceof DbError) || e.code !== LOCK_NOT_AVAILABLE) throw e
-      const holders = await lockHolders(db, [t.oid])
-      result[t.name] = `? (locked: ${holders[0] ?? 'by another session'})`
+      result[t.name] = `? (locked: ${(await lockHolders(db, [t.oid]))[0] ?? 'by another session'})`
     }
   }
   return result
 }
 
-const PRODUCTION_MARKER = /^(prod|production|live|staging|stage)$/i
 /** A database setting users can set to protect a database: ALTER DATABASE x SET reset_suite.environment = 'production'. */
 export const DB_MARKER = 'reset_suite.environment'
 
 /**
- * The tables the truncation empties: the configured ones, and each table a foreign key ties to
- * them that CASCADE_TABLES names. Any other such table refuses the run, named with its key.
- * With `tables` false (a task with its own inventory), only the server is checked.
+ * The tables the truncation empties and the triggers it fires, from the live catalog. With
+ * `tables` false (a task with its own lines), only the server and its marker are checked.
  */
-async function planDatabase(ctx: Ctx, tables: boolean): Promise<PlannedDatabase> {
-  const { config } = ctx
+async function planDatabase(r: Reach, tables: boolean): Promise<PlannedDatabase> {
   return withDatabase(
-    ctx,
+    r,
     async (db) => {
-      const [marker] = await db.rows<{ marker: string | null }>(`SELECT current_setting('${DB_MARKER}', true) AS marker`)
-      if (marker.marker && PRODUCTION_MARKER.test(marker.marker) && config.allowProduction !== db.name) {
-        throw new RefusedError(`database ${db.name} is marked ${DB_MARKER}=${marker.marker}. Nothing was changed. If you are sure, set ALLOW_PRODUCTION=${db.name}.`)
-      }
-      const planned: PlannedDatabase = { name: db.name, via: db.via, server: db.server, tables: [] }
+      await refuseMarked(r, db)
+      const planned: PlannedDatabase = { name: db.name, via: db.via, server: db.server, tables: [], triggers: [] }
       if (!tables) return planned
-      const configured = await resolveTables(db, config.tables)
-      const reached = await cascadeReach(db, configured)
-      const protectedReach = reached.find((r) => r.name.endsWith('.alembic_version'))
-      if (protectedReach) throw new RefusedError(`a foreign key ties alembic_version to the tables to truncate (${protectedReach.via}); it is never truncated. Nothing was changed.`)
-      const allowed = (r: Reached) => config.cascadeTables.some((t) => names(t, r.name))
-      const unnamed = reached.filter((r) => !allowed(r))
-      const rows = await rowsOf(db, [...configured.map((t) => ({ name: t.name, oid: t.oid })), ...reached.map((r) => ({ name: r.name, oid: r.oid }))])
-      if (unnamed.length) {
-        const list = unnamed.map((r) => `${r.name} (${rows[r.name]} rows), tied by ${r.via}`).join('; ')
-        throw new RefusedError(
-          `the truncation would also empty ${unnamed.length === 1 ? 'a table' : `${unnamed.length} tables`} the configuration does not name: ${list}. Nothing was changed. ` +
-            `If ${unnamed.length === 1 ? 'it' : 'they'} may be emptied with the others, name ${unnamed.length === 1 ? 'it' : 'them'} in RESET_TABLES or in CASCADE_TABLES (e.g. CASCADE_TABLES=${unnamed.map((r) => r.name.replace(/^public\./, '')).join(',')}).`,
-        )
-      }
-      const list: PlannedTable[] = [
-        ...configured.map((t) => ({ name: t.name, rows: rows[t.name], reason: 'configured' as const })),
-        ...reached.map((r) => ({ name: r.name, rows: rows[r.name], reason: 'cascade' as const, reachedBy: r.via })),
+      const configured = await resolveTables(db, r.config.database.tables)
+      const reached = await reachOf(db, configured)
+      refuseUnnamed(r.config, reached, await rowsOf(db, reached))
+      const all: (ResolvedTable | Reached)[] = [...configured, ...reached]
+      planned.triggers = await truncateTriggers(db, all.map((t) => t.oid))
+      refuseUnnamedTriggers(r.config, planned.triggers)
+      const rows = await rowsOf(db, all)
+      planned.tables = [
+        ...configured.map((t) => ({ name: t.name, rows: rows[t.name], reason: 'configured' as const, ...(t.kind !== 'r' ? { kind: t.kind } : {}) })),
+        ...reached.map((t) => ({ name: t.name, rows: rows[t.name], reason: 'reached' as const, reachedBy: t.via, ...(t.kind !== 'r' ? { kind: t.kind } : {}) })),
       ]
-      planned.tables = list
       return planned
     },
     { destructive: true },
   )
 }
 
-async function planRedis(ctx: Ctx, keys: boolean): Promise<PlannedRedis> {
-  const { config } = ctx
+/** A database marked as production is refused unless ALLOW_PRODUCTION names it. */
+async function refuseMarked(r: Reach, db: Database) {
+  const [marker] = await db.rows<{ marker: string | null }>(`SELECT current_setting('${DB_MARKER}', true) AS marker`)
+  if (marker.marker && PRODUCTION_VALUE.test(marker.marker) && r.config.safety.allowProduction !== db.name) {
+    throw new RefusedError(`database ${db.name} is marked ${DB_MARKER}=${marker.marker}. Nothing was changed. If you are sure, set ALLOW_PRODUCTION=${db.name}.`)
+  }
+}
+
+/** A table the truncation reaches that CASCADE_TABLES does not name refuses the run; alembic_version always does. */
+function refuseUnnamed(config: Config, reached: Reached[], rows: Record<string, number | string>) {
+  const protectedReach = reached.find((t) => t.name.endsWith('.alembic_version'))
+  if (protectedReach) throw new RefusedError(`the truncation would reach alembic_version (${protectedReach.via}); it is never truncated. Nothing was changed.`)
+  const unnamed = reached.filter((t) => !config.database.cascadeTables.some((n) => names(n, t.name)))
+  if (!unnamed.length) return
+  const one = unnamed.length === 1
+  const list = unnamed.map((t) => `${t.name} (${typeof rows[t.name] === 'number' ? `${rows[t.name]} rows` : rows[t.name]}${t.server ? `, foreign table on server ${t.server}` : ''}), reached as ${t.via}`).join('; ')
+  throw new RefusedError(
+    `the truncation would also empty ${one ? 'a table' : `${unnamed.length} tables`} the configuration does not name: ${list}. Nothing was changed. ` +
+      `If ${one ? 'it' : 'they'} may be emptied with the others, name ${one ? 'it' : 'them'} in RESET_TABLES or in CASCADE_TABLES (e.g. CASCADE_TABLES=${unnamed.map((t) => t.name.replace(/^public\./, '')).join(',')}).`,
+  )
+}
+
+/** A trigger that fires on the truncation can write anywhere: unless TRUNCATE_TRIGGERS names it, the run is refused. */
+function refuseUnnamedTriggers(config: Config, triggers: TruncateTrigger[]) {
+  const allowed = (t: TruncateTrigger) => config.database.truncateTriggers.some((n) => n === t.name || n === `${t.table}.${t.name}` || n === `${t.table.replace(/^public\./, '')}.${t.name}`)
+  const unnamed = triggers.filter((t) => !allowed(t))
+  if (!unnamed.length) return
+  throw new RefusedError(
+    `the truncation would fire ${unnamed.length === 1 ? 'a trigger' : `${unnamed.length} triggers`} the configuration does not name: ${unnamed.map((t) => `${t.name} (${t.timing} TRUNCATE on ${t.table}, runs ${t.function})`).join('; ')}. ` +
+      `Nothing was changed. A trigger may write to any table. If it may run, name it in TRUNCATE_TRIGGERS (e.g. TRUNCATE_TRIGGERS=${unnamed.map((t) => `${t.table.replace(/^public\./, '')}.${t.name}`).join(',')}).`,
+  )
+}
+
+async function planRedis(r: Reach, keys: boolean): Promise<PlannedRedis> {
+  const { config } = r
   return withRedis(
-    ctx,
+    r,
     async (kv) => {
-      const planned: PlannedRedis = { via: kv.via, server: kv.server, mode: config.redisMode, databases: [] }
+      const planned: PlannedRedis = { via: kv.via, server: kv.server, mode: config.redis.mode, databases: [] }
       if (!keys) return planned
-      if (config.redisMode === 'flushall') planned.databases = await kv.keyspace()
+      if (config.redis.mode === 'flushall') planned.databases = await kv.keyspace()
       else planned.databases = [{ db: kv.db, keys: await kv.dbsize() }]
-      if (config.redisMode === 'patterns') planned.patterns = Object.entries(await kv.countByPatterns(config.redisPatterns)).map(([pattern, n]) => ({ pattern, keys: n }))
+      if (config.redis.mode === 'patterns') planned.patterns = Object.entries(await kv.countByPatterns(config.redis.patterns)).map(([pattern, n]) => ({ pattern, keys: n }))
       return planned
     },
     { destructive: true },
@@ -190,19 +288,28 @@ export function renderPlan(plan: DestructionPlan): string[] {
     if (c.wipesVolumes) lines.push('  rebuild removes the volumes: every database of the stack is wiped, not only the tables below')
   }
   if (plan.held.length) lines.push(`held stopped while the database and Redis are emptied, then started: ${plan.held.map((i) => i.name).join(', ')}`)
-  if (plan.database) {
-    const d = plan.database
-    lines.push(`database ${d.name} on ${d.server}, via ${d.via}${d.tables.length ? `: ${d.tables.length} tables emptied (TRUNCATE ... RESTART IDENTITY):` : ''}`)
-    for (const t of d.tables) lines.push(`  ${t.name}: ${typeof t.rows === 'number' ? `${t.rows} rows` : t.rows}${t.reachedBy ? ` (tied by ${t.reachedBy}; named in CASCADE_TABLES)` : ''}`)
-  }
-  if (plan.redis) {
-    const r = plan.redis
-    const dbs = r.databases.map((d) => `db${d.db} (${d.keys} keys)`).join(', ') || 'no keys'
-    if (r.mode === 'flushall') lines.push(`redis on ${r.server}, via ${r.via}: FLUSHALL empties every database: ${dbs}`)
-    else if (r.mode === 'flushdb') lines.push(`redis on ${r.server}, via ${r.via}: FLUSHDB empties ${dbs}`)
-    else if (r.patterns) lines.push(`redis on ${r.server}, via ${r.via}: keys matching ${r.patterns.map((p) => `${p.pattern} (${p.keys})`).join(', ')}`)
-    else lines.push(`redis on ${r.server}, via ${r.via}`)
-  }
+  if (plan.database) lines.push(...databaseLines(plan.database))
+  if (plan.redis) lines.push(redisLine(plan.redis))
   lines.push(...plan.tasks)
   return lines
+}
+
+/** The database part: every table that loses rows, why it is reached, and every trigger that fires. */
+export function databaseLines(d: PlannedDatabase): string[] {
+  const lines = [`database ${d.name} on ${d.server}, via ${d.via}${d.tables.length ? `: ${d.tables.length} tables emptied (TRUNCATE ... RESTART IDENTITY):` : ''}`]
+  for (const t of d.tables) {
+    const rows = typeof t.rows === 'number' ? `${t.rows} rows` : t.rows
+    const kind = t.kind === 'p' ? ', partitioned: its partitions below' : t.kind === 'f' ? ', a foreign table: the rows are deleted on its server' : ''
+    lines.push(`  ${t.name}: ${rows}${kind}${t.reachedBy ? ` (reached as ${t.reachedBy}; named in CASCADE_TABLES)` : ''}`)
+  }
+  for (const t of d.triggers) lines.push(`  trigger ${t.name} fires ${t.timing} TRUNCATE on ${t.table} and runs ${t.function} (named in TRUNCATE_TRIGGERS)`)
+  return lines
+}
+
+function redisLine(r: PlannedRedis): string {
+  const dbs = r.databases.map((d) => `db${d.db} (${d.keys} keys)`).join(', ') || 'no keys'
+  if (r.mode === 'flushall') return `redis on ${r.server}, via ${r.via}: FLUSHALL empties every database: ${dbs}`
+  if (r.mode === 'flushdb') return `redis on ${r.server}, via ${r.via}: FLUSHDB empties ${dbs}`
+  if (r.patterns) return `redis on ${r.server}, via ${r.via}: keys matching ${r.patterns.map((p) => `${p.pattern} (${p.keys})`).join(', ')}`
+  return `redis on ${r.server}, via ${r.via}`
 }

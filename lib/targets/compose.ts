@@ -4,8 +4,9 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, truncateSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
-import { RefusedError } from '../run/errors.ts'
-import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from './instances.ts'
+import { RefusedError } from '../util/errors.ts'
+import { BaseTarget } from './base.ts'
+import { waitForStack } from './instances.ts'
 import { out, ticker } from '../util/output.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
 import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from './target.ts'
@@ -146,19 +147,19 @@ export function foreignOrigin(list: Instance[], settings: Pick<ComposeSettings, 
   return null
 }
 
-export class ComposeTarget implements Target {
+export class ComposeTarget extends BaseTarget implements Target {
   readonly kind = 'compose' as const
+  protected readonly noun = 'container'
   private cmd: string[] | undefined
-  /** The last listing; commands that change something drop it. */
-  private snapshot: Instance[] | undefined
   readonly log: LogFile
 
   constructor(
-    private run: Runner,
+    run: Runner,
     private settings: ComposeSettings,
-    private clock: Clock,
-    private signal: AbortSignal,
+    clock: Clock,
+    signal: AbortSignal,
   ) {
+    super(run, clock, signal)
     this.log = hostLogFile(settings.logFile)
   }
 
@@ -229,54 +230,19 @@ export class ComposeTarget implements Target {
     return (this.snapshot = found)
   }
 
-  async current(): Promise<Instance[]> {
-    return this.snapshot ?? this.instances()
+  protected usable(c: Instance): boolean {
+    return c.state === 'running'
   }
 
-  async instance(service: string): Promise<Instance> {
-    const found = (this.snapshot ?? (await this.instances())).filter((c) => c.service === service)
-    const running = found.find((c) => c.state === 'running')
-    if (running) return running
-    const states = found.length ? found.map(describe).join(', ') : 'no container'
-    this.snapshot = undefined
-    throw new Error(
-      `service ${service} of project ${this.settings.project} is not running (${states}). Start it with ./scripts/assess.mts (starts missing services) or: ${this.args('up', '-d', service).join(' ')}`,
-    )
-  }
-
-  async servicesFor(names: string[]): Promise<string[]> {
-    const all = await this.instances()
-    const known = new Set(all.map((c) => c.service))
-    const services = names.map((n) => (known.has(n) ? n : all.find((c) => c.name === n)?.service))
-    const unknown = names.filter((_, i) => !services[i])
-    if (unknown.length) throw new Error(`no service or container named ${unknown.join(', ')} in project ${this.settings.project}; services are ${[...known].sort().join(', ')}`)
-    return [...new Set(services as string[])]
+  protected unavailable(service: string, states: string): string {
+    return `service ${service} of project ${this.settings.project} is not running (${states}). Start it with ./scripts/assess.mts (starts missing services) or: ${this.args('up', '-d', service).join(' ')}`
   }
 
   /** `docker exec` in a container: faster than `compose exec` and the same for v1 and v2. */
-  private execIn(container: Instance, argv: string[], options: ExecOptions = {}) {
+  protected execIn(container: Instance, argv: string[], options: ExecOptions = {}) {
     const flags = [...(options.input !== undefined ? ['-i'] : []), ...(options.tty ? ['-t'] : [])]
     for (const name of Object.keys(options.env ?? {})) flags.push('-e', name)
     return this.run(['docker', 'exec', ...flags, container.id, ...argv], { signal: this.signal, ...options })
-  }
-
-  async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
-    if (options.mutates) this.snapshot = undefined
-    return this.execIn(await this.instance(service), argv, options)
-  }
-
-  async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {
-    const container = await this.instance(service)
-    const file = pidFile()
-    const res = await this.execIn(container, ['sh', '-c', TRACKED, file, command], { ...options, allowFailure: true })
-    if (res.timedOut || this.signal.aborted) {
-      const stop = await this.run(['docker', 'exec', container.id, 'sh', '-c', STOP_TRACKED, file], { allowFailure: true, timeoutMs: 20_000 })
-      const stopped = stop.code === 0 ? stop.stdout.trim() || 'stopped it in the container' : `could not stop it in the container: ${stop.stderr.trim()}`
-      if (this.signal.aborted) throw this.signal.reason
-      return { ...res, stopped }
-    }
-    await this.run(['docker', 'exec', container.id, 'rm', '-f', file], { allowFailure: true })
-    return res
   }
 
   async runOneOff(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {

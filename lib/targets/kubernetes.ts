@@ -4,15 +4,15 @@
 // file inside the api pod. Held workers are scaled to 0 and back, their replicas kept in an
 // annotation so that an interrupted run can still put them back.
 import { spawn, type ChildProcess } from 'node:child_process'
-import type { Config } from '../config/config.ts'
-import { describe, pidFile, STOP_TRACKED, TRACKED, waitForStack } from './instances.ts'
+import { PRODUCTION_WORD, type Config } from '../config/config.ts'
+import { BaseTarget } from './base.ts'
+import { waitForStack } from './instances.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
 import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from './target.ts'
 import type { Clock } from '../util/wait.ts'
 
 /** Where a held workload's replica count is kept while it is scaled to 0. */
 export const REPLICAS_ANNOTATION = 'reset-and-test/replicas'
-const PRODUCTION_WORD = /(^|[^a-z])(prod|production|live|staging|stage)([^a-z]|$)/i
 
 /** The label selector of a service: the KUBE_SELECTOR template with {service} filled in. */
 export const selectorOf = (template: string, service: string) => template.replaceAll('{service}', service)
@@ -66,18 +66,19 @@ export function envPrelude(env: Record<string, string>): string {
 }
 const READ_ENV = 'IFS= read -r RT_ENV; eval "$RT_ENV"; unset RT_ENV; exec "$@"'
 
-export class KubernetesTarget implements Target {
+export class KubernetesTarget extends BaseTarget implements Target {
   readonly kind = 'kubernetes' as const
-  private snapshot: Instance[] | undefined
+  protected readonly noun = 'pod'
   private forwards: { child: ChildProcess; service: string; port: number; endpoint: Endpoint }[] = []
   readonly log: LogFile
 
   constructor(
-    private run: Runner,
+    run: Runner,
     private config: Config,
-    private clock: Clock,
-    private signal: AbortSignal,
+    clock: Clock,
+    signal: AbortSignal,
   ) {
+    super(run, clock, signal)
     this.log = podLogFile(this, config.services.api, config.logFile)
   }
 
@@ -113,7 +114,8 @@ export class KubernetesTarget implements Target {
 
   /** Reasons to think the context is not a development cluster: its names, or an API server elsewhere. */
   async signals(): Promise<string[]> {
-    const { kube, safeHosts } = this.config
+    const { kube } = this.config
+    const { safeHosts } = this.config.safety
     const res = await this.run(['kubectl', ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []), 'config', 'view', '--minify', '-o', 'json', '--context', kube.context], { allowFailure: true })
     if (res.code !== 0) return [`the context ${kube.context} cannot be read from the kubeconfig (${res.stderr.trim().split('\n')[0]})`]
     const view = JSON.parse(res.stdout)
@@ -136,7 +138,7 @@ export class KubernetesTarget implements Target {
   /** Services the configuration knows, whose selectors find pods. */
   private knownServices(): string[] {
     const c = this.config
-    return [...new Set([...Object.values(c.services), ...c.requiredServices, ...c.workerServices, ...c.restartServices])]
+    return [...new Set([...Object.values(c.services), ...c.requiredServices, ...c.workerServices, ...c.restart.services])]
   }
 
   async instances(): Promise<Instance[]> {
@@ -151,30 +153,20 @@ export class KubernetesTarget implements Target {
     return (this.snapshot = list)
   }
 
-  async current(): Promise<Instance[]> {
-    return this.snapshot ?? this.instances()
+  protected usable(i: Instance): boolean {
+    return i.readiness === 'ready' && i.state === 'running'
   }
 
-  async instance(service: string): Promise<Instance> {
-    const found = (this.snapshot ?? (await this.instances())).filter((i) => i.service === service)
-    const ready = found.find((i) => i.readiness === 'ready' && i.state === 'running')
-    if (ready) return ready
-    this.snapshot = undefined
-    const states = found.length ? found.map(describe).join(', ') : 'no pod'
-    throw new Error(`service ${service} has no ready pod in ${this.describe()} (${states}; selector ${selectorOf(this.config.kube.selector, service)}). Check the deployment (kubectl get pods), or ./scripts/assess.mts.`)
+  protected unavailable(service: string, states: string): string {
+    return `service ${service} has no ready pod in ${this.describe()} (${states}; selector ${selectorOf(this.config.kube.selector, service)}). Check the deployment (kubectl get pods), or ./scripts/assess.mts.`
   }
 
-  async servicesFor(names: string[]): Promise<string[]> {
-    const all = await this.instances()
-    const known = new Set([...this.knownServices(), ...all.map((i) => i.service)])
-    const services = names.map((n) => (known.has(n) ? n : all.find((i) => i.name === n)?.service))
-    const unknown = names.filter((_, i) => !services[i])
-    if (unknown.length) throw new Error(`no service or pod named ${unknown.join(', ')} in ${this.describe()}; services are ${[...known].sort().join(', ')}`)
-    return [...new Set(services as string[])]
+  protected configuredServices(): string[] {
+    return this.knownServices()
   }
 
   /** kubectl exec in a pod; environment and input go through stdin. */
-  private execIn(pod: Instance, argv: string[], options: ExecOptions = {}) {
+  protected execIn(pod: Instance, argv: string[], options: ExecOptions = {}) {
     const env = options.env ?? {}
     const hasEnv = Object.keys(env).length > 0
     const stdin = hasEnv || options.input !== undefined
@@ -187,21 +179,7 @@ export class KubernetesTarget implements Target {
 
   async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
     if (options.mutates && this.run.dryRun) return this.run(this.kubectl('exec', `<a ${service} pod>`, '--', ...argv), options)
-    return this.execIn(await this.instance(service), argv, options)
-  }
-
-  async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {
-    const pod = await this.instance(service)
-    const file = pidFile()
-    const res = await this.execIn(pod, ['sh', '-c', TRACKED, file, command], { ...options, allowFailure: true })
-    if (res.timedOut || this.signal.aborted) {
-      const stop = await this.run(this.kubectl('exec', pod.name, '--', 'sh', '-c', STOP_TRACKED, file), { allowFailure: true, timeoutMs: 20_000 })
-      const stopped = stop.code === 0 ? stop.stdout.trim() || 'stopped it in the pod' : `could not stop it in the pod: ${stop.stderr.trim()}`
-      if (this.signal.aborted) throw this.signal.reason
-      return { ...res, stopped }
-    }
-    await this.run(this.kubectl('exec', pod.name, '--', 'rm', '-f', file), { allowFailure: true })
-    return res
+    return super.exec(service, argv, options)
   }
 
   async runOneOff(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
@@ -254,7 +232,7 @@ export class KubernetesTarget implements Target {
   /** `rollout status` of each workload of the services, under one deadline; then every pod ready and the api answering. */
   async waitReady(options: WaitReadyOptions = {}): Promise<Instance[]> {
     const { config } = this
-    const timeoutMs = options.timeoutMs ?? config.readyTimeoutMs
+    const timeoutMs = options.timeoutMs ?? config.restart.readyTimeoutMs
     const deadline = this.clock.now() + timeoutMs
     const services = options.services ?? this.knownServices()
     for (const w of await this.workloads(services)) {

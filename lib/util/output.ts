@@ -1,7 +1,17 @@
-// Plain output: a status mark per step, counts and durations; colour only on the marks. Every
-// line goes through the masking, so no password reaches the terminal or a CI log.
+// Plain output: a status mark per step, counts and durations; colour only on the marks, and none
+// when NO_COLOR is set (chalk itself ignores it). Every line goes through the masking, so no
+// password reaches the terminal or a CI log. With `--json -` the report owns stdout and the rest
+// goes to stderr.
 import chalk from 'chalk'
 import { mask, type Secrets } from './mask.ts'
+
+if (process.env.NO_COLOR) chalk.level = 0
+
+let stream: NodeJS.WriteStream = process.stdout
+/** Sends the human output to stderr: stdout is a machine's (--json -). */
+export function humanOutputToStderr() {
+  stream = process.stderr
+}
 
 let secrets: Secrets = { values: [], words: [] }
 export function setSecrets(s: Secrets) {
@@ -10,7 +20,7 @@ export function setSecrets(s: Secrets) {
 /** The masking every line of output gets; for files the suite writes too. */
 export const masked = (text: string): string => mask(text, secrets)
 
-const write = (line: string): void => void process.stdout.write(masked(line) + '\n')
+const write = (line: string): void => void stream.write(masked(line) + '\n')
 
 export const out = {
   phase: (n: number, total: number, name: string, title: string) => write(`==> [${n}/${total}] ${name}: ${title}`),
@@ -20,7 +30,7 @@ export const out = {
   fail: (text: string): void => void process.stderr.write(masked(`  ${chalk.red('✗')} ${text}`) + '\n'),
   line: (text: string) => write(text),
   /** Raw output of a command the user watches (the test), masked. */
-  raw: (chunk: string): void => void process.stdout.write(masked(chunk)),
+  raw: (chunk: string): void => void stream.write(masked(chunk)),
 }
 
 export function seconds(ms: number): string {

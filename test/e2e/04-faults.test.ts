@@ -128,7 +128,7 @@ test('a transaction holding a lock on leads: truncate-db fails within LOCK_TIMEO
   await seedDirty()
   const before = await counts()
   const port = (await (await compose()).instance('postgres')).ports['5432/tcp']
-  const holder = new pg.Client({ host: '127.0.0.1', port, user: config.postgres.user, password: config.postgres.password, database: config.postgres.db })
+  const holder = new pg.Client({ host: '127.0.0.1', port, user: config.database.user, password: config.database.password, database: config.database.name })
   await holder.connect()
   try {
     await holder.query('BEGIN')
@@ -159,17 +159,17 @@ test('production signals refuse with exit 8; the override names the database', a
   }
   assert.equal(await counts(), before)
 
-  await db(`ALTER DATABASE ${config.postgres.db} SET reset_suite.environment = 'production'`)
+  await db(`ALTER DATABASE ${config.database.name} SET reset_suite.environment = 'production'`)
   try {
     const marked = await script('truncate-db', ['--yes'])
     assert.is(marked.code, 8, explain(marked))
     assert.match(marked.out, /marked reset_suite.environment=production/)
     assert.equal(await counts(), before)
   } finally {
-    await db(`ALTER DATABASE ${config.postgres.db} RESET reset_suite.environment`)
+    await db(`ALTER DATABASE ${config.database.name} RESET reset_suite.environment`)
   }
 
-  const allowed = await script('truncate-db', ['--yes'], { APP_ENV: 'production', RT_ALLOW_PRODUCTION: config.postgres.db })
+  const allowed = await script('truncate-db', ['--yes'], { APP_ENV: 'production', RT_ALLOW_PRODUCTION: config.database.name })
   assert.is(allowed.code, 0, explain(allowed))
   assert.match(allowed.out, /ALLOW_PRODUCTION=fastapi_k8_proto: going ahead although APP_ENV=production/)
 })

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { RefusedError } from '../../lib/run/errors.ts'
+import { RefusedError } from '../../lib/util/errors.ts'
 import { PROJECT_LABEL } from '../../lib/targets/compose.ts'
 import { config, counts, db, EMPTY, exampleCopy, explain, logFile, projectContainers, run, script, seedDirty, sh, stackChanged, stackUp, startedAt, targetOf, withRedisClient, writeStats } from './stack.ts'
 
@@ -113,9 +113,9 @@ test('REDIS_URL pointing at a Redis outside the project: refused, its keys intac
   const name = 'rt-e2e-foreign-redis'
   await run(['docker', 'rm', '-f', name], { allowFailure: true })
   // Another Redis with the same password: only its address can tell that it is not the project's.
-  const auth = ['-e', `REDISCLI_AUTH=${config.redisAuth.password}`]
+  const auth = ['-e', `REDISCLI_AUTH=${config.redis.password}`]
   // Compose v2 labels the images it builds with their project: the container gets a project of its own.
-  await run(['docker', 'run', '-d', '--name', name, '--label', `${PROJECT_LABEL}=rt-e2e-foreign`, '-e', `REDIS_PASSWORD=${config.redisAuth.password}`, '-p', '127.0.0.1:36379:6379', 'reset-and-test-example-redis:latest'])
+  await run(['docker', 'run', '-d', '--name', name, '--label', `${PROJECT_LABEL}=rt-e2e-foreign`, '-e', `REDIS_PASSWORD=${config.redis.password}`, '-p', '127.0.0.1:36379:6379', 'reset-and-test-example-redis:latest'])
   try {
     let keys = 0
     for (let i = 0; i < 30 && !keys; i++) {

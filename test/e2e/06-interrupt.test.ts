@@ -5,9 +5,10 @@
 // through both access paths.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
+import path from 'node:path'
 import pg from 'pg'
 import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, withRedisClient, writeStats } from './stack.ts'
-import { readRunRecord } from '../../lib/safety/gate.ts'
+import { RunRecord, stateKey } from '../../lib/run/record.ts'
 
 test.before(stackUp)
 
@@ -33,7 +34,7 @@ test('SIGINT while the TRUNCATE waits for a lock: cancelled on the server, rolle
   const rows = await writeStats()
   const keys = await appKeys() // the held workers change the broker's own keys as they stop
   const port = (await (await compose()).instance('postgres')).ports['5432/tcp']
-  const holder = new pg.Client({ host: '127.0.0.1', port, user: config.postgres.user, password: config.postgres.password, database: config.postgres.db })
+  const holder = new pg.Client({ host: '127.0.0.1', port, user: config.database.user, password: config.database.password, database: config.database.name })
   await holder.connect()
   try {
     await holder.query('BEGIN')
@@ -51,7 +52,7 @@ test('SIGINT while the TRUNCATE waits for a lock: cancelled on the server, rolle
     await holder.query('ROLLBACK')
     assert.is(await writeStats(), rows, 'nothing truncated: the statement was cancelled and rolled back')
     assert.equal(await appKeys(), keys, 'flush-redis did not run')
-    const record = readRunRecord(config.stateDir, config.project)!
+    const record = RunRecord.read(path.join(config.stateDir, `${stateKey(config)}.last-run.json`))!
     assert.equal([record.completed, record.stopped, record.held], [[], { phase: 'truncate-db', how: 'interrupted' }, ['worker']])
   } finally {
     await holder.query('ROLLBACK').catch(() => {})
@@ -114,7 +115,7 @@ test('SIGINT while the restart waits for a slow container: no later phase runs, 
 test('a real smoke test interrupted half-way, then --resume: it starts again at the first destructive phase and validates exactly', async () => {
   let pid = 0
   const first = script('reset_and_run', ['--yes', ...EXACT], {}, { onSpawn: (p) => (pid = p) })
-  await until('the smoke test to be half-way', async () => (await counts().catch(() => ({ campaigns: 0 }))).campaigns >= 4 && (await readRunRecord(config.stateDir, config.project))?.completed.includes('flush-redis') === true, 300_000)
+  await until('the smoke test to be half-way', async () => (await counts().catch(() => ({ campaigns: 0 }))).campaigns >= 4 && RunRecord.read(path.join(config.stateDir, `${stateKey(config)}.last-run.json`))?.completed.includes('flush-redis') === true, 300_000)
   process.kill(pid, 'SIGINT')
   const stopped = await first
   assert.is(stopped.code, 130, explain(stopped))

@@ -67,11 +67,11 @@ async function apiShape(env?: Record<string, string>) {
 }
 
 test('the copy is read as Compose reads it: the password whole, the directory as the project name, both compose files', () => {
-  assert.is(c.postgres.password, PASSWORD)
+  assert.is(c.database.password, PASSWORD)
   assert.is(c.project, 'specialpassapp')
   assert.match(c.sources.project!, /directory name/)
   assert.equal(c.composeFiles.map((f) => path.basename(f)), ['docker-compose.yml', 'docker-compose.override.yml'])
-  assert.is(c.databaseUrl, '', "the app's asyncpg DATABASE_URL is the app's, not the suite's")
+  assert.is(c.database.url, '', "the app's asyncpg DATABASE_URL is the app's, not the suite's")
 })
 
 test('the main job on a password with #, $, a quote and a space, and an asyncpg DATABASE_URL in the app\'s .env: exit 0, the password in no output', async () => {

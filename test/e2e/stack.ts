@@ -10,6 +10,7 @@ import pg from 'pg'
 import { Redis } from 'ioredis'
 import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config/config.ts'
 import { ComposeTarget, PROJECT_LABEL, SERVICE_LABEL, WORKING_DIR_LABEL, CONFIG_FILES_LABEL } from '../../lib/targets/compose.ts'
+import { composeSettings } from '../../lib/targets/index.ts'
 import { createRunner } from '../../lib/util/command.ts'
 import type { Instance } from '../../lib/targets/target.ts'
 import { realClock } from '../../lib/util/wait.ts'
@@ -22,7 +23,7 @@ export const EXAMPLE = path.join(SUITE_ROOT, 'example')
 
 /** A Compose target for a configuration: the tests list containers the way the suite does. */
 export function targetOf(c: Config): ComposeTarget {
-  return new ComposeTarget(run, { ...c, allServices: c.compose?.services ?? [] }, realClock, new AbortController().signal)
+  return new ComposeTarget(run, composeSettings(c), realClock, new AbortController().signal)
 }
 export const example = targetOf(config)
 /** Always a fresh listing: the tests stop and start containers behind the suite's back. */
@@ -169,7 +170,7 @@ export const startedAt = async (ids: string[]) => (await run(['docker', 'inspect
 /** A query on a stack's database (the example's unless a config is given). */
 export async function db<T = Record<string, unknown>>(sql: string, c: Config = config): Promise<T[]> {
   const port = (await targetOf(c).instance(c.services.postgres)).ports['5432/tcp']
-  const client = new pg.Client({ host: '127.0.0.1', port, user: c.postgres.user, password: c.postgres.password, database: c.postgres.db })
+  const client = new pg.Client({ host: '127.0.0.1', port, user: c.database.user, password: c.database.password, database: c.database.name })
   await client.connect()
   try {
     return (await client.query(sql)).rows as T[]
@@ -208,9 +209,9 @@ export async function writeStats(): Promise<string> {
   return JSON.stringify(row)
 }
 
-export async function redis(c: Config = config, dbIndex = c.redisDb): Promise<Redis> {
+export async function redis(c: Config = config, dbIndex = c.redis.db): Promise<Redis> {
   const port = (await targetOf(c).instance(c.services.redis)).ports['6379/tcp']
-  const client = new Redis({ host: '127.0.0.1', port, db: dbIndex, password: c.redisAuth.password || undefined, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const client = new Redis({ host: '127.0.0.1', port, db: dbIndex, password: c.redis.password || undefined, lazyConnect: true, maxRetriesPerRequest: 1 })
   await client.connect()
   return client
 }

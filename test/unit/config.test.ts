@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { checkTableName, ConfigError, databaseUrlHost, flagsToKeys, KEYS, loadConfig, redisUrlParts, SUITE_ROOT } from '../../lib/config/config.ts'
+import { checkTableName, ConfigError, databaseUrlHost, envExample, KEYS, loadConfig, redisUrlParts, SUITE_ROOT } from '../../lib/config/config.ts'
+import { parseArgs } from '../../lib/run/args.ts'
 
 const COMPOSE = `services:
   postgres:
@@ -46,22 +47,22 @@ test('defaults: the app directory, the project Compose would name, the real app\
   assert.is(c.appDir, path.join(dir, 'example'))
   assert.is(c.project, 'example', 'no COMPOSE_PROJECT_NAME anywhere: the directory name')
   assert.equal(c.composeFiles, [path.join(dir, 'example', 'docker-compose.yml')])
-  assert.equal(c.tables, ['jobs', 'leads', 'campaigns', 'organizations', 'users'])
+  assert.equal(c.database.tables, ['jobs', 'leads', 'campaigns', 'organizations', 'users'])
   assert.equal(c.workerServices, ['worker'])
-  assert.is(c.restartMode, 'restart')
-  assert.is(c.testTimeoutMs, 1_200_000)
+  assert.is(c.restart.mode, 'restart')
+  assert.is(c.test.timeoutMs, 1_200_000)
   assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
-  assert.equal([c.values.EXPECT_CAMPAIGNS, c.values.CAMPAIGN_FINISHED_STATES, path.relative(dir, c.checksFile)], ['10', 'RUNNING,COMPLETED', 'checks/fastapi-k8-proto.yaml'])
-  assert.ok(c.testPassPattern!.test('🎉 TEST RESULT: SUCCESSFUL EXECUTION WITH SERVICE HEALTH MONITORING'))
-  assert.ok(c.testFailPattern!.test('🛑 TEST RESULT: SERVICE FAILURE DETECTED'))
-  assert.ok(c.testFailPattern!.test('❌ TEST RESULT: APPLICATION/INFRASTRUCTURE FAILURE'))
+  assert.equal([c.values.EXPECT_CAMPAIGNS, c.values.CAMPAIGN_FINISHED_STATES, path.relative(dir, c.test.checksFile)], ['10', 'RUNNING,COMPLETED', 'checks/fastapi-k8-proto.yaml'])
+  assert.ok(c.test.passPattern!.test('🎉 TEST RESULT: SUCCESSFUL EXECUTION WITH SERVICE HEALTH MONITORING'))
+  assert.ok(c.test.failPattern!.test('🛑 TEST RESULT: SERVICE FAILURE DETECTED'))
+  assert.ok(c.test.failPattern!.test('❌ TEST RESULT: APPLICATION/INFRASTRUCTURE FAILURE'))
 })
 
 test("the app's credentials come from its compose model: a # glued to a password is part of it, as for Compose", () => {
   const c = loadConfig({ env: {}, root: root({}, { '.env': 'POSTGRES_USER=postgres\nPOSTGRES_PASSWORD=p@ss:w/rd#1%\nPOSTGRES_DB=fastapi_k8_proto\nREDIS_PASSWORD="r3d #is"\nREDIS_DB=2\n' }) })
-  assert.equal(c.postgres, { user: 'postgres', password: 'p@ss:w/rd#1%', db: 'fastapi_k8_proto' })
-  assert.equal(c.redisAuth, { username: '', password: 'r3d #is' })
-  assert.is(c.redisDb, 2)
+  assert.equal([c.database.user, c.database.password, c.database.name], ['postgres', 'p@ss:w/rd#1%', 'fastapi_k8_proto'])
+  assert.equal([c.redis.username, c.redis.password], ['', 'r3d #is'])
+  assert.is(c.redis.db, 2)
   assert.equal(c.secrets.values, ['p@ss:w/rd#1%', 'r3d #is'])
   assert.ok(c.secrets.words.includes('postgres') && c.secrets.words.includes('example'), 'service, user and project names stay readable')
   assert.match(c.sources.POSTGRES_PASSWORD!, /POSTGRES_PASSWORD of the postgres service/)
@@ -70,23 +71,23 @@ test("the app's credentials come from its compose model: a # glued to a password
 test("variables exported for other tools never steer the suite; the RT_ prefix does, and says so", () => {
   const dir = root({}, { '.env': 'DATABASE_URL=postgresql+asyncpg://u:p@db/app\nSERVICES=web\n' })
   const c = loadConfig({ env: { SERVICES: 'nothing', LOG_FILE: '/etc/passwd', APP_DIR: '/', DATABASE_URL: 'postgres://x@prod/db', RESTART_MODE: 'rebuild' }, root: dir })
-  assert.equal(c.restartServices, [])
+  assert.equal(c.restart.services, [])
   assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
   assert.is(c.appDir, path.join(dir, 'example'))
-  assert.is(c.databaseUrl, '', "the app's asyncpg DATABASE_URL is the app's, not the suite's")
-  assert.is(c.restartMode, 'restart')
-  assert.equal(c.ignored, ['APP_DIR', 'SERVICES', 'LOG_FILE', 'DATABASE_URL', 'RESTART_MODE'])
+  assert.is(c.database.url, '', "the app's asyncpg DATABASE_URL is the app's, not the suite's")
+  assert.is(c.restart.mode, 'restart')
+  assert.equal(c.safety.ignored, ['APP_DIR', 'SERVICES', 'LOG_FILE', 'DATABASE_URL', 'RESTART_MODE'])
   const own = loadConfig({ env: { RT_SERVICES: 'api', RT_RESTART_MODE: 'recreate' }, root: dir })
-  assert.equal(own.restartServices, ['api'])
+  assert.equal(own.restart.services, ['api'])
   assert.is(own.sources.SERVICES, 'RT_SERVICES in the environment')
 })
 
 test("the suite's .env and flags set the suite's keys, flags strongest", () => {
   const dir = root({ '.env': 'RESTART_MODE=recreate\nPOSTGRES_DB=from_suite\n' }, { '.env': 'POSTGRES_DB=from_app\n' })
   const c = loadConfig({ env: { RT_RESTART_MODE: 'rebuild' }, root: dir })
-  assert.is(c.restartMode, 'rebuild')
-  assert.is(c.postgres.db, 'from_suite')
-  assert.is(loadConfig({ env: { RT_RESTART_MODE: 'rebuild' }, flags: { RESTART_MODE: 'restart' }, root: dir }).restartMode, 'restart')
+  assert.is(c.restart.mode, 'rebuild')
+  assert.is(c.database.name, 'from_suite')
+  assert.is(loadConfig({ env: { RT_RESTART_MODE: 'rebuild' }, flags: { RESTART_MODE: 'restart' }, root: dir }).restart.mode, 'restart')
 })
 
 test('a bad configuration lists every problem at once, an unknown RT_ variable among them', () => {
@@ -140,13 +141,14 @@ test('table names: identifiers and schema.identifier only', () => {
 })
 
 test('flags map to configuration keys; unknown flags are reported', () => {
-  const { values, unknown } = flagsToKeys({ _: [], 'restart-mode': 'recreate', 'expect-leads': 20, bogus: true })
-  assert.equal(values, { RESTART_MODE: 'recreate', EXPECT_LEADS: '20' })
-  assert.equal(unknown, ['bogus'])
+  const { settings, problems } = parseArgs(['--restart-mode', 'recreate', '--expect-leads', '20', '--bogus'], [])
+  assert.equal(settings, { RESTART_MODE: 'recreate', EXPECT_LEADS: '20' })
+  assert.equal(problems, ['unknown option: --bogus (see --help)'])
 })
 
 test('.env.example and the README document every key', () => {
   const example = readFileSync(path.join(SUITE_ROOT, '.env.example'), 'utf8')
+  assert.is(example, envExample(), ".env.example is written from lib/config/settings.ts: node --import tsx -e \"import('./lib/config/settings.ts').then(m => require('fs').writeFileSync('.env.example', m.envExample()))\"")
   const readme = readFileSync(path.join(SUITE_ROOT, 'README.md'), 'utf8')
   for (const key of Object.keys(KEYS)) {
     assert.ok(example.includes(`${key}=`), `${key} in .env.example`)

@@ -14,11 +14,10 @@ const config = {
   services: { api: 'api', postgres: 'postgres', redis: 'redis' },
   requiredServices: ['postgres', 'redis', 'api', 'worker'],
   workerServices: ['worker'],
-  restartServices: [],
-  safeHosts: [],
+  restart: { mode: 'restart', services: [], readyTimeoutMs: 1000 },
+  safety: { safeHosts: [] },
   logFile: '/app/logs/combined.log',
   commandTimeoutMs: 1000,
-  readyTimeoutMs: 1000,
   apiHealthPath: '/api/v1/health',
   apiPort: 8000,
 } as unknown as Config

@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { execute, usage } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
-import { readRunRecord } from '../../lib/safety/gate.ts'
+import { RunRecord } from '../../lib/run/record.ts'
+import { stepOf } from '../../lib/run/registry.ts'
+import { CheckFailed } from '../../lib/util/errors.ts'
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
 process.env.RT_STATE_DIR = stateDir
 
-const ok = (name: string, figures = {}): PhaseSpec => ({ name, destroys: null, run: async () => figures })
-const boom = (name: string): PhaseSpec => ({ name, destroys: null, run: async () => { throw new Error(`${name} broke`) } })
+const ok = (name: string, figures = {}): PhaseSpec => ({ ...stepOf(name), destroys: null, run: async () => figures })
+const boom = (name: string): PhaseSpec => ({ ...stepOf(name), destroys: null, run: async () => { throw new Error(`${name} broke`) } })
 
 async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; text: string }> {
   let text = ''
@@ -52,22 +54,22 @@ test('each phase maps to its exit code', async () => {
 })
 
 test("an error while planning is the phase's failure; an error may carry its own code", async () => {
-  const early: PhaseSpec = { name: 'flush-redis', destroys: 'redis', inventory: async () => { throw new Error('cannot list keys') }, run: async () => ({}) }
+  const early: PhaseSpec = { ...stepOf('flush-redis'), inventory: async () => { throw new Error('cannot list keys') }, run: async () => ({}) }
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [early] }, ['--yes']))
   assert.is(value, 5)
   assert.match(text, /flush-redis failed: cannot list keys/)
-  const own: PhaseSpec = { name: 'check', destroys: null, run: async () => { throw Object.assign(new Error('found 2'), { exitCode: 7 }) } }
+  const own: PhaseSpec = { ...stepOf('check-consistency'), run: async () => { throw new CheckFailed('found 2') } }
   assert.is((await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [own] }, []))).value, 7)
 })
 
 test('Ctrl-C during a phase: no later phase starts, the summary shows the interrupted phase, exit 130, the record says so', async () => {
   process.env.RT_STATE_DIR = stateDir // other test files of the tier set their own
   let later = false
-  const signalled: PhaseSpec = { name: 'truncate-logs', destroys: null, run: async () => {
+  const signalled: PhaseSpec = { ...stepOf('truncate-logs'), destroys: null, run: async () => {
     process.kill(process.pid, 'SIGINT')
     await new Promise((r) => setTimeout(r, 100)) // the signal arrives while the phase still runs
   } }
-  const after: PhaseSpec = { name: 'truncate-db', destroys: null, run: async () => void (later = true) }
+  const after: PhaseSpec = { ...stepOf('truncate-db'), destroys: null, run: async () => void (later = true) }
   const junit = path.join(stateDir, 'junit.xml')
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [ok('assess'), signalled, after] }, ['--junit', junit]))
   assert.is(value, 130)
@@ -76,7 +78,7 @@ test('Ctrl-C during a phase: no later phase starts, the summary shows the interr
   assert.match(text, /2 truncate-logs\s+interrupted/)
   assert.match(text, /4 truncate-db\s+not run/)
   const record = readdirSync(stateDir).find((f) => f.endsWith('.last-run.json'))!
-  assert.equal(readRunRecord(stateDir, record.replace('.last-run.json', ''))!.stopped, { phase: 'truncate-logs', how: 'interrupted' })
+  assert.equal(RunRecord.read(path.join(stateDir, record))!.stopped, { phase: 'truncate-logs', how: 'interrupted' })
   assert.match(readFileSync(junit, 'utf8'), /name="2 truncate-logs"[^]*<failure message="interrupted: interrupted by SIGINT"/)
 })
 
@@ -87,7 +89,7 @@ test('success exits 0', async () => {
 
 test('unknown options and bad configuration exit 9 before any phase runs', async () => {
   let ran = false
-  const spy: PhaseSpec = { name: 'assess', destroys: null, run: async () => void (ran = true) }
+  const spy: PhaseSpec = { ...stepOf('assess'), run: async () => void (ran = true) }
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [spy] }, ['--bogus', '--restart-mode', 'reboot', '--ready-timeout', 'x']))
   assert.is(value, 9)
   assert.not.ok(ran)

@@ -1,6 +1,7 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { PHASE_NAMES, PHASES, selectPhases, SelectionError } from '../../lib/run/registry.ts'
+import { PHASE_NAMES, PHASES } from '../../lib/run/registry.ts'
+import { selectPhases, SelectionError } from '../../lib/run/select.ts'
 
 test('phases keep the exit codes users know: 1..7 in order', () => {
   assert.equal(PHASES.map((p) => [p.number, p.exitCode]), [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6], [7, 7]])

@@ -9,10 +9,10 @@ import { downgradePath, describePlan, parseCurrent, parseHistory, parseRequest, 
 import { breakerTable, globMatch, patternProblems, readBreaker, tripped } from '../../lib/app/circuit.ts'
 import { findingsSql, formatFinding, invariants } from '../../lib/app/consistency.ts'
 import { codePlan, codePlanFromFlags, changedFiles, Git, rollbackCode } from '../../lib/app/git.ts'
-import { CheckFailed, flagText, positionals, UsageError } from '../../lib/run/args.ts'
 import { execute } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
-import { RefusedError } from '../../lib/run/errors.ts'
+import { CheckFailed, RefusedError, UsageError } from '../../lib/util/errors.ts'
+import { EXIT } from '../../lib/util/exits.ts'
 import type { Runner, RunResult } from '../../lib/util/command.ts'
 
 process.env.RT_STATE_DIR = mkdtempSync(path.join(tmpdir(), 'state-'))
@@ -105,19 +105,6 @@ test('actions: current by default, upgrade to head by default, downgrade needs a
   assert.throws(() => parseRequest(['downgrade']), (e: Error) => e instanceof UsageError && /needs a revision/.test(e.message))
   assert.throws(() => parseRequest(['rollback']), (e: Error) => e instanceof UsageError && /unknown action "rollback"/.test(e.message))
   assert.throws(() => parseRequest(['history', 'x']), (e: Error) => e instanceof UsageError)
-})
-
-// ---- values as typed ----
-
-test('revision ids and hashes that look like numbers come back as typed', () => {
-  const argv = ['downgrade', '0003', '--revert', '0012345', '--from-backup', '12e4567']
-  assert.equal(positionals({ _: ['downgrade', 3] }, argv), ['downgrade', '0003'])
-  assert.is(flagText({ revert: 12345 }, 'revert', argv), '0012345')
-  assert.is(flagText({ 'from-backup': Infinity }, 'from-backup', argv), '12e4567')
-  assert.is(flagText({ backup: true }, 'backup', ['--backup=before-x']), 'before-x')
-  assert.is(flagText({ backup: true }, 'backup', ['--backup']), '')
-  assert.is(flagText({}, 'revert', []), undefined)
-  assert.throws(() => flagText({ revert: ['a', 'b'] }, 'revert', []), /given 2 times/)
 })
 
 // ---- circuit breaker ----
@@ -250,10 +237,10 @@ test('git: nothing asked, nothing checked: only the recent commits', async () =>
 })
 
 test('git: the plan from the flags: --backup NAME, hashes as typed, --repo resolved; a stray argument is a usage error', () => {
-  assert.equal(codePlanFromFlags({ _: ['simplification'], revert: 'abc1234', repo: 'x' }, true), { backup: 'simplification', revert: 'abc1234', fromBackup: undefined, branch: undefined, repo: path.resolve('x') })
-  assert.is(codePlanFromFlags({ _: [], revert: 'HEAD~1' }, false).revert, 'HEAD~1')
-  assert.throws(() => codePlanFromFlags({ _: ['stray'] }, false), (e: Error) => e instanceof UsageError && /unexpected argument stray/.test(e.message))
-  assert.throws(() => codePlanFromFlags({ _: [] }, true), (e: Error) => e instanceof UsageError && /--backup needs a NAME/.test(e.message))
+  assert.equal(codePlanFromFlags({ backup: 'simplification', revert: 'abc1234', repo: 'x' }, []), { backup: 'simplification', revert: 'abc1234', fromBackup: undefined, branch: undefined, repo: path.resolve('x') })
+  assert.is(codePlanFromFlags({ revert: 'HEAD~1' }, []).revert, 'HEAD~1')
+  assert.throws(() => codePlanFromFlags({}, ['stray']), (e: Error) => e instanceof UsageError && /unexpected argument stray/.test(e.message))
+  assert.throws(() => codePlanFromFlags({ backup: '' }, []), (e: Error) => e instanceof UsageError && /--backup needs a NAME/.test(e.message))
 })
 
 test('git: bad names and combinations are usage errors', () => {
@@ -265,12 +252,7 @@ test('git: bad names and combinations are usage errors', () => {
 
 // ---- exit codes through the wrapper ----
 
-const task = (body: () => Promise<void>, exitCode = 4): PhaseSpec => ({
-  name: 'task',
-  exitCode,
-  destroys: null,
-  run: body,
-})
+const task = (body: () => Promise<void>): PhaseSpec => ({ number: 0, name: 'task', title: 'a task', purpose: 'p', exitCode: EXIT.database, destroys: null, run: body })
 
 test('a usage error exits 9, a failed check 7, anything else the task code', async () => {
   const codes = []

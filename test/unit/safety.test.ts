@@ -5,31 +5,33 @@ import * as assert from 'uvu/assert'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { RefusedError } from '../../lib/run/errors.ts'
-import { resumePhases } from '../../lib/run/registry.ts'
-import { heldServices, names, renderPlan } from '../../lib/safety/plan.ts'
-import { acquireLock, productionSignals, readRunRecord, writeRunRecord } from '../../lib/safety/gate.ts'
-import type { Ctx, DestructionPlan } from '../../lib/run/context.ts'
+import { acquireLock, RunRecord } from '../../lib/run/record.ts'
+import { resumePhases } from '../../lib/run/select.ts'
+import { names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
+import { productionSignals } from '../../lib/safety/production.ts'
+import { heldServices } from '../../lib/safety/workers.ts'
+import { RefusedError } from '../../lib/util/errors.ts'
 
 test('any source that says production is a signal: a shell saying development does not hide the app saying production', () => {
-  const signals = productionSignals({
+  const signals = productionSignals({ safety: {
     signalSources: [
       { source: 'the environment', env: { NODE_ENV: 'development' } },
       { source: '/suite/.env', env: {} },
       { source: '/app/.env', env: { NODE_ENV: 'production', ENVIRONMENT: 'LIVE' } },
     ],
-  })
+  } })
   assert.equal(signals, ['ENVIRONMENT=LIVE in /app/.env', 'NODE_ENV=production in /app/.env'])
-  assert.equal(productionSignals({ signalSources: [{ source: 'the environment', env: { RAILS_ENV: 'test', APP_ENV: 'staging-ish' } }] }), [])
+  assert.equal(productionSignals({ safety: { signalSources: [{ source: 'the environment', env: { RAILS_ENV: 'test', APP_ENV: 'staging-ish' } }] } }), [])
 })
 
 test('one run at a time: a live holder is named, a dead one is taken over, release frees the lock', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lock-'))
-  const release = acquireLock(dir, 'p', 'reset_and_run.mts')
-  writeFileSync(path.join(dir, 'p.lock'), JSON.stringify({ pid: process.ppid, script: 'reset_and_run.mts', startedAt: 'then' }))
-  assert.throws(() => acquireLock(dir, 'p', 'truncate-db.mts'), (e: Error) => e instanceof RefusedError && /another run is in progress: reset_and_run.mts \(pid \d+/.test(e.message))
-  writeFileSync(path.join(dir, 'p.lock'), JSON.stringify({ pid: 2 ** 22 + 7, script: 'x', startedAt: 'then' }))
-  const again = acquireLock(dir, 'p', 'truncate-db.mts')
+  const lock = path.join(dir, 'p.lock')
+  const release = acquireLock(lock, 'reset_and_run.mts')
+  writeFileSync(lock, JSON.stringify({ pid: process.ppid, script: 'reset_and_run.mts', startedAt: 'then' }))
+  assert.throws(() => acquireLock(lock, 'truncate-db.mts'), (e: Error) => e instanceof RefusedError && /another run is in progress: reset_and_run.mts \(pid \d+/.test(e.message))
+  writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 7, script: 'x', startedAt: 'then' }))
+  const again = acquireLock(lock, 'truncate-db.mts')
   again()
   assert.not.ok(existsSync(path.join(dir, 'p.lock')))
   release()
@@ -37,11 +39,16 @@ test('one run at a time: a live holder is named, a dead one is taken over, relea
 
 test('the run record is written whole and read back; a damaged one reads as none', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rec-'))
-  writeRunRecord(dir, 'p', { selected: ['assess', 'truncate-db'], completed: ['assess'], stopped: { phase: 'truncate-db', how: 'interrupted' }, held: ['worker'] })
-  assert.equal(readRunRecord(dir, 'p')?.stopped, { phase: 'truncate-db', how: 'interrupted' })
-  assert.not.ok(existsSync(path.join(dir, 'p.last-run.json.tmp')))
-  writeFileSync(path.join(dir, 'p.last-run.json'), '{"selected": 1')
-  assert.is(readRunRecord(dir, 'p'), null)
+  const file = path.join(dir, 'p.last-run.json')
+  const record = new RunRecord(file, ['assess', 'truncate-db'], null)
+  record.completed('assess')
+  record.hold(['worker'])
+  record.stopped('truncate-db', 'interrupted')
+  assert.equal(RunRecord.read(file)?.stopped, { phase: 'truncate-db', how: 'interrupted' })
+  assert.equal(RunRecord.read(file)?.held, ['worker'])
+  assert.not.ok(existsSync(`${file}.${process.pid}.tmp`))
+  writeFileSync(file, '{"selected": 1')
+  assert.is(RunRecord.read(file), null)
   assert.ok(readFileSync(path.join(dir, 'p.last-run.json'), 'utf8').length > 0)
 })
 
@@ -66,10 +73,10 @@ test('CASCADE_TABLES names match with or without the schema', () => {
 })
 
 test('workers are held only when the run clears the broker', () => {
-  const ctx = (phases: string[]) => ({ phases, config: { workerServices: ['worker', 'beat'] } }) as unknown as Ctx
-  assert.equal(heldServices(ctx(all), ['api', 'worker']), ['worker'])
-  assert.equal(heldServices(ctx(['restart']), ['api', 'worker']), [])
-  assert.equal(heldServices(ctx(['truncate-db', 'flush-redis']), ['worker']), ['worker'])
+  const workers = ['worker', 'beat']
+  assert.equal(heldServices(all, workers, ['api', 'worker']), ['worker'])
+  assert.equal(heldServices(['restart'], workers, ['api', 'worker']), [])
+  assert.equal(heldServices(['truncate-db', 'flush-redis'], workers, ['worker']), ['worker'])
 })
 
 test('the plan for a person names every table with its rows and key, the real log file, the servers and the held workers', () => {
@@ -85,15 +92,16 @@ test('the plan for a person names every table with its rows and key, the real lo
       server: 'p-postgres-1 (172.18.0.2)',
       tables: [
         { name: 'jobs', rows: 210, reason: 'configured' },
-        { name: 'public.audit_notes', rows: 2, reason: 'cascade', reachedBy: 'public.audit_notes(organization_id) -> organizations (audit_notes_organization_id_fkey)' },
+        { name: 'public.audit_notes', rows: 2, reason: 'reached', reachedBy: 'foreign key public.audit_notes(organization_id) -> organizations (audit_notes_organization_id_fkey)' },
       ],
+      triggers: [],
     },
     redis: { via: 'redis client', server: 'p-redis-1 (172.18.0.3)', mode: 'flushall', databases: [{ db: 0, keys: 12 }, { db: 3, keys: 4 }] },
     tasks: [],
   }
   const text = renderPlan(plan).join('\n')
   assert.match(text, /log file \/elsewhere\/real.log \(configured as \/app\/logs\/combined.log\): 120 bytes emptied/)
-  assert.match(text, /public.audit_notes: 2 rows \(tied by public.audit_notes\(organization_id\) -> organizations/)
+  assert.match(text, /public.audit_notes: 2 rows \(reached as foreign key public.audit_notes\(organization_id\) -> organizations/)
   assert.match(text, /FLUSHALL empties every database: db0 \(12 keys\), db3 \(4 keys\)/)
   assert.match(text, /held stopped while the database and Redis are emptied, then started: p-worker-1/)
   assert.match(text, /app directory \/app \(RT_APP_DIR in the environment\)/)

@@ -1,6 +1,6 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { countSql, quoteIdent, showCount, truncateSql } from '../../lib/access/database.ts'
+import { countSql, quoteIdent, showCount, truncateSql } from '../../lib/access/sql.ts'
 
 test('one TRUNCATE of exactly the tables named, no CASCADE, in a transaction with lock and statement timeouts', () => {
   assert.is(
@@ -9,10 +9,14 @@ test('one TRUNCATE of exactly the tables named, no CASCADE, in a transaction wit
       'BEGIN;',
       "SET LOCAL lock_timeout = '2000ms';",
       "SET LOCAL statement_timeout = '60000ms';",
-      'TRUNCATE TABLE "jobs", "public"."leads" RESTART IDENTITY;',
+      'TRUNCATE TABLE ONLY "jobs", ONLY "public"."leads" RESTART IDENTITY;',
       'COMMIT;',
     ].join('\n'),
   )
+})
+
+test('ONLY for plain tables, so a descendant the plan does not name is never emptied; a partitioned table goes without (its partitions are in the plan)', () => {
+  assert.match(truncateSql(['events', 'events_2026', 'jobs'], 2000, 60_000, ['events']), /TRUNCATE TABLE "events", ONLY "events_2026", ONLY "jobs" RESTART IDENTITY;/)
 })
 
 test('identifiers are quoted, malformed ones refused', () => {
@@ -23,7 +27,7 @@ test('identifiers are quoted, malformed ones refused', () => {
 test('row counts in one query, each stopping past 10000 rows', () => {
   assert.is(
     countSql(['jobs', 'users']),
-    `SELECT 'jobs' AS name, count(*)::int AS n FROM (SELECT 1 FROM "jobs" LIMIT 10001) t\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM (SELECT 1 FROM "users" LIMIT 10001) t`,
+    `SELECT 'jobs' AS name, count(*)::int AS n FROM (SELECT 1 FROM ONLY "jobs" LIMIT 10001) t\nUNION ALL\nSELECT 'users' AS name, count(*)::int AS n FROM (SELECT 1 FROM ONLY "users" LIMIT 10001) t`,
   )
   assert.is(showCount(0), '0')
   assert.is(showCount(10_000), '10000')

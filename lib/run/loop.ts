@@ -1,0 +1,113 @@
+// The run loop: the phases in order, the gates before the first change and before the first
+// destruction, Ctrl-C checked between every step, a report per phase, the record for --resume
+// kept after each, and on failure the exit code the error or the phase carries. Everything it
+// touches comes in through the context and the hooks, so a test runs it with a fake target.
+import { EXIT, isFailure, type ExitCode } from '../util/exits.ts'
+import { exitCodeOf, messageOf, RefusedError } from '../util/errors.ts'
+import { masked, out, seconds } from '../util/output.ts'
+import type { CheckResult } from '../app/checks.ts'
+import type { Ctx, Figures, PhaseSpec } from './context.ts'
+import { changesSomething, gate, preflight, type Confirm } from './gate.ts'
+import { destroysOf, PHASES } from './registry.ts'
+
+export interface PhaseReport {
+  number: number
+  name: string
+  status: 'ok' | 'failed' | 'not run' | 'interrupted'
+  durationMs: number
+  figures: Figures
+  checks: CheckResult[]
+  error?: string
+}
+
+export interface Outcome {
+  exitCode: ExitCode
+  reports: PhaseReport[]
+  /** The phase that failed or was interrupted. */
+  stopped?: string
+  error?: unknown
+}
+
+export interface LoopHooks {
+  confirm: Confirm
+  /** The phase being run, for a signal handler that must record it before the process exits. */
+  onPhase?: (name: string | undefined) => void
+}
+
+/** Runs the selected phases; never throws. */
+export async function runPhases(ctx: Ctx, selected: PhaseSpec[], hooks: LoopHooks): Promise<Outcome> {
+  const reports: PhaseReport[] = selected.map((p) => ({ number: p.number, name: p.name, status: 'not run', durationMs: 0, figures: {}, checks: [] }))
+  let current: PhaseSpec | undefined
+  try {
+    const production = changesSomething(ctx, selected) ? await preflight(ctx) : []
+    for (const [i, phase] of selected.entries()) {
+      ctx.signal.throwIfAborted()
+      current = phase
+      hooks.onPhase?.(phase.name)
+      if (destroysOf(phase, ctx.options.args) && !ctx.plan) ctx.plan = await gate(ctx, selected.slice(i), hooks.confirm, production)
+      await runOne(ctx, phase, reports[i])
+      ctx.record.completed(phase.name)
+    }
+    hooks.onPhase?.(undefined)
+    return { exitCode: EXIT.ok, reports }
+  } catch (e) {
+    hooks.onPhase?.(undefined)
+    return { exitCode: await stop(ctx, e, current, reports), reports, stopped: current?.name, error: e }
+  }
+}
+
+async function runOne(ctx: Ctx, phase: PhaseSpec, report: PhaseReport) {
+  if (phase.number) out.phase(phase.number, PHASES.length, phase.name, phase.title)
+  else out.line(`==> ${phase.name}: ${phase.title}`)
+  const t0 = Date.now()
+  ctx.checks = []
+  try {
+    report.figures = (await phase.run(ctx)) ?? {}
+    ctx.signal.throwIfAborted()
+    report.status = 'ok'
+  } finally {
+    report.durationMs = Date.now() - t0
+    report.checks = ctx.checks
+  }
+  out.ok(`${phase.name} done in ${seconds(report.durationMs)}`)
+}
+
+/** Records and says what stopped the run; returns its exit code. */
+async function stop(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, reports: PhaseReport[]): Promise<ExitCode> {
+  const aborted = ctx.signal.aborted
+  const report = reports.find((r) => r.name === phase?.name)
+  if (report) Object.assign(report, { status: aborted ? 'interrupted' : 'failed', error: masked(messageOf(e)) })
+  if (phase && !(e instanceof RefusedError)) ctx.record.stopped(phase.name, aborted ? 'interrupted' : 'failed')
+  if (aborted) {
+    out.fail(`${phase?.name ?? 'run'} stopped: ${messageOf(ctx.signal.reason)}; no later phase ran.${heldNote(ctx)} Rerun with --resume to continue.`)
+    return exitCodeOf(ctx.signal.reason, EXIT.interrupted)
+  }
+  if (e instanceof RefusedError) {
+    out.fail(`refused: ${e.message}`)
+    await restartHeld(ctx)
+    return e.exitCode
+  }
+  const part = (e as { part?: string }).part
+  out.fail(`${part ? `the plan (${part}) for ${phase?.name ?? 'the run'}` : (phase?.name ?? 'run')} failed: ${messageOf(e)}; nothing was changed${heldNote(ctx)}`)
+  return exitCodeOf(e, phase?.exitCode ?? EXIT.environment)
+}
+
+const heldNote = (ctx: Ctx) => {
+  const held = ctx.record.held
+  return held.length ? ` ${held.join(', ')} ${held.length > 1 ? 'are' : 'is'} held stopped until flush-redis runs (--resume runs it; ./scripts/assess.mts starts them too).` : ''
+}
+
+/** A refusal changes nothing: workers this run had already stopped are started again. */
+async function restartHeld(ctx: Ctx) {
+  const held = ctx.record.held
+  if (!held.length || ctx.dryRun) return
+  try {
+    await ctx.target.start(held)
+    ctx.record.released()
+    out.info(`${held.join(', ')} started again: the refusal leaves the stack as it was`)
+  } catch (e) {
+    out.warn(`${held.join(', ')} could not be started again (${messageOf(e)}); ./scripts/assess.mts starts them`)
+  }
+}
+
+export { isFailure }

@@ -1,0 +1,76 @@
+// What the Compose and Kubernetes targets share: the listing they keep, finding one usable instance
+// of a service, mapping instance names to services, and a command inside an instance that its
+// deadline or Ctrl-C stops inside the instance too. Each target supplies only its differences.
+import type { Runner, RunResult } from '../util/command.ts'
+import type { Clock } from '../util/wait.ts'
+import { describe, pidFile, STOP_TRACKED, TRACKED } from './instances.ts'
+import type { ExecOptions, Instance } from './target.ts'
+
+export abstract class BaseTarget {
+  /** The last listing; commands that change something drop it. */
+  protected snapshot: Instance[] | undefined
+
+  constructor(
+    protected run: Runner,
+    protected clock: Clock,
+    protected signal: AbortSignal,
+  ) {}
+
+  abstract describe(): string
+  abstract instances(): Promise<Instance[]>
+  /** A command in one instance (docker exec, kubectl exec). */
+  protected abstract execIn(instance: Instance, argv: string[], options?: ExecOptions): Promise<RunResult>
+  /** "container" or "pod", for messages. */
+  protected abstract readonly noun: string
+  /** Can commands run in it? */
+  protected abstract usable(i: Instance): boolean
+  /** Why no instance of the service can take a command, and what to do. */
+  protected abstract unavailable(service: string, states: string): string
+  /** Service names known besides the listing's (the configured ones, whose instances may be gone for a moment). */
+  protected configuredServices(): string[] {
+    return []
+  }
+
+  async current(): Promise<Instance[]> {
+    return this.snapshot ?? this.instances()
+  }
+
+  /** The first usable instance of a service, or an error saying how to get one. */
+  async instance(service: string): Promise<Instance> {
+    const found = (this.snapshot ?? (await this.instances())).filter((i) => i.service === service)
+    const usable = found.find((i) => this.usable(i))
+    if (usable) return usable
+    this.snapshot = undefined
+    throw new Error(this.unavailable(service, found.length ? found.map(describe).join(', ') : `no ${this.noun}`))
+  }
+
+  /** Service names for service or instance names; an unknown name is an error listing the services. */
+  async servicesFor(names: string[]): Promise<string[]> {
+    const all = await this.instances()
+    const known = new Set([...this.configuredServices(), ...all.map((i) => i.service)])
+    const services = names.map((n) => (known.has(n) ? n : all.find((i) => i.name === n)?.service))
+    const unknown = names.filter((_, i) => !services[i])
+    if (unknown.length) throw new Error(`no service or ${this.noun} named ${unknown.join(', ')} in ${this.describe()}; services are ${[...known].sort().join(', ')}`)
+    return [...new Set(services as string[])]
+  }
+
+  async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
+    if (options.mutates) this.snapshot = undefined
+    return this.execIn(await this.instance(service), argv, options)
+  }
+
+  async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {
+    const instance = await this.instance(service)
+    const file = pidFile()
+    const res = await this.execIn(instance, ['sh', '-c', TRACKED, file, command], { ...options, allowFailure: true })
+    if (res.timedOut || this.signal.aborted) {
+      // The run's signal has fired: this command must still run, so it gets none.
+      const stop = await this.execIn(instance, ['sh', '-c', STOP_TRACKED, file], { allowFailure: true, timeoutMs: 20_000, signal: undefined })
+      const stopped = stop.code === 0 ? stop.stdout.trim() || `stopped it in the ${this.noun}` : `could not stop it in the ${this.noun}: ${stop.stderr.trim()}`
+      if (this.signal.aborted) throw this.signal.reason
+      return { ...res, stopped }
+    }
+    await this.execIn(instance, ['rm', '-f', file], { allowFailure: true })
+    return res
+  }
+}
