@@ -39,14 +39,14 @@ install: node_modules/.installed ## install the node packages
 engine: ## make sure a Docker engine, Compose v2 and v1 and the base image are here (installs them on Debian as root)
 	@bash scripts/ensure-docker.sh
 
-cluster: engine ## bring up the local Kubernetes cluster (built from Debian's source once per machine; cached after)
-	@bash scripts/ensure-k8s.sh up
+cluster: node_modules/.installed engine ## bring up the local Kubernetes cluster (built from Debian's source once per machine; cached after)
+	@$(NODE_RUN) scripts/ensure-k8s.mts up
 
-cluster-down: ## stop the local Kubernetes cluster and restore what its kubelet changed
-	@bash scripts/ensure-k8s.sh down
+cluster-down: node_modules/.installed ## stop the local Kubernetes cluster and restore what its kubelet changed
+	@$(NODE_RUN) scripts/ensure-k8s.mts down
 
 k8s-example: node_modules/.installed cluster ## the example stack on the local cluster: images built and loaded, manifests applied
-	@bash scripts/ensure-k8s.sh example
+	@$(NODE_RUN) scripts/ensure-k8s.mts example
 
 reset-and-test: node_modules/.installed engine $(K8S_PREP) ## reset the stack and run the smoke test (all seven phases)
 	$(NODE_RUN) scripts/reset_and_run.mts $(YES_FLAG) $(K8S_EXAMPLE) $(ARGS_FLAGS)

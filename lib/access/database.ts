@@ -7,7 +7,7 @@ import { databaseUrlHost } from '../config/config.ts'
 import type { Endpoint } from '../targets/target.ts'
 import { out } from '../util/output.ts'
 import { identify } from './identity.ts'
-import { choosePath, opening, using, type OpenOptions, type Reach } from './reach.ts'
+import { choosePath, inside, using, type OpenOptions, type Reach } from './reach.ts'
 import { literal } from './sql.ts'
 
 export interface Database {
@@ -40,20 +40,12 @@ export const appName = () => `reset-and-test:${process.pid}`
 export function openDatabase(r: Reach, opts: OpenOptions = {}): Promise<Database> {
   const { config } = r
   const { user, password, name } = config.database
-  return opening(r, () =>
-    choosePath<Database>(r, {
-      urlKey: 'DATABASE_URL',
-      url: config.database.url,
-      accessKey: 'DB_ACCESS',
-      access: config.database.access,
-      service: config.services.postgres,
-      port: 5432,
-      viaUrl: (url) => PgDatabase.open(r, { connectionString: url }, `DATABASE_URL (host ${databaseUrlHost(url) ?? 'a local socket'})`, null, databaseUrlHost(url), opts),
-      viaEndpoint: (ep) =>
-        PgDatabase.open(r, { host: ep.host, port: ep.port, user, password, database: name }, ep.kind === 'forwarded' ? `pg through a port-forward to ${ep.instance?.name}` : `pg to ${ep.host}:${ep.port}`, ep, ep.host, opts),
-      viaExec: () => PsqlDatabase.open(r),
-    }),
-  )
+  return choosePath<Database>(r, 'database', {
+    viaUrl: (url) => PgDatabase.open(r, { connectionString: url }, `DATABASE_URL (host ${databaseUrlHost(url) ?? 'a local socket'})`, null, databaseUrlHost(url), opts),
+    viaEndpoint: (ep) =>
+      PgDatabase.open(r, { host: ep.host, port: ep.port, user, password, database: name }, ep.kind === 'forwarded' ? `pg through a port-forward to ${ep.instance?.name}` : `pg to ${ep.host}:${ep.port}`, ep, ep.host, opts),
+    viaExec: () => PsqlDatabase.open(r),
+  })
 }
 
 /** Open, use, always close. */
@@ -173,9 +165,8 @@ class PsqlDatabase implements Database {
   ) {}
 
   static async open(r: Reach): Promise<Database> {
-    const { config, target } = r
-    const container = await target.instance(config.services.postgres)
-    const db = new PsqlDatabase(r, `psql in container ${container.name}`, `${container.name}, an instance of ${config.services.postgres} in ${target.describe()} (psql runs inside it)`)
+    const { via, server } = await inside(r, r.config.services.postgres, 'psql')
+    const db = new PsqlDatabase(r, via, server)
     const [row] = await db.rows<{ name: string }>('SELECT current_database() AS name')
     db.name = row.name
     return db

@@ -5,7 +5,7 @@
 import { out } from '../util/output.ts'
 import { showCommand } from '../util/command.ts'
 import { field, parseKeyspace, SCAN_COUNT, type Kv } from './kv.ts'
-import type { Reach } from './reach.ts'
+import { inside, type Reach } from './reach.ts'
 
 /** One SCAN batch: returns the next cursor, then the number of keys unlinked, or the keys hex-encoded. */
 const SCAN_BATCH = `
@@ -47,9 +47,8 @@ export class CliKv implements Kv {
   ) {}
 
   static async open(r: Reach): Promise<Kv> {
-    const { config, target } = r
-    const c = await target.instance(config.services.redis)
-    return new CliKv(r, c.name, `redis-cli in container ${c.name} db ${config.redis.db}`, `${c.name}, an instance of ${config.services.redis} in ${target.describe()} (redis-cli runs inside it)`, config.redis.db)
+    const c = await inside(r, r.config.services.redis, 'redis-cli')
+    return new CliKv(r, c.name, `${c.via} db ${r.config.redis.db}`, c.server, r.config.redis.db)
   }
 
   private get env(): Record<string, string> | undefined {

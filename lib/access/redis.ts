@@ -6,31 +6,23 @@ import type { Kv } from './kv.ts'
 import { redisUrlParts } from '../config/config.ts'
 import { ClientKv } from './redis-client.ts'
 import { CliKv } from './redis-cli.ts'
-import { choosePath, opening, using, type OpenOptions, type Reach } from './reach.ts'
+import { choosePath, using, type OpenOptions, type Reach } from './reach.ts'
 
 export type { Kv } from './kv.ts'
 
 export function openRedis(r: Reach, opts: OpenOptions = {}): Promise<Kv> {
   const { config } = r
-  return opening(r, () =>
-    choosePath<Kv>(r, {
-      urlKey: 'REDIS_URL',
-      url: config.redis.url,
-      accessKey: 'REDIS_ACCESS',
-      access: config.redis.access,
-      service: config.services.redis,
-      port: 6379,
-      viaUrl: (url) => {
-        const parts = redisUrlParts(url)
-        return ClientKv.open(r, { url, auth: !parts.username && !parts.password }, `REDIS_URL (host ${parts.host ?? 'a local socket'}, db ${parts.db})`, parts.db, null, parts.host, opts)
-      },
-      viaEndpoint: (ep) => {
-        const via = ep.kind === 'forwarded' ? `redis client through a port-forward to ${ep.instance?.name}, db ${config.redis.db}` : `redis client to ${ep.host}:${ep.port} db ${config.redis.db}`
-        return ClientKv.open(r, { host: ep.host, port: ep.port, db: config.redis.db, auth: true }, via, config.redis.db, ep, ep.host, opts)
-      },
-      viaExec: () => CliKv.open(r),
-    }),
-  )
+  return choosePath<Kv>(r, 'redis', {
+    viaUrl: (url) => {
+      const parts = redisUrlParts(url)
+      return ClientKv.open(r, { url, auth: !parts.username && !parts.password }, `REDIS_URL (host ${parts.host ?? 'a local socket'}, db ${parts.db})`, parts.db, null, parts.host, opts)
+    },
+    viaEndpoint: (ep) => {
+      const via = ep.kind === 'forwarded' ? `redis client through a port-forward to ${ep.instance?.name}, db ${config.redis.db}` : `redis client to ${ep.host}:${ep.port} db ${config.redis.db}`
+      return ClientKv.open(r, { host: ep.host, port: ep.port, db: config.redis.db, auth: true }, via, config.redis.db, ep, ep.host, opts)
+    },
+    viaExec: () => CliKv.open(r),
+  })
 }
 
 /** Open, use, always close. */

@@ -57,82 +57,100 @@ export function sqlValue(value: string): string {
  * them into exit 9 before anything is touched.
  */
 export function loadChecks(file: string, settings: Settings): { checks: Checks; problems: string[] } {
-  const problems: string[] = []
-  const checks: Checks = { file, relations: [], off: [] }
-  if (!existsSync(file)) return { checks, problems: [`CHECKS_FILE ${file} does not exist (copy checks/fastapi-k8-proto.yaml and edit it)`] }
-  const lines = new LineCounter()
-  const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lines, prettyErrors: false })
-  const lineOf = (node: Node | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : 1)
-  const at = (node: Node | null | undefined) => `${file}:${lineOf(node)}`
-  for (const e of doc.errors) problems.push(`${file}:${e.linePos?.[0].line ?? 1}: not valid YAML: ${e.message.split('\n')[0]}`)
-  if (problems.length) return { checks, problems }
-  if (!isSeq(doc.contents)) return { checks, problems: [`${at(doc.contents as Node)}: the file must be a list of checks (each item starting with "- name:")`] }
-
-  for (const item of doc.contents.items) {
-    if (!isMap(item)) {
-      problems.push(`${at(item as Node)}: a check is a mapping with ${FIELDS.join(', ')}`)
-      continue
-    }
-    const where = at(item)
-    const before = problems.length
-    const field = (name: string) => (item as YAMLMap).get(name, true) as Node | undefined
-    for (const pair of item.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : '?'
-      if (!FIELDS.includes(key)) problems.push(`${at(pair.key as Node)}: unknown field "${key}" (a check has ${FIELDS.join(', ')})`)
-    }
-    for (const f of FIELDS) if (field(f) === undefined) problems.push(`${where}: the check has no "${f}"`)
-    if (problems.length > before) continue
-
-    const nameNode = field('name')!
-    const name = isScalar(nameNode) ? String(nameNode.value ?? '').trim() : ''
-    if (!name) problems.push(`${at(nameNode)}: "name" must be a sentence saying what holds`)
-    const relNode = field('relation')!
-    const op = isScalar(relNode) ? String(relNode.value) : ''
-    if (!(RELATIONS as readonly string[]).includes(op)) problems.push(`${at(relNode)}: relation ${JSON.stringify(op)} is not one of ${RELATIONS.join(' ')} (quote it: relation: "=")`)
-
-    let off: string | null = null
-    const side = (node: Node, which: string, numberAllowed: boolean): Side | null => {
-      if (isMap(node)) {
-        if (node.items.length !== 1) {
-          problems.push(`${at(node)}: ${which} is one "label: SELECT ..." pair`)
-          return null
-        }
-        const [pair] = node.items
-        const label = isScalar(pair.key) ? String(pair.key.value) : ''
-        const sql = isScalar(pair.value) ? String(pair.value.value ?? '') : ''
-        const bad = sqlProblem(sql)
-        if (bad) {
-          problems.push(`${at(pair.value as Node)}: ${which}: ${bad}`)
-          return null
-        }
-        const text = substitute(sql, settings, (k) => problems.push(`${at(pair.value as Node)}: \${${k}} is not a setting of the suite (see .env.example)`), sqlValue)
-        return { label: substitute(label, settings, () => {}, (v) => v), sql: text }
-      }
-      if (numberAllowed && isScalar(node)) {
-        const raw = String(node.value ?? '').trim()
-        const whole = /^\$\{([A-Z][A-Z0-9_]*)\}$/.exec(raw)
-        if (whole) {
-          const value = settings(whole[1])
-          if (value === undefined) problems.push(`${at(node)}: \${${whole[1]}} is not a setting of the suite (see .env.example)`)
-          else if (value.trim() === '') off = `${name} (${whole[1]} is empty)`
-          else if (!WHOLE.test(value.trim())) problems.push(`${at(node)}: ${whole[1]}=${JSON.stringify(value)} must be a whole number to be compared`)
-          else return { label: whole[1], value: Number(value) }
-          return null
-        }
-        if (WHOLE.test(raw)) return { label: raw, value: Number(raw) }
-      }
-      problems.push(`${at(node)}: ${which} must be ${numberAllowed ? 'a whole number, ${SETTING} or ' : ''}a mapping "label: SELECT count(*) ..."`)
-      return null
-    }
-    const left = side(field('count')!, 'count', false)
-    const right = side(field('other')!, 'other', true)
-    if (off) checks.off.push(off)
-    else if (left && right && name && problems.length === before) {
-      checks.relations.push({ name: substitute(name, settings, () => {}, (v) => v), left, op: op as Op, right, at: where })
-    }
-  }
+  const reader = new ChecksReader(file, settings)
+  if (!existsSync(file)) return { checks: reader.checks, problems: [`CHECKS_FILE ${file} does not exist (copy checks/fastapi-k8-proto.yaml and edit it)`] }
+  reader.read(readFileSync(file, 'utf8'))
+  const { checks, problems } = reader
   if (!problems.length && checks.relations.length === 0) problems.push(`${file}: no check is on (each one's setting is empty); validate would prove nothing`)
   return { checks, problems }
+}
+
+class ChecksReader {
+  readonly problems: string[] = []
+  readonly checks: Checks
+  private lines = new LineCounter()
+
+  constructor(
+    private file: string,
+    private settings: Settings,
+  ) {
+    this.checks = { file, relations: [], off: [] }
+  }
+
+  private at(node: Node | null | undefined): string {
+    return `${this.file}:${node?.range ? this.lines.linePos(node.range[0]).line : 1}`
+  }
+
+  read(text: string) {
+    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false })
+    for (const e of doc.errors) this.problems.push(`${this.file}:${e.linePos?.[0].line ?? 1}: not valid YAML: ${e.message.split('\n')[0]}`)
+    if (this.problems.length) return
+    if (!isSeq(doc.contents)) return void this.problems.push(`${this.at(doc.contents as Node)}: the file must be a list of checks (each item starting with "- name:")`)
+    for (const item of doc.contents.items) {
+      if (isMap(item)) this.check(item)
+      else this.problems.push(`${this.at(item as Node)}: a check is a mapping with ${FIELDS.join(', ')}`)
+    }
+  }
+
+  /** One check: its four fields, each checked; a check whose ${SETTING} is empty is off. */
+  private check(item: YAMLMap) {
+    const before = this.problems.length
+    const field = (name: string) => item.get(name, true) as Node | undefined
+    for (const pair of item.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '?'
+      if (!FIELDS.includes(key)) this.problems.push(`${this.at(pair.key as Node)}: unknown field "${key}" (a check has ${FIELDS.join(', ')})`)
+    }
+    for (const f of FIELDS) if (field(f) === undefined) this.problems.push(`${this.at(item)}: the check has no "${f}"`)
+    if (this.problems.length > before) return
+    const nameNode = field('name')!
+    const name = isScalar(nameNode) ? String(nameNode.value ?? '').trim() : ''
+    if (!name) this.problems.push(`${this.at(nameNode)}: "name" must be a sentence saying what holds`)
+    const relNode = field('relation')!
+    const op = isScalar(relNode) ? String(relNode.value) : ''
+    if (!(RELATIONS as readonly string[]).includes(op)) this.problems.push(`${this.at(relNode)}: relation ${JSON.stringify(op)} is not one of ${RELATIONS.join(' ')} (quote it: relation: "=")`)
+    const left = this.side(field('count')!, 'count', name)
+    const right = this.side(field('other')!, 'other', name)
+    if (left === 'off' || right === 'off') this.checks.off.push(`${name} (${this.offBy} is empty)`)
+    else if (left && right && name && this.problems.length === before) {
+      this.checks.relations.push({ name: substitute(name, this.settings, () => {}, (v) => v), left, op: op as Op, right, at: this.at(item) })
+    }
+  }
+
+  private offBy = ''
+
+  /** A side: "label: SELECT ..." (both sides), or a whole number or ${SETTING} (other only). */
+  private side(node: Node, which: 'count' | 'other', name: string): Side | 'off' | null {
+    if (isMap(node)) return this.query(node, which)
+    if (which === 'other' && isScalar(node)) {
+      const raw = String(node.value ?? '').trim()
+      const whole = /^\$\{([A-Z][A-Z0-9_]*)\}$/.exec(raw)
+      if (whole) return this.settingSide(node, whole[1])
+      if (WHOLE.test(raw)) return { label: raw, value: Number(raw) }
+    }
+    this.problems.push(`${this.at(node)}: ${which} must be ${which === 'other' ? 'a whole number, ${SETTING} or ' : ''}a mapping "label: SELECT count(*) ..."`)
+    return null
+  }
+
+  private query(node: YAMLMap, which: string): Side | null {
+    if (node.items.length !== 1) return void this.problems.push(`${this.at(node)}: ${which} is one "label: SELECT ..." pair`), null
+    const [pair] = node.items
+    const label = isScalar(pair.key) ? String(pair.key.value) : ''
+    const sql = isScalar(pair.value) ? String(pair.value.value ?? '') : ''
+    const bad = sqlProblem(sql)
+    if (bad) return void this.problems.push(`${this.at(pair.value as Node)}: ${which}: ${bad}`), null
+    const text = substitute(sql, this.settings, (k) => this.problems.push(`${this.at(pair.value as Node)}: \${${k}} is not a setting of the suite (see .env.example)`), sqlValue)
+    return { label: substitute(label, this.settings, () => {}, (v) => v), sql: text }
+  }
+
+  /** ${SETTING} as the whole of `other`: compared as a number; empty turns the check off. */
+  private settingSide(node: Node, key: string): Side | 'off' | null {
+    const value = this.settings(key)
+    if (value === undefined) this.problems.push(`${this.at(node)}: \${${key}} is not a setting of the suite (see .env.example)`)
+    else if (value.trim() === '') return (this.offBy = key), 'off'
+    else if (!WHOLE.test(value.trim())) this.problems.push(`${this.at(node)}: ${key}=${JSON.stringify(value)} must be a whole number to be compared`)
+    else return { label: key, value: Number(value) }
+    return null
+  }
 }
 
 /** Why a count's SQL cannot be used: it must be one read-only SELECT (or WITH) returning one number. */

@@ -90,39 +90,31 @@ function partition(s: string, sep: string): [string, string] {
   return at < 0 ? [s, ''] : [s.slice(0, at), s.slice(at + sep.length)]
 }
 
-function withDefault(sep: ':-' | '-'): Substitution {
+/**
+ * One operator of ${NAME<sep>ARG}: the argument is interpolated first (and may fail even when it
+ * goes unused, as in Compose), then `decide` picks the result from the variable's value.
+ */
+function operator(sep: string, decide: (name: string, value: string | undefined, arg: string) => string): Substitution {
   return (substitution, lookup, onUnset) => {
     if (!substitution.includes(sep)) return undefined
-    const [name, fallback] = partition(substitution, sep)
-    const dflt = substitute(fallback, lookup, onUnset) // evaluated (and may fail) even when unused
-    const value = lookup(name)
-    return value === undefined || (sep === ':-' && value === '') ? dflt : value
+    const [name, rest] = partition(substitution, sep)
+    const arg = substitute(rest, lookup, onUnset)
+    return decide(name, lookup(name), arg)
   }
 }
 
-function withAlternative(sep: ':+' | '+'): Substitution {
-  return (substitution, lookup, onUnset) => {
-    if (!substitution.includes(sep)) return undefined
-    const [name, alternative] = partition(substitution, sep)
-    const alt = substitute(alternative, lookup, onUnset)
-    const value = lookup(name)
-    if (value !== undefined && (sep === '+' || value !== '')) return alt
-    return value ?? ''
-  }
-}
+/** ${NAME:-default} / ${NAME-default}: the default when unset (or, with the colon, empty). */
+const withDefault = (sep: ':-' | '-') => operator(sep, (_, value, dflt) => (value === undefined || (sep === ':-' && value === '') ? dflt : value))
 
-function withRequired(sep: ':?' | '?'): Substitution {
-  return (substitution, lookup, onUnset) => {
-    if (!substitution.includes(sep)) return undefined
-    const [name, message] = partition(substitution, sep)
-    const reason = substitute(message, lookup, onUnset)
-    const value = lookup(name)
-    if (value === undefined || (sep === ':?' && value === '')) {
-      throw new InterpolationError(`required variable ${name} is missing a value${reason ? `: ${reason}` : ''}`)
-    }
+/** ${NAME:+alt} / ${NAME+alt}: the alternative when set (and, with the colon, not empty). */
+const withAlternative = (sep: ':+' | '+') => operator(sep, (_, value, alt) => (value !== undefined && (sep === '+' || value !== '') ? alt : (value ?? '')))
+
+/** ${NAME:?message} / ${NAME?message}: an error when unset (or, with the colon, empty). */
+const withRequired = (sep: ':?' | '?') =>
+  operator(sep, (name, value, reason) => {
+    if (value === undefined || (sep === ':?' && value === '')) throw new InterpolationError(`required variable ${name} is missing a value${reason ? `: ${reason}` : ''}`)
     return value
-  }
-}
+  })
 
 const OPERATORS: [string, Substitution][] = [
   [':?', withRequired(':?')],

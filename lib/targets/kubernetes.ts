@@ -106,7 +106,7 @@ export class KubernetesTarget extends BaseTarget implements Target {
   async ping(): Promise<string> {
     const res = await this.k(['version', '-o', 'json', '--request-timeout=10s'], { allowFailure: true, timeoutMs: 20_000 })
     const server = res.code === 0 ? JSON.parse(res.stdout).serverVersion?.gitVersion : undefined
-    if (!server) throw new Error(`the cluster of context ${this.config.kube.context} does not answer: ${(res.stderr || res.stdout).trim().split('\n')[0]}. Check KUBE_CONTEXT and KUBECONFIG_FILE (for the bundled cluster: bash scripts/ensure-k8s.sh up).`)
+    if (!server) throw new Error(`the cluster of context ${this.config.kube.context} does not answer: ${(res.stderr || res.stdout).trim().split('\n')[0]}. Check KUBE_CONTEXT and KUBECONFIG_FILE (for the bundled cluster: node --import tsx scripts/ensure-k8s.mts up).`)
     const ns = await this.k(['get', 'namespace', this.config.kube.namespace, '-o', 'name'], { allowFailure: true })
     if (ns.code !== 0) throw new Error(`namespace ${this.config.kube.namespace} does not exist in context ${this.config.kube.context}: ${ns.stderr.trim()}. Check KUBE_NAMESPACE, or apply the app's manifests.`)
     return `Kubernetes ${server}, ${this.describe()}`

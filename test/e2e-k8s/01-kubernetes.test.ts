@@ -1,4 +1,4 @@
-// The Kubernetes target end to end, on the real cluster of scripts/ensure-k8s.sh with the example
+// The Kubernetes target end to end, on the real cluster of scripts/ensure-k8s.mts with the example
 // of example/k8s applied (make e2e-k8s does both): the main job through make, a restart of one
 // deployment, the dry run, and the refusal of a context that looks like production. The database
 // is looked at with psql inside the postgres pod, the pods with kubectl: never through the suite.
@@ -37,7 +37,7 @@ async function seedRows(): Promise<void> {
 }
 
 test.before(async () => {
-  const ready = await run(['bash', 'scripts/ensure-k8s.sh', 'status'], { allowFailure: true })
+  const ready = await run(['node', '--import', 'tsx', 'scripts/ensure-k8s.mts', 'status'], { allowFailure: true })
   if (ready.code !== 0) throw new Error(`the cluster is not up (${ready.stdout.trim()}): run make k8s-example, or make e2e-k8s, which does it`)
   const version = await kubectl('version', '-o', 'json')
   console.log(`    Kubernetes ${JSON.parse(version.stdout).serverVersion.gitVersion}, namespace ${NS}`)

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { compose, counts, db, EMPTY, explain, script, seedDirty, stackUp } from './stack.ts'
+import { compose, counts, db, EMPTY, explain, script, seedDirty, stackUp, withRedisClient } from './stack.ts'
 
 test.before(stackUp)
 
@@ -33,6 +33,7 @@ test('recreate mode: every container is new, the held workers too; after the tru
 
 test('a failure forced with TEST_COMMAND=false leaves a JUnit file and a diagnostics folder whose files name it', async () => {
   const junit = path.join(SUITE_ROOT, 'reports', 'e2e-forced-failure.xml')
+  await withRedisClient((r) => r.set('diagnostics:probe', '1')) // a keyspace to report, whatever the tests before left
   const o = await script('run-test', ['--junit', junit, '--test-pass-pattern', ''], { RT_TEST_COMMAND: 'false' })
   assert.is(o.code, 6, explain(o))
   const xml = readFileSync(junit, 'utf8')

@@ -1,4 +1,4 @@
-// lib/ has no import circle, type imports included; no phase script imports a target.
+// lib/ has no import circle, type imports included; its folders are layers, each importing only from those below it; no phase script imports a target.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
@@ -31,6 +31,20 @@ test('no module of lib/ imports itself back, not even through types', () => {
   }
   for (const f of graph.keys()) if (!state.has(f)) visit(f)
   assert.equal(cycles, [])
+})
+
+/** lib/'s folders from the bottom up: a module imports from its own folder and those before it. */
+export const LAYERS = ['util', 'config', 'targets', 'access', 'app', 'safety', 'run']
+
+test("lib/'s folders are layers: util, config, targets, access, app, safety, run; none imports from one above it", () => {
+  const lib = path.join(SUITE_ROOT, 'lib')
+  const layer = (f: string) => LAYERS.indexOf(path.relative(lib, f).split(path.sep)[0])
+  const upward: string[] = []
+  for (const f of files(lib, /\.ts$/)) {
+    assert.ok(layer(f) >= 0, `${path.relative(SUITE_ROOT, f)} is in one of the folders ${LAYERS.join(', ')}`)
+    for (const i of importsOf(f)) if (layer(i) > layer(f)) upward.push(`${path.relative(lib, f)} -> ${path.relative(lib, i)}`)
+  }
+  assert.equal(upward, [])
 })
 
 test('phase scripts speak to the target interface, never to a target', () => {
