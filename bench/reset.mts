@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import minimist from 'minimist'
 import { SUITE_ROOT } from '../lib/config/config.ts'
 import { table } from '../lib/util/output.ts'
-import { compose, config, container, db, logFile, redis, seedDirty, withRedisClient } from '../test/e2e/stack.ts'
+import { compose, config, container, db, logFile, redis, seedDirty, withRedisClient } from '../support/example.ts'
 
 const args = minimist(process.argv.slice(2), { boolean: ['help', 'quick'], string: ['only'], default: { runs: 5 } })
 if (args.help) {

@@ -49,77 +49,71 @@ interface Origin {
   from: string
 }
 
+/** The project's environment as Compose builds it: the shell, then each .env it reads (the shell wins). */
+class ProjectEnv {
+  readonly vars = new Map<string, Origin>()
+  readonly dotenv: Record<string, string> = {}
+  readonly dotenvFiles: string[] = []
+  private enabled: boolean
+  readonly lookup: Lookup = (name) => this.vars.get(name)?.value
+
+  constructor(shellEnv: Record<string, string | undefined>) {
+    for (const [k, v] of Object.entries(shellEnv)) if (v !== undefined) this.vars.set(k, { value: v, from: 'the environment' })
+    this.enabled = envFilesEnabled(shellEnv.COMPOSE_DISABLE_ENV_FILE)
+  }
+
+  /** A .env joins the environment once, adding only the variables not set yet. */
+  read(file: string) {
+    if (!this.enabled || this.dotenvFiles.includes(file) || !isFile(file)) return
+    this.dotenvFiles.push(file)
+    for (const [k, v] of Object.entries(readProjectDotenv(file, this.lookup))) {
+      if (!Object.hasOwn(this.dotenv, k)) setOwn(this.dotenv, k, v)
+      if (!this.vars.has(k)) this.vars.set(k, { value: v, from: file })
+    }
+  }
+}
+
 export function loadComposeProject(dir: string, shellEnv: Record<string, string | undefined>): ComposeProject {
   const cwd = path.resolve(dir)
-  const env = new Map<string, Origin>()
-  for (const [k, v] of Object.entries(shellEnv)) if (v !== undefined) env.set(k, { value: v, from: 'the environment' })
-  const lookup: Lookup = (name) => env.get(name)?.value
-
+  const env = new ProjectEnv(shellEnv)
   // 1. COMPOSE_FILE from the shell is taken before any .env is read, split by the shell's
   //    COMPOSE_PATH_SEPARATOR, and the .env is then read from the first file's directory
   //    (verified: with COMPOSE_FILE=sub/x.yml, <dir>/.env is not read at all).
-  let files: string[] | undefined
-  let filesSource = ''
-  if (shellEnv.COMPOSE_FILE !== undefined) {
-    filesSource = 'COMPOSE_FILE in the environment'
-    files = splitComposeFile(shellEnv.COMPOSE_FILE, shellEnv.COMPOSE_PATH_SEPARATOR, cwd, filesSource)
-  }
-
+  const fromShell = shellEnv.COMPOSE_FILE !== undefined ? { files: splitComposeFile(shellEnv.COMPOSE_FILE, shellEnv.COMPOSE_PATH_SEPARATOR, cwd, 'COMPOSE_FILE in the environment'), source: 'COMPOSE_FILE in the environment' } : null
   // 2. The .env of the working directory joins the environment; the shell wins over it.
-  const dotenvEnabled = envFilesEnabled(shellEnv.COMPOSE_DISABLE_ENV_FILE)
-  const dotenv: Record<string, string> = {}
-  const dotenvFiles: string[] = []
-  const readDotenv = (file: string) => {
-    if (!dotenvEnabled || dotenvFiles.includes(file) || !isFile(file)) return
-    dotenvFiles.push(file)
-    for (const [k, v] of Object.entries(readProjectDotenv(file, lookup))) {
-      if (!Object.hasOwn(dotenv, k)) setOwn(dotenv, k, v)
-      if (!env.has(k)) env.set(k, { value: v, from: file })
-    }
-  }
-  readDotenv(path.join(files ? path.dirname(files[0]) : cwd, '.env'))
-
-  // 3. Otherwise COMPOSE_FILE from that .env (split by COMPOSE_PATH_SEPARATOR from the shell or the .env),
-  //    otherwise the default names.
-  if (!files) {
-    const fromDotenv = env.get('COMPOSE_FILE')
-    if (fromDotenv) {
-      filesSource = `COMPOSE_FILE in ${fromDotenv.from}`
-      files = splitComposeFile(fromDotenv.value, lookup('COMPOSE_PATH_SEPARATOR'), cwd, filesSource)
-    } else {
-      filesSource = 'default names'
-      files = defaultFiles(cwd)
-    }
-  }
-
+  env.read(path.join(fromShell ? path.dirname(fromShell.files[0]) : cwd, '.env'))
+  // 3. Otherwise COMPOSE_FILE from that .env (split by COMPOSE_PATH_SEPARATOR from the shell or the .env), otherwise the default names.
+  const { files, source: filesSource } = fromShell ?? filesFromDotenv(env, cwd)
   // 4. The project directory is the first file's; Compose reads the .env there too, adding only the
   //    variables not set yet (verified: COMPOSE_FILE=sub/x.yml in <dir>/.env also reads sub/.env).
   const projectDir = path.dirname(files[0])
-  readDotenv(path.join(projectDir, '.env'))
+  env.read(path.join(projectDir, '.env'))
 
-  const models = files.map((file) => readComposeFile(file, lookup))
-  const name = projectName(models, env, lookup, projectDir)
+  const models = files.map((file) => readComposeFile(file, env.lookup))
+  const name = projectName(models, env.vars, env.lookup, projectDir)
   const services = mergeServices(models)
-
   return {
     dir: projectDir,
     files,
     filesSource,
     name: name.name,
     nameSource: name.source,
-    dotenv,
-    dotenvFiles,
-    services: [...services.values()].filter((s) => isActive(s, lookup('COMPOSE_PROFILES'))).map((s) => s.name),
+    dotenv: env.dotenv,
+    dotenvFiles: env.dotenvFiles,
+    services: [...services.values()].filter((s) => isActive(s, env.lookup('COMPOSE_PROFILES'))).map((s) => s.name),
     environment(service) {
       const model = services.get(service)
-      if (!model) {
-        throw new Error(
-          `service "${service}" is not defined in ${files.join(', ')} (services: ${[...services.keys()].join(', ') || 'none'}); fix the service name`,
-        )
-      }
-      return serviceEnvironment(model, projectDir, lookup)
+      if (!model) throw new Error(`service "${service}" is not defined in ${files.join(', ')} (services: ${[...services.keys()].join(', ') || 'none'}); fix the service name`)
+      return serviceEnvironment(model, projectDir, env.lookup)
     },
   }
+}
+
+function filesFromDotenv(env: ProjectEnv, cwd: string): { files: string[]; source: string } {
+  const fromDotenv = env.vars.get('COMPOSE_FILE')
+  if (!fromDotenv) return { files: defaultFiles(cwd), source: 'default names' }
+  const source = `COMPOSE_FILE in ${fromDotenv.from}`
+  return { files: splitComposeFile(fromDotenv.value, env.lookup('COMPOSE_PATH_SEPARATOR'), cwd, source), source }
 }
 
 // ---------------------------------------------------------------------------------------------

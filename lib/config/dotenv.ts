@@ -194,116 +194,124 @@ export function parseEnvFile(text: string, lookup: Lookup = noLookup): Record<st
 
 /** parseEnvFile's statements with their line numbers (a later statement for the same key wins). */
 export function parseEnvStatements(text: string, lookup: Lookup = noLookup): EnvStatement[] {
-  const s = text.startsWith('\uFEFF') ? text.slice(1) : text // a UTF-8 BOM is skipped
-  const n = s.length
+  const scan = new EnvScanner(text.startsWith('\uFEFF') ? text.slice(1) : text) // a UTF-8 BOM is skipped
   const statements: EnvStatement[] = []
   const defined = new Map<string, string>()
   // Earlier keys of the same file come second: Compose asks the caller's environment first.
   const resolve: Lookup = (name) => lookup(name) ?? defined.get(name)
-
-  let lineNo = 1
-  let counted = 0
-  const lineAt = (pos: number) => {
-    for (; counted < pos; counted++) if (s[counted] === '\n') lineNo++
-    return lineNo
-  }
-
-  let i = 0
-  for (;;) {
-    // Skip whitespace, blank lines and comment lines (a `#` first on its line).
-    for (;;) {
-      while (i < n && isUnicodeSpace(s[i])) i++
-      if (i >= n) return statements
-      if (s[i] !== '#') break
-      const nl = s.indexOf('\n', i)
-      if (nl < 0) return statements
-      i = nl
-    }
-    const line = lineAt(i)
-    const fail = (reason: string): never => {
-      throw new EnvFileError(line, reason)
-    }
-
-    const exported = EXPORT.exec(s.slice(i, i + 64))
-    if (exported) {
-      i += 'export'.length
-      while (i < n && isSpace(s[i])) i++
-      if (i >= n) fail('zero length string') // Compose's words for a trailing `export `
-    }
-
-    // The key runs to `=`, `:` (YAML style, `KEY: value`) or a line feed (a bare `KEY`: inherited).
-    let key = ''
-    let terminator = ''
-    let j = i
-    for (; j < n; ) {
-      const c = String.fromCodePoint(s.codePointAt(j)!)
-      if (isSpace(c)) {
-        j += c.length
-        continue
-      }
-      if (c === '=' || c === ':' || c === '\n') {
-        terminator = c
-        break
-      }
-      if (!KEY_RUNE.test(c)) {
-        fail(`unexpected character ${JSON.stringify(c)} in variable name ${JSON.stringify(s.slice(i).split('\n')[0])}`)
-      }
-      j += c.length
-    }
-    if (terminator) {
-      key = trimRightUnicodeSpace(s.slice(i, j))
-      i = j + 1
-    } else {
-      // Compose's quirk: text at the end of the file with neither `=` nor a line feed is the value of
-      // an empty key (an env_file then yields "" => text; a project .env makes Compose fail).
-      key = ''
-    }
-    if (key.includes(' ')) fail('key cannot contain a space')
-
+  while (scan.skipBlank()) {
+    const line = scan.line()
+    const { key, terminator } = scan.key(line)
     if (terminator === '\n') {
+      // A bare KEY: inherited from the environment, or unset.
       const value = lookup(key)
       statements.push({ key, value, line })
       if (value !== undefined) defined.set(key, value)
       continue
     }
-
-    while (i < n && isSpace(s[i])) i++
-    let value: string
-    const quote = s[i]
-    if (quote === '"' || quote === "'") {
-      // A backslash escapes the quote character (and is dropped); before anything else it is kept.
-      let raw = ''
-      let escaping = false
-      let closed = -1
-      for (let k = i + 1; k < n; k++) {
-        const c = s[k]
-        if (escaping) {
-          escaping = false
-          if (c !== quote) raw += '\\'
-          raw += c
-          continue
-        }
-        if (c === '\\') escaping = true
-        else if (c === quote) {
-          closed = k
-          break
-        } else raw += c
-      }
-      if (closed < 0) fail(`unterminated quoted value ${s.slice(i).split('\n')[0]}`)
-      // Whatever follows the closing quote is parsed as the next statement (so `A="x" B=y` sets both,
-      // and `A="x" # note` is a comment).
-      i = closed + 1
-      value = quote === '"' ? expand(expandEscapes(raw), resolve, line) : raw
-    } else {
-      const nl = s.indexOf('\n', i)
-      let raw = nl < 0 ? s.slice(i) : s.slice(i, nl)
-      i = nl < 0 ? n : nl + 1
-      const comment = raw.indexOf(' #') // only a SPACE before # starts a comment
-      if (comment >= 0) raw = raw.slice(0, comment)
-      value = expand(trimRightUnicodeSpace(raw), resolve, line)
-    }
+    const value = scan.value(line, resolve)
     statements.push({ key, value, line })
     defined.set(key, value)
+  }
+  return statements
+}
+
+/** A cursor over env-file text, reading it as compose-go's dotenv parser does. */
+class EnvScanner {
+  private i = 0
+  private lineNo = 1
+  private counted = 0
+
+  constructor(private s: string) {}
+
+  /** The line the cursor is on. */
+  line(): number {
+    for (; this.counted < this.i; this.counted++) if (this.s[this.counted] === '\n') this.lineNo++
+    return this.lineNo
+  }
+
+  /** Skips whitespace, blank lines and comment lines (a `#` first on its line); false at the end. */
+  skipBlank(): boolean {
+    const { s } = this
+    for (;;) {
+      while (this.i < s.length && isUnicodeSpace(s[this.i])) this.i++
+      if (this.i >= s.length) return false
+      if (s[this.i] !== '#') return true
+      const nl = s.indexOf('\n', this.i)
+      if (nl < 0) return false
+      this.i = nl
+    }
+  }
+
+  /** An optional `export `, then the key, which runs to `=`, `:` (YAML style) or a line feed (a bare KEY). */
+  key(line: number): { key: string; terminator: string } {
+    const { s } = this
+    const fail = (reason: string): never => {
+      throw new EnvFileError(line, reason)
+    }
+    if (EXPORT.test(s.slice(this.i, this.i + 64))) {
+      this.i += 'export'.length
+      while (this.i < s.length && isSpace(s[this.i])) this.i++
+      if (this.i >= s.length) fail('zero length string') // Compose's words for a trailing `export `
+    }
+    let j = this.i
+    let terminator = ''
+    while (j < s.length) {
+      const c = String.fromCodePoint(s.codePointAt(j)!)
+      if (c === '=' || c === ':' || c === '\n') {
+        terminator = c
+        break
+      }
+      if (!isSpace(c) && !KEY_RUNE.test(c)) fail(`unexpected character ${JSON.stringify(c)} in variable name ${JSON.stringify(s.slice(this.i).split('\n')[0])}`)
+      j += c.length
+    }
+    // Compose's quirk: text at the end of the file with neither `=` nor a line feed is the value of
+    // an empty key (an env_file then yields "" => text; a project .env makes Compose fail).
+    const key = terminator ? trimRightUnicodeSpace(s.slice(this.i, j)) : ''
+    if (terminator) this.i = j + 1
+    if (key.includes(' ')) fail('key cannot contain a space')
+    return { key, terminator }
+  }
+
+  /** The value: quoted (escapes in double quotes, interpolated) or plain (to the line's end, ` #` starts a comment). */
+  value(line: number, resolve: Lookup): string {
+    const { s } = this
+    while (this.i < s.length && isSpace(s[this.i])) this.i++
+    const quote = s[this.i]
+    if (quote === '"' || quote === "'") {
+      const raw = this.quoted(quote, line)
+      return quote === '"' ? expand(expandEscapes(raw), resolve, line) : raw
+    }
+    const nl = s.indexOf('\n', this.i)
+    let raw = nl < 0 ? s.slice(this.i) : s.slice(this.i, nl)
+    this.i = nl < 0 ? s.length : nl + 1
+    const comment = raw.indexOf(' #') // only a SPACE before # starts a comment
+    if (comment >= 0) raw = raw.slice(0, comment)
+    return expand(trimRightUnicodeSpace(raw), resolve, line)
+  }
+
+  /**
+   * A quoted value's text. A backslash escapes the quote character (and is dropped); before
+   * anything else it is kept. Whatever follows the closing quote is parsed as the next statement
+   * (so `A="x" B=y` sets both, and `A="x" # note` is a comment).
+   */
+  private quoted(quote: string, line: number): string {
+    const { s } = this
+    let raw = ''
+    let escaping = false
+    for (let k = this.i + 1; k < s.length; k++) {
+      const c = s[k]
+      if (escaping) {
+        escaping = false
+        if (c !== quote) raw += '\\'
+        raw += c
+      } else if (c === '\\') escaping = true
+      else if (c === quote) {
+        this.i = k + 1
+        return raw
+      } else raw += c
+    }
+    throw new EnvFileError(line, `unterminated quoted value ${s.slice(this.i).split('\n')[0]}`)
   }
 }
 

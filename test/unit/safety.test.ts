@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { acquireLock, RunRecord } from '../../lib/run/record.ts'
 import { resumePhases } from '../../lib/run/select.ts'
-import { names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
+import { databaseLines, names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
 import { productionSignals } from '../../lib/safety/production.ts'
 import { heldServices } from '../../lib/safety/workers.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
@@ -105,6 +105,31 @@ test('the plan for a person names every table with its rows and key, the real lo
   assert.match(text, /FLUSHALL empties every database: db0 \(12 keys\), db3 \(4 keys\)/)
   assert.match(text, /held stopped while the database and Redis are emptied, then started: p-worker-1/)
   assert.match(text, /app directory \/app \(RT_APP_DIR in the environment\)/)
+})
+
+test("the plan's database lines: descendants with why they are reached, a partitioned parent, a foreign partition, every trigger that fires", () => {
+  const lines = databaseLines({
+    name: 'db',
+    via: 'pg to 127.0.0.1:25432',
+    server: 'p-postgres-1 (172.18.0.2)',
+    tables: [
+      { name: 'jobs', rows: 97, reason: 'configured' },
+      { name: 'events', rows: 0, reason: 'configured', kind: 'p' },
+      { name: 'public.jobs_archive', rows: 1, reason: 'reached', reachedBy: 'inheritance child of jobs' },
+      { name: 'public.events_2026', rows: 40, reason: 'reached', reachedBy: 'partition of events' },
+      { name: 'public.events_remote', rows: 'rows on another server (not counted)', reason: 'reached', reachedBy: 'partition of events', kind: 'f' },
+    ],
+    triggers: [{ name: 'audit_truncate', table: 'public.leads', timing: 'AFTER', function: 'audit_wipe' }],
+  })
+  assert.equal(lines, [
+    'database db on p-postgres-1 (172.18.0.2), via pg to 127.0.0.1:25432: 5 tables emptied (TRUNCATE ... RESTART IDENTITY):',
+    '  jobs: 97 rows',
+    '  events: 0 rows, partitioned: its partitions below',
+    '  public.jobs_archive: 1 rows (reached as inheritance child of jobs; named in CASCADE_TABLES)',
+    '  public.events_2026: 40 rows (reached as partition of events; named in CASCADE_TABLES)',
+    '  public.events_remote: rows on another server (not counted), a foreign table: the rows are deleted on its server (reached as partition of events; named in CASCADE_TABLES)',
+    '  trigger audit_truncate fires AFTER TRUNCATE on public.leads and runs audit_wipe (named in TRUNCATE_TRIGGERS)',
+  ])
 })
 
 test.run()
