@@ -45,59 +45,116 @@ interface OpenTraceback {
 /** Problem entries (ERROR/CRITICAL/FATAL levels, and tracebacks not already attached to such an entry). */
 export function scanLog(text: string | Buffer): LogEntry[] {
   const entries: LogEntry[] = []
-  // A traceback right after a text problem line (only continuation lines between) belongs to it.
-  let attachTo: LogEntry | null = null
-  let tb: OpenTraceback | null = null
+  const scanner = new LogScanner((e) => entries.push(e))
+  scanner.push(typeof text === 'string' ? Buffer.from(text, 'utf8') : text)
+  scanner.end()
+  return entries
+}
+
+/** A line longer than this is cut: a log without line ends must not fill the memory. */
+const MAX_LINE = 1 << 20
+
+/**
+ * Reads a log as it streams by, in chunks of any size, in bounded memory: each problem entry is
+ * handed on once it is complete (a traceback after a text line belongs to that line's entry).
+ */
+export class LogScanner {
+  /** The entry a following traceback may still add to; handed on when the next one starts, or at the end. */
+  private open: LogEntry | null = null
+  /** A text problem line just read: a traceback right after it (only continuation lines between) belongs to it. */
+  private attachTo: LogEntry | null = null
+  private tb: OpenTraceback | null = null
+  /** The end of the last chunk that was not a whole line yet, and where it starts. */
+  private pending: Buffer = Buffer.alloc(0)
+  private pendingAt = 0
+  private started = false
+  /** Where the first line starts when a BOM came before it (reported as 0); -1 once read. */
+  private bomLine = -1
+
+  constructor(private onEntry: (e: LogEntry) => void) {}
+
+  /** A chunk of the log; `at` is the byte offset of its first byte (chunks come in order). */
+  push(chunk: Buffer, at = this.pendingAt + this.pending.length) {
+    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk
+    let base = this.pending.length ? this.pendingAt : at
+    if (!this.started) {
+      this.started = true
+      // A UTF-8 BOM at the start of the log is not text; the first line still counts as starting at 0.
+      if (base === 0 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
+        buf = buf.subarray(3)
+        base = this.bomLine = 3
+      }
+    }
+    // Split on the newline byte and decode line by line: a newline byte never occurs inside a multi-byte
+    // UTF-8 character, so offsets are exact byte offsets, also where bytes are not UTF-8 (they become U+FFFD).
+    let pos = 0
+    for (let newline = buf.indexOf(10); newline !== -1; newline = buf.indexOf(10, pos)) {
+      this.line(buf, pos, newline, base + pos)
+      pos = newline + 1
+    }
+    if (buf.length - pos > MAX_LINE) {
+      this.line(buf, pos, buf.length, base + pos)
+      pos = buf.length
+    }
+    this.pending = Buffer.from(buf.subarray(pos))
+    this.pendingAt = base + pos
+  }
+
+  /** The end of the log: the last line without a line end, and the entry still open. */
+  end() {
+    if (this.pending.length) this.line(this.pending, 0, this.pending.length, this.pendingAt)
+    this.pending = Buffer.alloc(0)
+    this.emit(null)
+  }
+
+  private line(buf: Buffer, start: number, end: number, at: number) {
+    const stop = end > start && buf[end - 1] === 13 ? end - 1 : end
+    this.feed(buf.toString('utf8', start, stop), at === this.bomLine ? 0 : at)
+    this.bomLine = -1
+  }
+
+  private emit(next: LogEntry | null) {
+    const done = this.open
+    this.open = next
+    if (!done) return
+    if (done.level === 'TRACEBACK' && !done.exception && !done.message) done.message = `${TRACEBACK}:`
+    this.onEntry(done)
+  }
 
   /** One line without its line ending; `at` is the byte offset where it starts. */
-  const feed = (raw: string, at: number): void => {
-    let line = raw
-    if (line.includes('\x1b')) line = line.replace(ANSI, '')
-    if (tb) {
-      if (continueTraceback(tb, line)) return
-      tb = null
+  private feed(raw: string, at: number): void {
+    const line = raw.includes('\x1b') ? raw.replace(ANSI, '') : raw
+    if (this.tb) {
+      if (continueTraceback(this.tb, line)) return
+      this.tb = null
     }
     const trimmed = line.trimStart()
     if (trimmed === '') return
     if (trimmed.charCodeAt(0) === 123 /* { */) {
       const record = jsonRecord(trimmed)
       if (record !== undefined) {
-        attachTo = null
-        if (record) entries.push({ ...record, offset: at })
+        this.attachTo = null
+        if (record) this.emit({ ...record, offset: at })
         return
       }
       // not JSON after all: read it as text
     }
     const prefix = tracebackPrefix(line)
     if (prefix !== null) {
-      const entry = attachTo ?? { level: 'TRACEBACK', logger: '', message: '', exception: '', offset: at }
-      if (!attachTo) entries.push(entry)
-      tb = { entry, attached: attachTo !== null, prefix, awaitingException: true, chained: false }
-      attachTo = null
+      const entry = this.attachTo ?? { level: 'TRACEBACK', logger: '', message: '', exception: '', offset: at }
+      if (!this.attachTo) this.emit(entry)
+      this.tb = { entry, attached: this.attachTo !== null, prefix, awaitingException: true, chained: false }
+      this.attachTo = null
       return
     }
     const header = textHeader(line)
     if (!header) return // a continuation line of a multi-line message
-    attachTo = null
+    this.attachTo = null
     if (!PROBLEM_LEVELS.has(header.level)) return
     const entry = { level: header.level, logger: header.logger, message: header.message, exception: '', offset: at }
-    entries.push(entry)
-    attachTo = entry
+    this.emit(entry)
+    this.attachTo = entry
   }
-
-  // Split on the newline byte and decode line by line: a newline byte never occurs inside a multi-byte
-  // UTF-8 character, so offsets are exact byte offsets, also where bytes are not UTF-8 (they become U+FFFD).
-  // (Faster than decoding the whole text at once: no 50 MB string, and JSON.parse gets small flat strings.)
-  const buf = typeof text === 'string' ? Buffer.from(text, 'utf8') : text
-  const bom = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0
-  for (let pos = bom; pos < buf.length; ) {
-    const newline = buf.indexOf(10, pos)
-    const end = newline === -1 ? buf.length : newline
-    feed(buf.toString('utf8', pos, end > pos && buf[end - 1] === 13 ? end - 1 : end), pos === bom ? 0 : pos)
-    pos = end + 1
-  }
-  for (const e of entries) if (e.level === 'TRACEBACK' && !e.exception && !e.message) e.message = `${TRACEBACK}:`
-  return entries
 }
 
 /** Where a traceback starts: '' for a line that is the header itself, the text before it for a `compose logs` prefix. */
@@ -296,21 +353,39 @@ function messageShape(message: string): string {
 /** Identical messages grouped (same level, logger, exception and message shape), most frequent first.
  * A finding shows the message of its earliest entry. */
 export function groupFindings(entries: LogEntry[]): Finding[] {
-  const groups = new Map<string, Finding>()
-  for (const e of entries) {
+  const groups = new FindingGroups()
+  for (const e of entries) groups.add(e)
+  return groups.findings()
+}
+
+/** Kinds of findings kept at the most: a log of endless distinct messages must not fill the memory. */
+const MAX_KINDS = 10_000
+
+/** Findings grouped as entries come: memory grows with the kinds of problems, not with the log. */
+export class FindingGroups {
+  private groups = new Map<string, Finding>()
+  /** Entries counted (all of them, those past MAX_KINDS included). */
+  total = 0
+
+  add(e: LogEntry) {
+    this.total++
     const key = `${e.level}\0${e.logger}\0${e.exception}\0${messageShape(e.message)}`
-    const found = groups.get(key)
+    const found = this.groups.get(key) ?? (this.groups.size >= MAX_KINDS ? this.groups.get('\0more') : undefined)
     if (!found) {
-      groups.set(key, { level: e.level, logger: e.logger, message: e.message, exception: e.exception, count: 1, firstOffset: e.offset })
-      continue
+      const full = this.groups.size >= MAX_KINDS
+      this.groups.set(full ? '\0more' : key, full ? { level: 'ERROR', logger: '', message: `(more kinds than the ${MAX_KINDS} kept)`, exception: '', count: 1, firstOffset: e.offset } : { level: e.level, logger: e.logger, message: e.message, exception: e.exception, count: 1, firstOffset: e.offset })
+      return
     }
     found.count++
-    if (e.offset < found.firstOffset) {
+    if (e.offset < found.firstOffset && this.groups.get(key) === found) {
       found.firstOffset = e.offset
       found.message = e.message
     }
   }
-  return [...groups.values()].sort((a, b) => b.count - a.count || a.firstOffset - b.firstOffset)
+
+  findings(): Finding[] {
+    return [...this.groups.values()].sort((a, b) => b.count - a.count || a.firstOffset - b.firstOffset)
+  }
 }
 
 /** At most maxLines lines of at most maxChars characters each, e.g.
@@ -338,12 +413,4 @@ function findingLine(f: Finding): string {
   if (f.exception) line += ` ${f.exception}${f.message ? ':' : ''}`
   if (f.message) line += ` ${f.message}`
   return line
-}
-
-/** Split by a byte offset: entries before it happened during the reset, the rest during the test. */
-export function splitAt(entries: LogEntry[], offset: number): { before: LogEntry[]; after: LogEntry[] } {
-  const before: LogEntry[] = []
-  const after: LogEntry[] = []
-  for (const e of entries) (e.offset < offset ? before : after).push(e)
-  return { before, after }
 }

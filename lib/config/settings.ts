@@ -29,7 +29,7 @@ export const KEYS = {
   KUBE_CONTEXT: ['', 'kubernetes: the kubectl context to act in (required with TARGET=kubernetes)'],
   KUBE_NAMESPACE: ['', 'kubernetes: the namespace of the app (required with TARGET=kubernetes)'],
   KUBECONFIG_FILE: ['', "kubernetes: kubeconfig file; default kubectl's own ($KUBECONFIG or ~/.kube/config)"],
-  KUBE_SELECTOR: ['app.kubernetes.io/component={service}', 'kubernetes: label selector of a service\'s pods; {service} is replaced by the service name'],
+  KUBE_SELECTOR: ['app.kubernetes.io/part-of={namespace},app.kubernetes.io/component={service}', "kubernetes: label selector of a service's pods and workloads; {service} and {namespace} are filled in (scoped to the app: another app's worker in the namespace is never scaled)"],
   API_SERVICE: ['api', 'service that runs the test'],
   POSTGRES_SERVICE: ['postgres', 'PostgreSQL service'],
   REDIS_SERVICE: ['redis', 'Redis service'],

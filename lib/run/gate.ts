@@ -46,17 +46,20 @@ export const changesSomething = (ctx: Ctx, selected: PhaseSpec[]) => selected.so
  * names the database actually reached (checked here, read-only, and again by the plan).
  */
 export async function preflight(r: Reach): Promise<string[]> {
+  const engine = await r.target.engine()
+  if (engine.problem) throw new RefusedError(engine.problem)
   const signals = [...productionSignals(r.config), ...(await r.target.signals())]
   if (!signals.length) return []
   const allow = r.config.safety.allowProduction
   const reached = allow ? await withDatabase(r, async (db) => db.name).catch((e: Error) => `(unreachable: ${e.message})`) : null
   if (!allow || reached !== allow) {
     const which = reached ? ` ALLOW_PRODUCTION=${allow} does not name the database reached, ${reached}.` : ''
+    const name = reached && !reached.startsWith('(') ? reached : r.config.database.name
     throw new RefusedError(
-      `this looks like a production target: ${signals.join('; ')}. Nothing was changed.${which} If you are sure, set ALLOW_PRODUCTION to the name of the database you confirm may be wiped${reached && !reached.startsWith('(') ? ` (${reached})` : ''}.`,
+      `this looks like a production target: ${signals.join('; ')}. Nothing was changed.${which} If you are sure, set ALLOW_PRODUCTION=${name} (the name of the database you confirm may be wiped; it must be the database the suite reaches).`,
     )
   }
-  out.warn(`ALLOW_PRODUCTION=${allow}: going ahead on database ${reached} although ${signals.join('; ')}`)
+  out.warn(`ALLOW_PRODUCTION=${allow}: going ahead although ${signals.join('; ')} (database ${reached} reached)`)
   return signals
 }
 

@@ -93,7 +93,7 @@ export async function backupTables(b: BackupDir, db: Database, tables: string[])
     rows += saved.rows.length
   }
   note(b.dir, { stack: b.stack, database: db.name, system: await systemIdentifier(db), tables })
-  out.ok(`backup: ${rows} rows of ${tables.length} tables saved in one snapshot to ${file}`)
+  out.ok(`backup: ${rows} rows of ${tables.length} tables saved to ${file} (one snapshot)`)
 }
 
 /** A backup goes back only into the stack and database server it came from. */

@@ -70,6 +70,8 @@ export interface PlannedContainers {
 export interface DestructionPlan {
   /** The target, and the settings that chose it with where each came from. */
   target: string
+  /** The engine or cluster it runs on: endpoint, name, ID. */
+  engine: string
   sources: string[]
   log?: PlannedLog
   containers?: PlannedContainers
@@ -123,7 +125,7 @@ export function sourceLines(config: Config): string[] {
 
 export async function computePlan(r: Reach, want: Wanted): Promise<DestructionPlan> {
   const { config, target } = r
-  const plan: DestructionPlan = { target: target.describe(), sources: sourceLines(config), held: [], tasks: want.tasks }
+  const plan: DestructionPlan = { target: target.describe(), engine: (await target.engine()).line, sources: sourceLines(config), held: [], tasks: want.tasks }
   if (want.destroys.has('logs')) plan.log = { configured: config.logFile, where: await target.log.where(), bytes: await target.log.size() }
   const instances = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? await target.instances() : []
   const held = want.holdWorkers ? config.workerServices.filter((s) => instances.some((i) => i.service === s)) : []
@@ -277,7 +279,7 @@ async function planRedis(r: Reach, keys: boolean): Promise<PlannedRedis> {
 
 /** The plan for a person: what will be destroyed, on what, chosen by what. */
 export function renderPlan(plan: DestructionPlan): string[] {
-  const lines = [`target: ${plan.target}`, ...plan.sources.map((s) => `  ${s}`)]
+  const lines = [`target: ${plan.target}`, `  on the ${plan.engine}`, ...plan.sources.map((s) => `  ${s}`)]
   if (plan.log) {
     const link = plan.log.where !== plan.log.configured ? ` (configured as ${plan.log.configured})` : ''
     lines.push(`log file ${plan.log.where}${link}: ${plan.log.bytes === null ? 'missing, will be created' : `${plan.log.bytes} bytes emptied`}`)

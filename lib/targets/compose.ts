@@ -1,8 +1,8 @@
 // The Compose target: the project's containers, found by their compose labels (v1 and v2 alike)
 // and refused when they were created from another directory; compose command lines built from
 // the files and project name Compose itself would use; the log file on this machine.
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, truncateSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { accessSync, closeSync, constants, createReadStream, existsSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, truncateSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { RefusedError } from '../util/errors.ts'
 import { BaseTarget } from './base.ts'
@@ -36,6 +36,40 @@ export interface ComposeSettings {
   logFile: string
   /** Every service of the compose files. */
   allServices: string[]
+  /** Hosts and endpoints the user declares theirs (SAFE_HOSTS): a Docker endpoint named here may be used. */
+  safeHosts: string[]
+}
+
+/** The local engine's socket: the only endpoint used without SAFE_HOSTS naming it. */
+export const LOCAL_DOCKER = 'unix:///var/run/docker.sock'
+
+/**
+ * The Docker endpoint the docker CLI talks to: DOCKER_HOST, else the context (DOCKER_CONTEXT, else
+ * the current one in ~/.docker/config.json) asked for its endpoint; the local socket for the default.
+ */
+export async function dockerEndpoint(run: Runner, env = process.env): Promise<string> {
+  if (env.DOCKER_HOST) return env.DOCKER_HOST
+  let context = env.DOCKER_CONTEXT
+  if (!context) {
+    try {
+      context = JSON.parse(readFileSync(path.join(env.DOCKER_CONFIG ?? path.join(os.homedir(), '.docker'), 'config.json'), 'utf8')).currentContext
+    } catch {}
+  }
+  if (!context || context === 'default') return LOCAL_DOCKER
+  const res = await run(['docker', 'context', 'inspect', context, '--format', '{{.Endpoints.docker.Host}}'], { allowFailure: true, timeoutMs: 15_000 })
+  return res.code === 0 ? res.stdout.trim() : `the docker context ${context} (${(res.stderr || res.stdout).trim().split('\n')[0]})`
+}
+
+/** Does SAFE_HOSTS name this endpoint (whole, host:port, or host)? */
+export function namedSafe(endpoint: string, safeHosts: string[]): boolean {
+  let hostPort = ''
+  let host = ''
+  try {
+    const u = new URL(endpoint)
+    hostPort = u.host
+    host = u.hostname.replace(/^\[|\]$/g, '')
+  } catch {}
+  return safeHosts.some((h) => h === endpoint || (hostPort && h === hostPort) || (host && h === host))
 }
 
 /** An executable of that name on PATH, or null. */
@@ -213,6 +247,15 @@ export class ComposeTarget extends BaseTarget implements Target {
     return []
   }
 
+  async engine(): Promise<{ line: string; problem: string | null }> {
+    const endpoint = await dockerEndpoint(this.run)
+    const info = await this.run(['docker', 'info', '--format', '{{.Name}}|{{.ID}}|{{.ServerVersion}}'], { allowFailure: true, timeoutMs: 15_000 })
+    const [name, id, version] = info.code === 0 ? info.stdout.trim().split('|') : ['?', '?', '?']
+    const line = `Docker engine ${version} on ${name} (ID ${id}) at ${endpoint}`
+    const local = endpoint === LOCAL_DOCKER || namedSafe(endpoint, this.settings.safeHosts)
+    return { line, problem: local ? null : `the Docker engine at ${endpoint} (${name}, ID ${id}) is not this machine's local engine (${LOCAL_DOCKER}): a stack there may be someone else's. Nothing was changed. If that engine is yours, name it in SAFE_HOSTS (e.g. SAFE_HOSTS=${endpoint}).` }
+  }
+
   /** Every container of the project (one-off `run` containers excluded); refuses another directory's. */
   async instances(): Promise<Instance[]> {
     const ids = await this.run(['docker', 'ps', '-aq', '--filter', `label=${PROJECT_LABEL}=${this.settings.project}`])
@@ -339,17 +382,12 @@ export function hostLogFile(file: string): LogFile {
     async size() {
       return existsSync(file) ? statSync(file).size : null
     },
-    async read(fromByte = 0) {
-      if (!existsSync(file)) return Buffer.alloc(0)
-      if (fromByte === 0) return readFileSync(file)
-      const handle = await open(file, 'r')
-      try {
-        const size = (await handle.stat()).size
-        const buf = Buffer.alloc(Math.max(0, size - fromByte))
-        await handle.read(buf, 0, buf.length, fromByte)
-        return buf
-      } finally {
-        await handle.close()
+    async stream(fromByte, onChunk) {
+      if (!existsSync(file)) return
+      let at = fromByte
+      for await (const chunk of createReadStream(file, { start: fromByte, highWaterMark: 1 << 20 })) {
+        onChunk(chunk as Buffer, at)
+        at += (chunk as Buffer).length
       }
     },
     async truncate() {

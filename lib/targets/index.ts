@@ -27,5 +27,6 @@ export function composeSettings(config: Config): ComposeSettings {
     apiPort: config.apiPort,
     logFile: config.logFile,
     allServices: config.compose?.services ?? [],
+    safeHosts: config.safety.safeHosts,
   }
 }

@@ -14,8 +14,8 @@ import type { Clock } from '../util/wait.ts'
 /** Where a held workload's replica count is kept while it is scaled to 0. */
 export const REPLICAS_ANNOTATION = 'reset-and-test/replicas'
 
-/** The label selector of a service: the KUBE_SELECTOR template with {service} filled in. */
-export const selectorOf = (template: string, service: string) => template.replaceAll('{service}', service)
+/** The label selector of a service: the KUBE_SELECTOR template with {service} and {namespace} filled in. */
+export const selectorOf = (template: string, service: string, namespace = '') => template.replaceAll('{service}', service).replaceAll('{namespace}', namespace)
 
 /** Does an equality-based selector (k=v,k2=v2, k==v) match these labels? */
 export function matches(selector: string, labels: Record<string, string>): boolean {
@@ -135,6 +135,10 @@ export class KubernetesTarget extends BaseTarget implements Target {
     return signals
   }
 
+  async engine(): Promise<{ line: string; problem: string | null }> {
+    return { line: `Kubernetes context ${this.config.kube.context}, namespace ${this.config.kube.namespace} (its API server is judged by the production signals)`, problem: null }
+  }
+
   /** Services the configuration knows, whose selectors find pods. */
   private knownServices(): string[] {
     const c = this.config
@@ -146,7 +150,7 @@ export class KubernetesTarget extends BaseTarget implements Target {
     const pods = (JSON.parse(res.stdout).items as any[]).filter((p) => !p.metadata.deletionTimestamp)
     const list: Instance[] = []
     for (const service of this.knownServices()) {
-      const selector = selectorOf(this.config.kube.selector, service)
+      const selector = selectorOf(this.config.kube.selector, service, this.config.kube.namespace)
       const mine = pods.filter((p) => matches(selector, p.metadata.labels ?? {})).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
       mine.forEach((p, i) => list.push(podInstance(p, service, i + 1)))
     }
@@ -158,7 +162,7 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   protected unavailable(service: string, states: string): string {
-    return `service ${service} has no ready pod in ${this.describe()} (${states}; selector ${selectorOf(this.config.kube.selector, service)}). Check the deployment (kubectl get pods), or ./scripts/assess.mts.`
+    return `service ${service} has no ready pod in ${this.describe()} (${states}; selector ${selectorOf(this.config.kube.selector, service, this.config.kube.namespace)}). Check the deployment (kubectl get pods), or ./scripts/assess.mts.`
   }
 
   protected configuredServices(): string[] {
@@ -192,7 +196,7 @@ export class KubernetesTarget extends BaseTarget implements Target {
     const items = JSON.parse(res.stdout).items as any[]
     const found = []
     for (const service of services) {
-      const selector = selectorOf(this.config.kube.selector, service)
+      const selector = selectorOf(this.config.kube.selector, service, this.config.kube.namespace)
       for (const w of items.filter((x) => matches(selector, x.metadata.labels ?? {}) || matches(selector, x.spec?.template?.metadata?.labels ?? {}))) {
         const held = w.metadata.annotations?.[REPLICAS_ANNOTATION]
         found.push({ ref: `${w.kind.toLowerCase()}/${w.metadata.name}`, service, replicas: Number(w.spec?.replicas ?? 1), held: held === undefined ? null : Number(held) })
@@ -257,7 +261,12 @@ export class KubernetesTarget extends BaseTarget implements Target {
     const open = this.forwards.find((f) => f.service === service && f.port === port && f.child.exitCode === null)
     if (open) return open.endpoint
     const pod = await this.instance(service)
-    const child = spawn(this.kubectl()[0], [...this.kubectl('port-forward', `pod/${pod.name}`, `:${port}`).slice(1), '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its own process group: a Ctrl-C in the terminal must not end the tunnel before the run has
+    // cancelled its statements on the server through it. It ends with the target, or with us.
+    const child = spawn(this.kubectl()[0], [...this.kubectl('port-forward', `pod/${pod.name}`, `:${port}`).slice(1), '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const onExit = () => child.kill('SIGKILL')
+    process.once('exit', onExit)
+    child.once('exit', () => process.off('exit', onExit))
     const local = await new Promise<number>((resolve, reject) => {
       let text = ''
       const timer = setTimeout(() => done(new Error(`no port-forward to ${pod.name}:${port} within 15 s: ${text.trim()}`)), 15_000)
@@ -305,6 +314,36 @@ export class KubernetesTarget extends BaseTarget implements Target {
     this.forwards = this.forwards.filter((f) => !gone.includes(f))
   }
 
+  /**
+   * A command's output in a pod handed on chunk by chunk, never collected (the runner keeps a
+   * command's whole output; a log can be gigabytes). Stopped by the run's signal or COMMAND_TIMEOUT
+   * without output.
+   */
+  streamFrom(pod: Instance, argv: string[], at: number, onChunk: (chunk: Buffer, at: number) => void): Promise<void> {
+    const [cmd, ...args] = this.kubectl('exec', pod.name, '--', ...argv)
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    let idle: NodeJS.Timeout
+    const stop = () => child.kill('SIGKILL')
+    const arm = () => {
+      clearTimeout(idle)
+      idle = setTimeout(stop, this.config.commandTimeoutMs)
+    }
+    arm()
+    this.signal.addEventListener('abort', stop, { once: true })
+    child.stdout!.on('data', (d: Buffer) => (onChunk(d, at), (at += d.length), arm()))
+    child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()))
+    return new Promise((resolve, reject) => {
+      child.on('close', (code, sig) => {
+        clearTimeout(idle)
+        this.signal.removeEventListener('abort', stop)
+        if (this.signal.aborted) reject(this.signal.reason)
+        else if (code === 0) resolve()
+        else reject(new Error(`reading the log in ${pod.name} failed (${sig ?? `exit ${code}`}): ${stderr.trim() || 'no output for COMMAND_TIMEOUT'}`))
+      })
+    })
+  }
+
   /** A command in the first ready pod of a service (the log file's helpers). */
   podExec(service: string, argv: string[], options: ExecOptions = {}) {
     return this.exec(service, argv, options)
@@ -325,9 +364,9 @@ function podLogFile(target: KubernetesTarget, service: string, file: string): Lo
       const text = res.stdout.trim()
       return text === 'missing' || text === '' ? null : Number(text)
     },
-    async read(fromByte = 0) {
-      const res = await sh(`[ -e "$1" ] && tail -c +${fromByte + 1} "$1" || true`)
-      return Buffer.from(res.stdout)
+    async stream(fromByte, onChunk) {
+      const pod = await target.instance(service)
+      await target.streamFrom(pod, ['sh', '-c', `[ -e "$1" ] && tail -c +${fromByte + 1} "$1" || true`, 'sh', file], fromByte, onChunk)
     },
     async truncate() {
       const res = await sh('mkdir -p "$(dirname "$1")" && : > "$1"', true)

@@ -57,8 +57,8 @@ export interface LogFile {
   where(): Promise<string>
   /** Its size in bytes; null when it does not exist. */
   size(): Promise<number | null>
-  /** Its bytes from an offset (0: all). */
-  read(fromByte?: number): Promise<Buffer>
+  /** Its bytes from an offset, chunk by chunk as they are read (never all at once: a log can be gigabytes). */
+  stream(fromByte: number, onChunk: (chunk: Buffer, at: number) => void): Promise<void>
   /** Empties it in place (same inode, so writers keep writing to it); creates it when missing. */
   truncate(): Promise<void>
   /** Why the log cannot be written, or null when it can. */
@@ -83,6 +83,11 @@ export interface Target {
   ping(): Promise<string>
   /** Reasons the target itself looks like production (a cluster context or API server); none for Compose. */
   signals(): Promise<string[]>
+  /**
+   * The engine or cluster the target really acts on, for the plan, and why it may not be acted on:
+   * a Docker endpoint other than this machine's local socket that SAFE_HOSTS does not name.
+   */
+  engine(): Promise<{ line: string; problem: string | null }>
   /** The command that drives the target, detected on first use: for messages. */
   tool(): Promise<string>
   /** Every instance of the project, found by labels; refuses instances created from elsewhere. */

@@ -74,7 +74,7 @@ test('--dry-run shows the plan and the kubectl commands, and changes nothing', a
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /would destroy:/)
   assert.match(o.out, /would run: kubectl .*--context reset-and-test-local --namespace reset-and-test-example rollout restart/)
-  assert.match(o.out, /TRUNCATE TABLE "jobs", "leads", "campaigns", "organizations", "users" RESTART IDENTITY;/)
+  assert.match(o.out, /TRUNCATE TABLE ONLY "jobs", ONLY "leads", ONLY "campaigns", ONLY "organizations", ONLY "users" RESTART IDENTITY;/)
   assert.equal({ counts: await counts(), workers: await pods('worker'), api: await pods('api') }, before)
 })
 

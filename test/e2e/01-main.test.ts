@@ -2,11 +2,10 @@
 // dry run, the refusal without a terminal, the confirmation in a terminal, the app's own tests.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { alembicVersion, counts, db, dbsize, EMPTY, ENV, explain, GOOD_RUN, logSize, logText, script, seedDirty, sh, stackUp, STALE_LINE, withRedisClient, writeStats } from './stack.ts'
+import { EMPTY, ENV, GOOD_RUN, STALE_LINE, alembicVersion, counts, db, dbsize, explain, inTerminal, logSize, logText, script, seedDirty, sh, stackUp, withRedisClient, writeStats } from './stack.ts'
 
 test.before(stackUp)
 
@@ -59,7 +58,7 @@ test('--dry-run shows the plan and every command, and changes nothing', async ()
   assert.match(o.out, /would run: docker compose .* restart postgres redis api flower\n/)
   assert.is(o.out.match(/would stop worker until Redis is cleared/g)?.length, 1)
   assert.match(o.out, /would start worker and wait until ready/)
-  assert.match(o.out, /TRUNCATE TABLE "jobs", "leads", "campaigns", "organizations", "users" RESTART IDENTITY;/)
+  assert.match(o.out, /TRUNCATE TABLE ONLY "jobs", ONLY "leads", ONLY "campaigns", ONLY "organizations", ONLY "users" RESTART IDENTITY;/)
   assert.match(o.out, /would send: FLUSHALL ASYNC/)
   assert.match(o.out, /would truncate .*combined\.log/)
   assert.match(o.out, /would run in .*test_concurrent_campaigns_flow\.py/)
@@ -75,12 +74,6 @@ test('no terminal and no --yes: refused at once with exit 8, nothing touched', a
   assert.ok(Date.now() - t0 < 30_000)
   assert.is(await writeStats(), before)
 })
-
-/** A script in a real terminal (a pty from script(1)), typing `answer` at its prompt. */
-function inTerminal(command: string, answer: string) {
-  const res = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: SUITE_ROOT, input: answer, env: { ...ENV, CI: '' }, encoding: 'utf8', timeout: 120_000 })
-  return { code: res.status ?? -1, out: res.stdout + res.stderr }
-}
 
 test('in a terminal: shows the plan and asks once; "no" exits 8, "yes" goes ahead', async () => {
   await seedDirty()

@@ -3,7 +3,7 @@
 // they did, and make copies of the example (own directory, project name and ports) for the tests
 // that need a stack of their own. Every script's output is checked for passwords and for masks
 // that ate a word.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config/config.ts'
@@ -77,6 +77,32 @@ export function sh(argv: string[], env: Record<string, string | undefined> = {},
       resolve({ code: code ?? (signal === 'SIGINT' ? 130 : 128), out })
     })
   })
+}
+
+/** A script in a real terminal (a pty from script(1)), typing `answer` at its prompt. */
+export function inTerminal(command: string, answer: string): Outcome {
+  const res = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: SUITE_ROOT, input: answer, env: { ...ENV, CI: '' }, encoding: 'utf8', timeout: 120_000 })
+  return { code: res.status ?? -1, out: res.stdout + res.stderr }
+}
+
+/** A script in a real terminal, typed to as it runs: wait for what it prints, then answer. */
+export function terminalSession(command: string, env: Record<string, string> = {}) {
+  const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: SUITE_ROOT, env: { ...ENV, CI: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => void (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => void (out += d.toString()))
+  const done = new Promise<Outcome>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, out })))
+  return {
+    async until(re: RegExp, timeoutMs = 120_000) {
+      const t0 = Date.now()
+      while (!re.test(out)) {
+        if (Date.now() - t0 > timeoutMs) throw new Error(`no ${re} within ${timeoutMs / 1000} s; output:\n${out}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    type: (text: string) => void child.stdin.write(text),
+    done: () => done,
+  }
 }
 
 /** ./scripts/<name>.mts with arguments. */

@@ -2,7 +2,7 @@
 // refusing containers made from another directory, and the restart modes' command lines.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { ComposeTarget, detectCompose, foreignOrigin, parseInspect, readiness } from '../../lib/targets/compose.ts'
+import { ComposeTarget, detectCompose, dockerEndpoint, foreignOrigin, LOCAL_DOCKER, namedSafe, parseInspect, readiness } from '../../lib/targets/compose.ts'
 import { instancesReady, judged } from '../../lib/targets/instances.ts'
 import type { Runner, RunResult } from '../../lib/util/command.ts'
 import type { Instance } from '../../lib/targets/target.ts'
@@ -61,6 +61,7 @@ const settings = {
   apiPort: 8000,
   logFile: '/app/logs/combined.log',
   allServices: ['api', 'postgres', 'redis', 'worker'],
+  safeHosts: [] as string[],
 }
 
 test('every compose command carries every compose file, the project directory and the project name', async () => {
@@ -180,6 +181,22 @@ test('instancesReady names missing services and waits for starting ones; held se
   assert.equal(r, { ready: false, detail: '0/1 ready; waiting for redis: no instance, pg (service postgres): running (starting)' })
   const failed = await instancesReady(list, 'p', ['postgres'], null).check()
   assert.ok('fatal' in failed && failed.fatal, 'a failed instance ends the wait when it is waited for')
+})
+
+test('the Docker endpoint: DOCKER_HOST wins, a context is asked for its host, the default context is the local socket', async () => {
+  const { run, calls } = recorder({ 'docker context inspect remote': { stdout: 'ssh://me@build-box\n' } })
+  assert.is(await dockerEndpoint(run, { DOCKER_HOST: 'tcp://127.0.0.1:2375' }), 'tcp://127.0.0.1:2375')
+  assert.is(await dockerEndpoint(run, { DOCKER_CONTEXT: 'remote' }), 'ssh://me@build-box')
+  assert.is(await dockerEndpoint(run, { DOCKER_CONTEXT: 'default' }), LOCAL_DOCKER)
+  assert.is(await dockerEndpoint(run, { DOCKER_CONFIG: '/nonexistent' }), LOCAL_DOCKER)
+  assert.equal(calls.map((c) => c.join(' ')), ['docker context inspect remote --format {{.Endpoints.docker.Host}}'])
+})
+
+test('SAFE_HOSTS names an endpoint whole, as host:port, or by its host', () => {
+  assert.ok(namedSafe('tcp://127.0.0.1:2375', ['tcp://127.0.0.1:2375']))
+  assert.ok(namedSafe('tcp://127.0.0.1:2375', ['127.0.0.1:2375']))
+  assert.ok(namedSafe('ssh://me@build-box', ['build-box']))
+  assert.not.ok(namedSafe('tcp://10.0.0.5:2375', ['127.0.0.1']))
 })
 
 test.run()

@@ -39,6 +39,9 @@ export class FakeTarget implements Target {
   async signals() {
     return this.signalsToGive
   }
+  async engine() {
+    return { line: 'a fake engine at unix:///var/run/docker.sock', problem: null }
+  }
   async tool() {
     return 'fake compose'
   }
@@ -91,7 +94,7 @@ export class FakeTarget implements Target {
   readonly log: LogFile = {
     where: async () => '/fake/logs/combined.log',
     size: async () => this.logText.length,
-    read: async () => Buffer.from(this.logText),
+    stream: async (from, onChunk) => onChunk(Buffer.from(this.logText).subarray(from), from),
     truncate: async () => {
       this.journal.push('truncate log')
       this.logText = ''

@@ -3,6 +3,7 @@
 // command in a pod goes through stdin; production-looking contexts are signals.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
+import { KEYS } from '../../lib/config/settings.ts'
 import { spawnSync } from 'node:child_process'
 import { envPrelude, KubernetesTarget, matches, podInstance, selectorOf } from '../../lib/targets/kubernetes.ts'
 import type { Config } from '../../lib/config/config.ts'
@@ -107,6 +108,13 @@ test('held workers: scaled to 0 with their replicas kept in an annotation, scale
   await k.start(['worker'])
   assert.ok(calls.some((c) => c.argv.join(' ').endsWith('scale deployment/worker --replicas=3')))
   assert.is(annotated, null)
+})
+
+test("the default selector is scoped to the app: another app's worker in the same namespace is not the app's", () => {
+  const selector = selectorOf(KEYS.KUBE_SELECTOR[0], 'worker', 'shop')
+  assert.is(selector, 'app.kubernetes.io/part-of=shop,app.kubernetes.io/component=worker')
+  assert.ok(matches(selector, { 'app.kubernetes.io/part-of': 'shop', 'app.kubernetes.io/component': 'worker' }))
+  assert.not.ok(matches(selector, { 'app.kubernetes.io/part-of': 'billing', 'app.kubernetes.io/component': 'worker' }))
 })
 
 test.run()

@@ -1,6 +1,8 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { groupFindings, scanLog, splitAt, summarizeFindings, type Finding, type LogEntry } from '../../lib/app/logscan.ts'
+import { logFindings } from '../../lib/app/log-findings.ts'
+import { FindingGroups, groupFindings, LogScanner, scanLog, summarizeFindings, type Finding, type LogEntry } from '../../lib/app/logscan.ts'
+import type { LogFile } from '../../lib/targets/target.ts'
 
 const json = (o: Record<string, unknown>): string => JSON.stringify(o)
 const brief = (e: LogEntry): string => [e.level, e.logger, e.exception, e.message].join(' | ')
@@ -168,15 +170,47 @@ test('summarizeFindings: defaults are 10 lines of at most 200 characters', () =>
   assert.ok(emoji.endsWith('🎉…'))
 })
 
-test('splitAt: by byte offset, the entry at the offset is after', () => {
+test('log findings: split by byte offset, the entry at the offset is the test\'s; no offset: all the test\'s', async () => {
   const lines = ['ERROR:a:during reset é', 'INFO marker', 'ERROR:b:during test', 'ERROR:c:also during test']
-  const text = lines.join('\n')
+  const text = Buffer.from(lines.join('\n'))
   const mark = Buffer.byteLength(lines.slice(0, 2).join('\n') + '\n')
-  const { before, after } = splitAt(scanLog(text), mark)
-  assert.equal(before.map((e) => e.logger), ['a'])
-  assert.equal(after.map((e) => e.logger), ['b', 'c'])
-  assert.equal(splitAt([], 10), { before: [], after: [] })
-  assert.equal(splitAt(scanLog(text), 0).before, [])
+  const log = { where: async () => 'combined.log', stream: async (from: number, onChunk: (c: Buffer, at: number) => void) => { for (let at = from; at < text.length; at += 5) onChunk(text.subarray(at, at + 5), at) } } as unknown as LogFile
+  const f = await logFindings(log, mark)
+  assert.equal([f.reset.count, f.reset.findings.map((x) => x.logger)], [1, ['a']])
+  assert.equal([f.test.count, f.test.findings.map((x) => x.logger)], [2, ['b', 'c']])
+  assert.equal((await logFindings(log, 0)).reset.count, 0)
+  assert.equal((await logFindings(log, undefined)).test.count, 3)
+})
+
+test('a log read in chunks of any size gives the same entries and offsets as read whole, tracebacks across chunk ends included', () => {
+  const text = [
+    '\uFEFF2025-01-01 12:00:00,001 ERROR app.api boom',
+    'Traceback (most recent call last):',
+    '  File "x.py", line 1, in <module>',
+    'ValueError: bad value',
+    JSON.stringify({ level: 'ERROR', name: 'celery', message: 'task failed é', exc_info: ["<class 'KeyError'>", "'x'"] }),
+    '2025-01-01 12:00:02,000 INFO app.api fine',
+    'Traceback (most recent call last):',
+    '  File "y.py", line 2, in f',
+    'RuntimeError: no end of line',
+  ].join('\r\n')
+  const whole = scanLog(text)
+  assert.is(whole.length, 3)
+  const buf = Buffer.from(text)
+  for (const size of [1, 2, 3, 7, 64, 1000]) {
+    const got: LogEntry[] = []
+    const scanner = new LogScanner((e) => got.push(e))
+    for (let at = 0; at < buf.length; at += size) scanner.push(buf.subarray(at, at + size), at)
+    scanner.end()
+    assert.equal(got, whole, `chunks of ${size} bytes`)
+  }
+})
+
+test('grouping as entries come keeps one finding per kind, counting every entry', () => {
+  const groups = new FindingGroups()
+  for (let i = 0; i < 1000; i++) groups.add({ level: 'ERROR', logger: 'w', message: `job ${i} failed`, exception: '', offset: i * 10 })
+  assert.equal(groups.findings().map((f) => [f.count, f.message, f.firstOffset]), [[1000, 'job 0 failed', 0]])
+  assert.is(groups.total, 1000)
 })
 
 test.run()

@@ -82,6 +82,7 @@ test('workers are held only when the run clears the broker', () => {
 test('the plan for a person names every table with its rows and key, the real log file, the servers and the held workers', () => {
   const plan: DestructionPlan = {
     target: 'compose project p in /app',
+    engine: 'Docker engine 20.10 on host (ID X) at unix:///var/run/docker.sock',
     sources: ['app directory /app (RT_APP_DIR in the environment)'],
     log: { configured: '/app/logs/combined.log', where: '/elsewhere/real.log', bytes: 120 },
     containers: { mode: 'restart', restart: [{ name: 'p-api-1', service: 'api' }], origin: 'created from /app', wipesVolumes: false },
