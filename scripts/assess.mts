@@ -6,6 +6,7 @@
 import { withDatabase } from '../lib/access/database.ts'
 import { withRedis } from '../lib/access/redis.ts'
 import { definePhase } from '../lib/run/cli.ts'
+import { releaseWorkers } from '../lib/safety/workers.ts'
 import { countByService, describe } from '../lib/targets/instances.ts'
 import { out } from '../lib/util/output.ts'
 
@@ -33,7 +34,9 @@ export default definePhase(import.meta, 'assess', {
       await target.start(notRunning)
       if (ctx.dryRun) return { containers: listing.length }
     }
-    if (ctx.record.held.length) ctx.record.released() // workers an interrupted run held are started above
+    // Workers an interrupted run held: stopped ones were started above, paused ones consume again.
+    if (ctx.record.held.length && ctx.record.heldHow === 'paused') await releaseWorkers(ctx)
+    else if (ctx.record.held.length) ctx.record.released()
     const instances = await target.waitReady({ initial: notRunning.length ? undefined : listing, since })
     out.ok(`containers ready: ${countByService(instances)}${notRunning.length ? ` (started: ${notRunning.join(', ')})` : ''}`)
 

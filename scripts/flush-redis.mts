@@ -9,6 +9,7 @@ import type { Ctx } from '../lib/run/context.ts'
 import { stateKey } from '../lib/run/record.ts'
 import { backupKeys } from '../lib/safety/backup.ts'
 import type { PlannedRedis } from '../lib/safety/plan.ts'
+import { proveClean, type Proof } from '../lib/safety/proof.ts'
 import { holdWorkers, releaseWorkers } from '../lib/safety/workers.ts'
 import { out, seconds } from '../lib/util/output.ts'
 
@@ -25,12 +26,14 @@ export default definePhase(import.meta, 'flush-redis', {
       },
       { destructive: true },
     )
-    const workers = await releaseWorkers(ctx, ctx.phases.includes('restart') ? ctx.config.restart.mode : 'restart')
-    return workers ? { ...figures, workersStarted: workers } : figures
+    const paused = ctx.record.heldHow === 'paused'
+    const workers = await releaseWorkers(ctx)
+    if (paused && !ctx.dryRun && ctx.plan) await proveClean(ctx, ctx.plan, figures.kept ?? 0, workers).then(report)
+    return workers ? { ...figures, [paused ? 'workersConsuming' : 'workersStarted']: workers } : figures
   },
 })
 
-async function deletePatterns(ctx: Ctx, kv: Kv, planned: PlannedRedis) {
+async function deletePatterns(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<{ keys: number; kept?: number }> {
   const t0 = Date.now()
   const patterns = planned.patterns!.map((p) => p.pattern)
   const removed = await kv.deleteByPatterns(patterns)
@@ -42,13 +45,20 @@ async function deletePatterns(ctx: Ctx, kv: Kv, planned: PlannedRedis) {
   return { keys: count }
 }
 
-async function flush(ctx: Ctx, kv: Kv, planned: PlannedRedis) {
+async function flush(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<{ keys: number; kept?: number }> {
   const t0 = Date.now()
   const before = planned.databases.reduce((n, d) => n + d.keys, 0)
-  await kv.flush(planned.mode as 'flushall' | 'flushdb')
+  const keep = planned.keep.map((k) => k.pattern)
+  const kept = await kv.flush(planned.mode as 'flushall' | 'flushdb', keep)
   if (ctx.dryRun) return { keys: before }
-  const left = planned.mode === 'flushall' ? await kv.keyspace() : [{ db: kv.db, keys: await kv.dbsize() }].filter((d) => d.keys > 0)
+  const left = (planned.mode === 'flushall' ? await kv.keyspace() : [{ db: kv.db, keys: await kv.dbsize() }]).filter((d) => d.keys > (d.db === kv.db ? kept : 0))
   if (left.length) throw new Error(`keys left after ${planned.mode.toUpperCase()}: ${left.map((d) => `db${d.db}=${d.keys}`).join(', ')}`)
-  out.ok(`${planned.mode.toUpperCase()} ASYNC in ${seconds(Date.now() - t0)}: ${before} -> 0 keys (${planned.databases.map((d) => `db${d.db}`).join(', ') || 'no keys'})`)
-  return { keys: before }
+  out.ok(`${planned.mode.toUpperCase()} ASYNC in ${seconds(Date.now() - t0)}: ${before} -> ${kept} keys (${planned.databases.map((d) => `db${d.db}`).join(', ') || 'no keys'})${kept ? `: ${kept} put back as they were (${keep.join(', ')})` : ''}`)
+  return { keys: before, kept }
+}
+
+/** What the proof of a clean state found; a problem fails the phase. */
+function report(proof: Proof) {
+  if (proof.problems.length) throw new Error(`the state after the in-place reset is not clean: ${proof.problems.join('; ')}`)
+  out.ok(`clean: ${proof.lines.join(', ')}`)
 }

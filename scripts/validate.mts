@@ -5,7 +5,9 @@
 // EXPECT_* numbers asked for); then summarise the errors the app logged, those of the reset apart from
 // those of the test.
 import path from 'node:path'
+import { countRows } from '../lib/access/catalog.ts'
 import { withDatabase } from '../lib/access/database.ts'
+import { showCount } from '../lib/access/sql.ts'
 import { judge, loadChecks, relationsSql } from '../lib/app/checks.ts'
 import { logFindings, saveFindings } from '../lib/app/log-findings.ts'
 import { SUITE_ROOT } from '../lib/config/config.ts'
@@ -25,7 +27,7 @@ export default definePhase(import.meta, 'validate', {
       out.info(`[dry-run] nothing ran, so nothing is compared; would check: ${file.relations.map((r) => r.name).join('; ')}`)
       return {}
     }
-    const [row] = await withDatabase(ctx, (db) => db.rows<Record<string, number>>(relationsSql(file.relations).sql))
+    const [[row], left] = await withDatabase(ctx, (db) => Promise.all([db.rows<Record<string, number>>(relationsSql(file.relations).sql), countRows(db, config.database.tables)]))
     const checks = judge(file.relations, row)
     ctx.checks.push(...checks)
     out.line(table([['check', 'relation', 'values', 'result'], ...checks.map((c) => [c.name, c.relation, c.values, c.ok ? 'ok' : 'FAILED'])]).replace(/^/gm, '    '))
@@ -48,6 +50,7 @@ export default definePhase(import.meta, 'validate', {
 
     if (failed.length) throw new Error(`${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.join('; ')}`)
     out.ok(`all ${checks.length} checks hold`)
-    return { checks: checks.length, logErrorsReset: f.reset.count, logErrorsTest: f.test.count }
+    const rows = Object.entries(left).map(([t, n]) => `${t}:${showCount(n)}`).join(' ')
+    return { checks: checks.length, rows, logErrorsReset: f.reset.count, logErrorsTest: f.test.count }
   },
 })

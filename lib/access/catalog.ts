@@ -109,6 +109,35 @@ export async function countRows(db: Database, tables: string[]): Promise<Record<
   return Object.fromEntries(rows.map((r) => [r.name, Number(r.n)]))
 }
 
+export interface Session {
+  pid: number
+  /** "api (postgres@172.18.0.5), idle in transaction for 00:01:02: UPDATE jobs ..." */
+  detail: string
+}
+
+/**
+ * Other clients' sessions holding a lock on the tables (an earlier test's requests, a transaction
+ * left open): a restart would have ended them; the in-place reset ends them on purpose.
+ */
+export async function sessionsOn(db: Database, oids: number[]): Promise<Session[]> {
+  if (oids.length === 0) return []
+  const rows = await db.rows<{ pid: number; detail: string }>(
+    `SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), 'a client') || ' (' || a.usename || '@' || coalesce(host(a.client_addr), 'local') || '), ' ||
+            coalesce(a.state, '?') || coalesce(' for ' || date_trunc('second', now() - a.xact_start)::text, '') || ': ' || left(regexp_replace(a.query, '\s+', ' ', 'g'), 80) AS detail
+     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.relation = ANY(ARRAY[${oids.join(',')}]::oid[]) AND a.pid <> pg_backend_pid() AND a.application_name NOT LIKE 'reset-and-test:%'
+     ORDER BY a.pid`,
+  )
+  return rows.map((r) => ({ pid: Number(r.pid), detail: r.detail }))
+}
+
+/** Ends those sessions (their transactions roll back); returns how many went. */
+export async function endSessions(db: Database, pids: number[]): Promise<number> {
+  if (!pids.length) return 0
+  const [row] = await db.rows<{ n: number }>(`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM unnest(ARRAY[${pids.map(Number).join(',')}]::int[]) AS pid`)
+  return Number(row.n)
+}
+
 /** Sessions holding locks on the tables: who to blame when the truncation cannot get its lock. */
 export async function lockHolders(db: Database, oids: number[]): Promise<string[]> {
   if (oids.length === 0) return []

@@ -4,7 +4,7 @@
 // batch a call, so a key is never printed, split or pasted: a name with a newline stays one key.
 import { out } from '../util/output.ts'
 import { showCommand } from '../util/command.ts'
-import { field, parseKeyspace, SCAN_COUNT, type Kv } from './kv.ts'
+import { field, FLUSH_KEEPING, parseKeyspace, SCAN_COUNT, type Kv } from './kv.ts'
 import { inside, type Reach } from './reach.ts'
 
 /** One SCAN batch: returns the next cursor, then the number of keys unlinked, or the keys hex-encoded. */
@@ -85,8 +85,8 @@ export class CliKv implements Kv {
     return parseKeyspace(await this.cli(['INFO', 'keyspace']))
   }
 
-  async flush(mode: 'flushall' | 'flushdb') {
-    await this.cli([mode.toUpperCase(), 'ASYNC'], true)
+  async flush(mode: 'flushall' | 'flushdb', keep: string[]) {
+    return Number(await this.cli(['EVAL', FLUSH_KEEPING, '0', mode.toUpperCase(), ...keep], true))
   }
 
   private async scanAll(pattern: string, action: 'count' | 'unlink'): Promise<number> {

@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import type { Endpoint } from '../targets/target.ts'
 import { out } from '../util/output.ts'
 import { identify } from './identity.ts'
-import { field, parseKeyspace, SCAN_COUNT, type Kv } from './kv.ts'
+import { field, FLUSH_KEEPING, parseKeyspace, SCAN_COUNT, type Kv } from './kv.ts'
 import type { OpenOptions, Reach } from './reach.ts'
 
 type Where = ({ url: string } | { host: string; port: number; db: number }) & { /** use the app's REDIS_USERNAME/REDIS_PASSWORD */ auth: boolean }
@@ -73,11 +73,10 @@ export class ClientKv implements Kv {
     return parseKeyspace(await this.client.info('keyspace'))
   }
 
-  async flush(mode: 'flushall' | 'flushdb') {
-    if (this.r.dryRun) return out.info(`[dry-run] would send: ${mode.toUpperCase()} ASYNC (${this.via})`)
+  async flush(mode: 'flushall' | 'flushdb', keep: string[]) {
+    if (this.r.dryRun) return void out.info(`[dry-run] would send: ${mode.toUpperCase()} ASYNC${keep.length ? `, keeping ${keep.join(', ')}` : ''} (${this.via})`), 0
     this.r.signal.throwIfAborted()
-    if (mode === 'flushall') await this.client.flushall('ASYNC')
-    else await this.client.flushdb('ASYNC')
+    return Number(await this.client.eval(FLUSH_KEEPING, 0, mode.toUpperCase(), ...keep))
   }
 
   /** SCAN batches of one pattern; the interruption is checked between batches (a batch sent completes). */

@@ -37,6 +37,8 @@ export interface Config {
   services: { api: string; postgres: string; redis: string }
   requiredServices: string[]
   workerServices: string[]
+  /** In-place mode: the Celery queues the workers consume, and the broker URL as a worker sees it ('' = its own environment's). */
+  celery: { queues: string[]; brokerUrl: string }
   apiPort: number
   apiHealthPath: string
   logFile: string
@@ -58,7 +60,7 @@ export interface Config {
     /** The database name the app uses. */
     name: string
   }
-  redis: { mode: RedisMode; patterns: string[]; db: number; username: string; password: string; access: AccessMode; url: string; timeoutMs: number }
+  redis: { mode: RedisMode; patterns: string[]; keep: string[]; db: number; username: string; password: string; access: AccessMode; url: string; timeoutMs: number }
   test: { command: string; passPattern: RegExp | null; failPattern: RegExp | null; timeoutMs: number; checksFile: string; strictLogs: boolean }
   safety: {
     safeHosts: string[]
@@ -241,7 +243,7 @@ class Reader {
   }
 }
 
-type Stack = Pick<Config, 'target' | 'appDir' | 'compose' | 'composeFiles' | 'project' | 'composeCmd' | 'kube' | 'services' | 'requiredServices' | 'workerServices' | 'apiPort' | 'apiHealthPath' | 'logFile' | 'commandTimeoutMs' | 'stateDir'>
+type Stack = Pick<Config, 'target' | 'appDir' | 'compose' | 'composeFiles' | 'project' | 'composeCmd' | 'kube' | 'services' | 'requiredServices' | 'workerServices' | 'celery' | 'apiPort' | 'apiHealthPath' | 'logFile' | 'commandTimeoutMs' | 'stateDir'>
 
 /** The app, what Compose makes of it (or the namespace), and its services. */
 function readStack(r: Reader): Stack {
@@ -275,6 +277,7 @@ function readStack(r: Reader): Stack {
     services: { api: r.service('API_SERVICE'), postgres: r.service('POSTGRES_SERVICE'), redis: r.service('REDIS_SERVICE') },
     requiredServices: r.services('REQUIRED_SERVICES'),
     workerServices: r.services('WORKER_SERVICES'),
+    celery: { queues: list(r.get('WORKER_QUEUES')), brokerUrl: r.get('CELERY_BROKER_URL') },
     apiPort: r.count('API_PORT'),
     apiHealthPath,
     logFile: target === 'kubernetes' ? r.get('LOG_FILE') || '/app/logs/combined.log' : path.resolve(appDir, r.get('LOG_FILE') || 'logs/combined.log'),
@@ -334,6 +337,7 @@ function readRedis(r: Reader): Config['redis'] {
   return {
     mode,
     patterns,
+    keep: list(r.get('REDIS_KEEP')),
     db,
     username: r.appValue('REDIS_USERNAME', ['API_SERVICE', 'REDIS_SERVICE'], ''),
     password: r.appValue('REDIS_PASSWORD', ['API_SERVICE', 'REDIS_SERVICE'], ''),

@@ -7,7 +7,7 @@ export const ENV_PREFIX = 'RT_'
 
 export const TARGETS = ['compose', 'kubernetes'] as const
 export type TargetKind = (typeof TARGETS)[number]
-export const RESTART_MODES = ['restart', 'recreate', 'rebuild'] as const
+export const RESTART_MODES = ['restart', 'in-place', 'recreate', 'rebuild'] as const
 export type RestartMode = (typeof RESTART_MODES)[number]
 export const REDIS_MODES = ['flushall', 'flushdb', 'patterns'] as const
 export type RedisMode = (typeof REDIS_MODES)[number]
@@ -34,10 +34,12 @@ export const KEYS = {
   POSTGRES_SERVICE: ['postgres', 'PostgreSQL service'],
   REDIS_SERVICE: ['redis', 'Redis service'],
   REQUIRED_SERVICES: ['postgres,redis,api,worker', 'services that must be running for the reset'],
-  WORKER_SERVICES: ['worker', "services that consume the app's task queue: held stopped while the database and Redis are emptied, started after"],
+  WORKER_SERVICES: ['worker', "services that consume the app's task queue: held (stopped, or in-place: not consuming) while the database and Redis are emptied"],
+  WORKER_QUEUES: ['celery', "in-place mode: the Celery queues the workers consume (the real app uses Celery's default queue, celery)"],
+  CELERY_BROKER_URL: ['', "in-place mode: the broker URL as seen inside a worker; '' = the worker's own CELERY_BROKER_URL, REDIS_URL, else redis://[:REDIS_PASSWORD@]REDIS_HOST:REDIS_PORT/REDIS_DB from its environment"],
   API_PORT: ['8000', "the api's port inside its container"],
   API_HEALTH_PATH: ['/api/v1/health', "HTTP path probed on the api's port before it counts as ready, redirects followed ('' = none)"],
-  RESTART_MODE: ['restart', 'restart | recreate | rebuild'],
+  RESTART_MODE: ['restart', 'restart (the api and the workers) | in-place (nothing restarted: the workers pause, seconds) | recreate | rebuild'],
   SERVICES: ['', "restart only these services (or container names, mapped to their service); '' = all"],
   READY_TIMEOUT: ['120', 'seconds to wait for every container to be ready'],
   RESET_TABLES: ['jobs,leads,campaigns,organizations,users', 'tables truncated in one statement'],
@@ -50,6 +52,7 @@ export const KEYS = {
   POSTGRES_USER: ['', "database user; default: the app's (its postgres service's environment, or its .env), else postgres"],
   POSTGRES_PASSWORD: ['', "database password; default: the app's"],
   POSTGRES_DB: ['', "database name; default: the app's, else the user name"],
+  REDIS_KEEP: ['_kombu.binding.*', "keys a flush puts back as they were (SCAN patterns in the app's database): the broker's queue bindings, which a producer that already declared its queue never declares again ('' = none)"],
   REDIS_MODE: ['flushall', 'flushall | flushdb | patterns'],
   REDIS_PATTERNS: ['', 'comma-separated SCAN patterns deleted in patterns mode'],
   REDIS_DB: ['', "Redis database index; default: the app's REDIS_DB, else 0"],

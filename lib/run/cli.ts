@@ -20,6 +20,7 @@ import { runPhases } from './loop.ts'
 import { acquireLock, RunRecord, stateKey, type RunRecordData } from './record.ts'
 import { COMMON_FLAGS, stepOf } from './registry.ts'
 import { finish } from './report.ts'
+import { repeatOf, repeatRuns, type Repeat } from './repeat.ts'
 
 export interface ScriptSpec {
   /** Script name as typed, e.g. truncate-db.mts */
@@ -79,18 +80,21 @@ export async function execute(spec: ScriptSpec, argv: string[], parts: Parts = {
     out.fail(`nothing was changed; fix these first:\n${prepared.problems.map((p) => `      - ${p}`).join('\n')}`)
     return EXIT.usage
   }
-  const { config, selected, note, previous } = prepared
+  const { config, selected, note, previous, repeat } = prepared
   setSecrets(config.secrets)
   const controller = new AbortController()
-  const options = optionsOf(parsed)
   const dryRun = Boolean(parsed.flags['dry-run'])
   const run = (parts.runner ?? ((c, d) => createRunner({ dryRun: d, secrets: c.secrets, defaultTimeoutMs: c.commandTimeoutMs })))(config, dryRun)
   const target = (parts.target ?? ((c, r, s) => createTarget(c, r, realClock, s)))(config, run, controller.signal)
   const stateDir = parts.stateDir === undefined ? config.stateDir : parts.stateDir
   // The seven phases keep a record for --resume; tasks and dry runs do not.
   const keeps = stateDir && !dryRun && selected.some((p) => p.number > 0)
-  const record = new RunRecord(keeps ? path.join(stateDir, `${stateKey(config)}.last-run.json`) : null, selected.map((p) => p.name), previous)
-  const ctx: Ctx = { config, target, signal: controller.signal, dryRun, run, options, phases: selected.map((p) => p.name), record, plan: null, checks: [] }
+  const recordFile = keeps ? path.join(stateDir, `${stateKey(config)}.last-run.json`) : null
+  let record = new RunRecord(recordFile, selected.map((p) => p.name), previous)
+  const fresh = (): Ctx => {
+    record = new RunRecord(recordFile, selected.map((p) => p.name), record.snapshot)
+    return { config, target, signal: controller.signal, dryRun, run, options: optionsOf(parsed), phases: selected.map((p) => p.name), record, plan: null, checks: [] }
+  }
   if (dryRun) out.line('==> dry run: nothing will be changed')
   if (note) out.line(`==> ${note}`)
 
@@ -102,7 +106,10 @@ export async function execute(spec: ScriptSpec, argv: string[], parts: Parts = {
   let release = () => {}
   try {
     if (!dryRun && stateDir) release = acquireLock(path.join(stateDir, `${stateKey(config)}.lock`), spec.script)
-    const outcome = await runPhases(ctx, selected, { confirm: parts.confirm ?? askOnTerminal, onPhase: (name) => (current = name) })
+    const hooks = { confirm: parts.confirm ?? askOnTerminal, onPhase: (name: string | undefined) => (current = name) }
+    if (repeat) return await repeatRuns(fresh, selected, hooks, repeat, spec.script, parsed.flags)
+    const ctx = fresh()
+    const outcome = await runPhases(ctx, selected, hooks)
     return await finish(ctx, spec.script, outcome, started, parsed.flags)
   } catch (e) {
     out.fail(messageOf(e))
@@ -115,8 +122,10 @@ export async function execute(spec: ScriptSpec, argv: string[], parts: Parts = {
 }
 
 /** The configuration and the phases to run; every problem at once. */
-function prepare(spec: ScriptSpec, parsed: Parsed, parts: Parts): { config: Config; selected: PhaseSpec[]; note?: string; previous: RunRecordData | null } | { problems: string[] } {
+function prepare(spec: ScriptSpec, parsed: Parsed, parts: Parts): { config: Config; selected: PhaseSpec[]; note?: string; previous: RunRecordData | null; repeat: Repeat | null } | { problems: string[] } {
   const problems = [...parsed.problems]
+  const repeat = repeatOf(parsed.flags)
+  if (typeof repeat === 'string') problems.push(repeat)
   if (parsed.positionals.length && !spec.args) problems.push(`unexpected argument${parsed.positionals.length > 1 ? 's' : ''}: ${parsed.positionals.join(' ')}`)
   let config: Config | undefined
   try {
@@ -137,7 +146,7 @@ function prepare(spec: ScriptSpec, parsed: Parsed, parts: Parts): { config: Conf
   const selected = spec.phases.filter((p) => names.includes(p.name))
   for (const p of selected) if (p.configure) config = p.configure(config, optionsOf(parsed))
   for (const p of selected) problems.push(...(p.check?.(config, optionsOf(parsed)) ?? []))
-  return problems.length ? { problems } : { config, selected, note, previous }
+  return problems.length ? { problems } : { config, selected, note, previous, repeat: repeat as Repeat | null }
 }
 
 function optionsOf(parsed: Parsed): Options {

@@ -9,6 +9,7 @@ import type { CheckResult } from '../app/checks.ts'
 import type { Ctx, Figures, PhaseSpec } from './context.ts'
 import { changesSomething, gate, preflight, type Confirm } from './gate.ts'
 import { destroysOf, PHASES } from './registry.ts'
+import { releaseWorkers } from '../safety/workers.ts'
 
 export interface PhaseReport {
   number: number
@@ -97,14 +98,16 @@ const heldNote = (ctx: Ctx) => {
   return held.length ? ` ${held.join(', ')} ${held.length > 1 ? 'are' : 'is'} held stopped until flush-redis runs (--resume runs it; ./scripts/assess.mts starts them too).` : ''
 }
 
-/** A refusal changes nothing: workers this run had already stopped are started again. */
+/** A refusal changes nothing: workers this run had already held are let go again. */
 async function restartHeld(ctx: Ctx) {
   const held = ctx.record.held
   if (!held.length || ctx.dryRun) return
+  const paused = ctx.record.heldHow === 'paused'
   try {
-    await ctx.target.start(held)
+    if (paused) await releaseWorkers(ctx)
+    else await ctx.target.start(held)
     ctx.record.released()
-    out.info(`${held.join(', ')} started again: the refusal leaves the stack as it was`)
+    out.info(`${held.join(', ')} ${paused ? 'consuming' : 'started'} again: the refusal leaves the stack as it was`)
   } catch (e) {
     out.warn(`${held.join(', ')} could not be started again (${messageOf(e)}); ./scripts/assess.mts starts them`)
   }

@@ -91,7 +91,9 @@ export const RESET_AND_RUN = {
     ['--only LIST', 'run only these phases (comma-separated)'],
     ['--skip LIST', 'skip these phases'],
     ['--resume', 'continue the previous run: its phases not completed; from the first destructive one when the test or validation stopped'],
-    ['--restart-mode MODE', 'restart | recreate | rebuild'],
+    ['--restart-mode MODE', 'restart | in-place | recreate | rebuild'],
+    ['--repeat N', 'the whole cycle N times: a row per run, the pass rate and the time per run at the end'],
+    ['--until-fail', 'the whole cycle until a run fails (up to --repeat N when given); exits with that run\'s code'],
     ['--strict-logs', 'log errors fail validation'],
   ] as FlagSpec[],
 }

@@ -3,13 +3,13 @@
 // destructive phases carry it out and nothing else. Every table the truncation reaches — through
 // a foreign key, as an inheritance child or a partition — and every trigger that fires on it is
 // named; one the configuration does not name refuses the run here.
-import { countRows, lockHolders, reachOf, resolveTables, truncateTriggers, type Reached, type ResolvedTable, type TruncateTrigger } from '../access/catalog.ts'
+import { countRows, lockHolders, reachOf, resolveTables, sessionsOn, truncateTriggers, type Reached, type ResolvedTable, type Session, type TruncateTrigger } from '../access/catalog.ts'
 import { DbError, withDatabase, type Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
 import { withRedis } from '../access/redis.ts'
 import { LOCK_NOT_AVAILABLE, showCount } from '../access/sql.ts'
 import { PRODUCTION_VALUE, type Config, type RestartMode } from '../config/config.ts'
-import type { Instance } from '../targets/target.ts'
+import type { Instance, Stray } from '../targets/target.ts'
 import { RefusedError, SuiteError, UnreachableError } from '../util/errors.ts'
 import { EXIT, type ExitCode } from '../util/exits.ts'
 
@@ -37,6 +37,8 @@ export interface PlannedDatabase {
   tables: PlannedTable[]
   /** Triggers that fire on the truncation (named in TRUNCATE_TRIGGERS: any other refuses the run). */
   triggers: TruncateTrigger[]
+  /** In place: other clients' sessions holding locks on these tables, ended before the truncation (a restart would have ended them). */
+  sessions?: Session[]
 }
 
 export interface PlannedRedis {
@@ -47,6 +49,8 @@ export interface PlannedRedis {
   databases: { db: number; keys: number }[]
   /** In patterns mode: each pattern with the keys it matches now. */
   patterns?: { pattern: string; keys: number }[]
+  /** Keys a flush puts back as they were (REDIS_KEEP), with how many match now. */
+  keep: { pattern: string; keys: number }[]
 }
 
 export interface PlannedLog {
@@ -61,6 +65,10 @@ export interface PlannedContainers {
   mode: RestartMode
   /** Instances restarted (or recreated), by name and service. */
   restart: { name: string; service: string }[]
+  /** In place: services whose containers no longer match their configuration, recreated (just those), and why. */
+  drift: { service: string; why: string }[]
+  /** In place: processes in the app's containers that are not the service itself (an earlier test), stopped. */
+  strays: Stray[]
   /** Where the project was created from (Compose) or the namespace (Kubernetes). */
   origin: string
   /** The rebuild mode removes volumes: every database of the stack is wiped. */
@@ -77,9 +85,11 @@ export interface DestructionPlan {
   containers?: PlannedContainers
   database?: PlannedDatabase
   redis?: PlannedRedis
-  /** Instances of the worker services, stopped while the database and Redis are emptied so that
-   *  no task message from before the reset writes into the fresh database; started after. */
+  /** Instances of the worker services, held while the database and Redis are emptied so that no
+   *  task message from before the reset writes into the fresh database: stopped and started again,
+   *  or (in place) paused — no consuming, every task revoked — and consuming again. */
   held: { name: string; service: string }[]
+  heldHow: 'stopped' | 'paused'
   /** Lines of tasks that describe their own destruction (restore, rollback-db, reset-circuit). */
   tasks: string[]
 }
@@ -125,7 +135,7 @@ export function sourceLines(config: Config): string[] {
 
 export async function computePlan(r: Reach, want: Wanted): Promise<DestructionPlan> {
   const { config, target } = r
-  const plan: DestructionPlan = { target: target.describe(), engine: (await target.engine()).line, sources: sourceLines(config), held: [], tasks: want.tasks }
+  const plan: DestructionPlan = { target: target.describe(), engine: (await target.engine()).line, sources: sourceLines(config), held: [], heldHow: config.restart.mode === 'in-place' ? 'paused' : 'stopped', tasks: want.tasks }
   if (want.destroys.has('logs')) plan.log = { configured: config.logFile, where: await target.log.where(), bytes: await target.log.size() }
   const instances = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? await target.instances() : []
   const held = want.holdWorkers ? config.workerServices.filter((s) => instances.some((i) => i.service === s)) : []
@@ -151,28 +161,35 @@ async function part<T>(name: string, exitCode: ExitCode, computing: Promise<T>):
 }
 
 /**
- * The services the restart phase restarts ([] = all): SERVICES when set; else, when a container
- * is left stopped (not required: compose stop, an engine restart), every service that runs, so
- * that the stopped one stays stopped. `rebuild` takes everything down and up again.
+ * The services the restart phase restarts ([] = all): SERVICES when set; `rebuild` takes
+ * everything down and up again; otherwise what a clean state needs: the api (a restart ends its
+ * requests, database sessions, stray processes and in-memory state) and the workers (held
+ * instead when the run clears the broker). PostgreSQL and Redis are emptied, not restarted: their
+ * sessions are the api's and the workers'. Other services (flower, a frontend) are left as they are.
  */
 export async function servicesToRestart(config: Config, target: Reach['target'], all: Instance[]): Promise<string[]> {
   if (config.restart.services.length) return target.servicesFor(config.restart.services)
-  if (config.restart.mode === 'rebuild' || !all.some((i) => i.readiness === 'stopped')) return []
-  return [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
+  if (config.restart.mode === 'rebuild') return []
+  const running = new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))
+  return [config.services.api, ...config.workerServices].filter((s) => running.has(s))
 }
 
 async function planContainers(r: Reach, held: string[]): Promise<PlannedContainers> {
   const { config, target } = r
   const all = await target.instances()
-  const services = await servicesToRestart(config, target, all)
-  const restart = all.filter((i) => (services.length === 0 || services.includes(i.service)) && !held.includes(i.service))
   const origins = [...new Set(all.map((i) => i.origin?.workingDir).filter(Boolean))]
-  return {
-    mode: config.restart.mode,
-    restart: restart.map((i) => ({ name: i.name, service: i.service })),
-    origin: origins.length ? `created from ${origins.join(', ')}` : target.describe(),
-    wipesVolumes: config.restart.mode === 'rebuild' && services.length === 0,
+  const origin = origins.length ? `created from ${origins.join(', ')}` : target.describe()
+  if (config.restart.mode === 'in-place') {
+    // Nothing restarts, but what no longer matches its configuration; what a restart would end, ends on purpose.
+    const services = [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
+    const drift = await target.drift(services)
+    const strays = (await Promise.all([config.services.api, ...config.workerServices].filter((s) => services.includes(s)).map((s) => target.strays(s)))).flat()
+    const restart = all.filter((i) => drift.some((d) => d.service === i.service))
+    return { mode: 'in-place', restart: restart.map((i) => ({ name: i.name, service: i.service })), drift, strays, origin, wipesVolumes: false }
   }
+  const services = await servicesToRestart(config, target, all)
+  const restart = all.filter((i) => (services.length === 0 || services.includes(i.service)) && !held.includes(i.service) && i.readiness !== 'stopped')
+  return { mode: config.restart.mode, restart: restart.map((i) => ({ name: i.name, service: i.service })), drift: [], strays: [], origin, wipesVolumes: config.restart.mode === 'rebuild' && services.length === 0 }
 }
 
 /** Rows of each table, each count waiting at most LOCK_TIMEOUT; a blocked count names its blocker; a foreign table is not counted. */
@@ -217,6 +234,7 @@ async function planDatabase(r: Reach, tables: boolean): Promise<PlannedDatabase>
       const all: (ResolvedTable | Reached)[] = [...configured, ...reached]
       planned.triggers = await truncateTriggers(db, all.map((t) => t.oid))
       refuseUnnamedTriggers(r.config, planned.triggers)
+      if (r.config.restart.mode === 'in-place') planned.sessions = await sessionsOn(db, all.map((t) => t.oid))
       const rows = await rowsOf(db, all)
       planned.tables = [
         ...configured.map((t) => ({ name: t.name, rows: rows[t.name], reason: 'configured' as const, ...(t.kind !== 'r' ? { kind: t.kind } : {}) })),
@@ -266,8 +284,9 @@ async function planRedis(r: Reach, keys: boolean): Promise<PlannedRedis> {
   return withRedis(
     r,
     async (kv) => {
-      const planned: PlannedRedis = { via: kv.via, server: kv.server, mode: config.redis.mode, databases: [] }
+      const planned: PlannedRedis = { via: kv.via, server: kv.server, mode: config.redis.mode, databases: [], keep: [] }
       if (!keys) return planned
+      if (config.redis.mode !== 'patterns' && config.redis.keep.length) planned.keep = Object.entries(await kv.countByPatterns(config.redis.keep)).map(([pattern, n]) => ({ pattern, keys: n }))
       if (config.redis.mode === 'flushall') planned.databases = await kv.keyspace()
       else planned.databases = [{ db: kv.db, keys: await kv.dbsize() }]
       if (config.redis.mode === 'patterns') planned.patterns = Object.entries(await kv.countByPatterns(config.redis.patterns)).map(([pattern, n]) => ({ pattern, keys: n }))
@@ -284,15 +303,24 @@ export function renderPlan(plan: DestructionPlan): string[] {
     const link = plan.log.where !== plan.log.configured ? ` (configured as ${plan.log.configured})` : ''
     lines.push(`log file ${plan.log.where}${link}: ${plan.log.bytes === null ? 'missing, will be created' : `${plan.log.bytes} bytes emptied`}`)
   }
-  if (plan.containers) {
-    const c = plan.containers
-    lines.push(`containers, mode ${c.mode} (${c.origin}): ${c.restart.length} ${c.mode === 'restart' ? 'restarted' : 'recreated'}: ${c.restart.map((i) => i.name).join(', ') || 'none'}`)
-    if (c.wipesVolumes) lines.push('  rebuild removes the volumes: every database of the stack is wiped, not only the tables below')
-  }
-  if (plan.held.length) lines.push(`held stopped while the database and Redis are emptied, then started: ${plan.held.map((i) => i.name).join(', ')}`)
+  if (plan.containers) lines.push(...containerLines(plan.containers))
+  if (plan.held.length && plan.heldHow === 'paused') lines.push(`paused in place while the database and Redis are emptied (no consuming; tasks active, reserved or scheduled revoked, running ones killed), then consuming again: ${plan.held.map((i) => i.name).join(', ')}`)
+  else if (plan.held.length) lines.push(`held stopped while the database and Redis are emptied, then started: ${plan.held.map((i) => i.name).join(', ')}`)
   if (plan.database) lines.push(...databaseLines(plan.database))
   if (plan.redis) lines.push(redisLine(plan.redis))
   lines.push(...plan.tasks)
+  return lines
+}
+
+function containerLines(c: PlannedContainers): string[] {
+  if (c.mode === 'in-place') {
+    const lines = [`containers, mode in-place (${c.origin}): ${c.restart.length ? `only what drifted is recreated: ${c.restart.map((i) => i.name).join(', ')}` : 'nothing restarted'}`]
+    for (const d of c.drift) lines.push(`  ${d.service} recreated: ${d.why}`)
+    for (const s of c.strays) lines.push(`  stopped, not the service itself: ${s.instance} pid ${s.pid}: ${s.command}`)
+    return lines
+  }
+  const lines = [`containers, mode ${c.mode} (${c.origin}): ${c.restart.length} ${c.mode === 'restart' ? 'restarted' : 'recreated'}: ${c.restart.map((i) => i.name).join(', ') || 'none'}`]
+  if (c.wipesVolumes) lines.push('  rebuild removes the volumes: every database of the stack is wiped, not only the tables below')
   return lines
 }
 
@@ -305,13 +333,15 @@ export function databaseLines(d: PlannedDatabase): string[] {
     lines.push(`  ${t.name}: ${rows}${kind}${t.reachedBy ? ` (reached as ${t.reachedBy}; named in CASCADE_TABLES)` : ''}`)
   }
   for (const t of d.triggers) lines.push(`  trigger ${t.name} fires ${t.timing} TRUNCATE on ${t.table} and runs ${t.function} (named in TRUNCATE_TRIGGERS)`)
+  for (const s of d.sessions ?? []) lines.push(`  session ended first (it holds a lock on these tables): pid ${s.pid}, ${s.detail}`)
   return lines
 }
 
 function redisLine(r: PlannedRedis): string {
   const dbs = r.databases.map((d) => `db${d.db} (${d.keys} keys)`).join(', ') || 'no keys'
-  if (r.mode === 'flushall') return `redis on ${r.server}, via ${r.via}: FLUSHALL empties every database: ${dbs}`
-  if (r.mode === 'flushdb') return `redis on ${r.server}, via ${r.via}: FLUSHDB empties ${dbs}`
+  const kept = r.keep.length ? `; put back as they were: ${r.keep.map((k) => `${k.pattern} (${k.keys})`).join(', ')}` : ''
+  if (r.mode === 'flushall') return `redis on ${r.server}, via ${r.via}: FLUSHALL empties every database: ${dbs}${kept}`
+  if (r.mode === 'flushdb') return `redis on ${r.server}, via ${r.via}: FLUSHDB empties ${dbs}${kept}`
   if (r.patterns) return `redis on ${r.server}, via ${r.via}: keys matching ${r.patterns.map((p) => `${p.pattern} (${p.keys})`).join(', ')}`
   return `redis on ${r.server}, via ${r.via}`
 }

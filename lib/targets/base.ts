@@ -3,8 +3,8 @@
 // deadline or Ctrl-C stops inside the instance too. Each target supplies only its differences.
 import type { Runner, RunResult } from '../util/command.ts'
 import type { Clock } from '../util/wait.ts'
-import { describe, pidFile, STOP_TRACKED, TRACKED } from './instances.ts'
-import type { ExecOptions, Instance } from './target.ts'
+import { describe, LIST_STRAYS, pidFile, STOP_PIDS, STOP_TRACKED, TRACKED } from './instances.ts'
+import type { ExecOptions, Instance, Stray } from './target.ts'
 
 export abstract class BaseTarget {
   /** The last listing; commands that change something drop it. */
@@ -57,6 +57,29 @@ export abstract class BaseTarget {
   async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
     if (options.mutates) this.snapshot = undefined
     return this.execIn(await this.instance(service), argv, options)
+  }
+
+  async strays(service: string): Promise<Stray[]> {
+    const running = (await this.instances()).filter((i) => i.service === service && this.usable(i))
+    const found = await Promise.all(
+      running.map(async (i) => {
+        const res = await this.execIn(i, ['sh', '-c', LIST_STRAYS], { allowFailure: true, timeoutMs: 15_000 })
+        return res.stdout.split('\n').filter(Boolean).map((l) => ({ instance: i.name, id: i.id, service, pid: Number(l.split(' ')[0]), command: l.slice(l.indexOf(' ') + 1).trim() }))
+      }),
+    )
+    return found.flat()
+  }
+
+  async stopStrays(strays: Stray[]): Promise<void> {
+    const byInstance = new Map<string, Stray[]>()
+    for (const s of strays) byInstance.set(s.id, [...(byInstance.get(s.id) ?? []), s])
+    const instances = await this.current()
+    await Promise.all(
+      [...byInstance].map(async ([id, list]) => {
+        const instance = instances.find((i) => i.id === id)
+        if (instance) await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...list.map((s) => String(s.pid))], { allowFailure: true, timeoutMs: 20_000 })
+      }),
+    )
   }
 
   async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {

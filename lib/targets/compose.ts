@@ -18,6 +18,7 @@ export const WORKING_DIR_LABEL = 'com.docker.compose.project.working_dir'
 export const CONFIG_FILES_LABEL = 'com.docker.compose.project.config_files'
 const NUMBER_LABEL = 'com.docker.compose.container-number'
 const ONEOFF_LABEL = 'com.docker.compose.oneoff'
+const CONFIG_HASH_LABEL = 'com.docker.compose.config-hash'
 
 export interface ComposeSettings {
   /** The project directory: where the compose files and the app's .env are. */
@@ -70,6 +71,14 @@ export function namedSafe(endpoint: string, safeHosts: string[]): boolean {
     host = u.hostname.replace(/^\[|\]$/g, '')
   } catch {}
   return safeHosts.some((h) => h === endpoint || (hostPort && h === hostPort) || (host && h === host))
+}
+
+/** A signal's number from its name (SIGTERM, TERM) or number ("15"); null when unknown. */
+export function signalNumber(signal: string): number | null {
+  if (/^\d+$/.test(signal)) return Number(signal)
+  const name = signal.toUpperCase().replace(/^SIG/, '')
+  const n = (os.constants.signals as Record<string, number>)[`SIG${name}`]
+  return n ?? null
 }
 
 /** An executable of that name on PATH, or null. */
@@ -148,6 +157,9 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
           .map((n) => n.IPAddress ?? '')
           .filter(Boolean),
         origin: labels[WORKING_DIR_LABEL] ? { workingDir: labels[WORKING_DIR_LABEL], configFiles: (labels[CONFIG_FILES_LABEL] ?? '').split(',').filter(Boolean) } : null,
+        image: { ref: String(c.Config?.Image ?? ''), id: String(c.Image ?? '') },
+        configHash: labels[CONFIG_HASH_LABEL] ?? '',
+        stopSignal: String(c.Config?.StopSignal || 'SIGTERM'),
       }
       return { ...base, readiness: readiness({ ...base, restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '' }, required) }
     })
@@ -326,6 +338,7 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   async restart(services: string[], mode: RestartMode, except: string[] = []): Promise<string> {
+    if (mode === 'restart') return this.restartPromptly(services, except)
     const steps = ComposeTarget.commands(mode, services, except, this.settings.allServices)
     for (const step of steps) {
       const building = mode === 'rebuild'
@@ -336,6 +349,49 @@ export class ComposeTarget extends BaseTarget implements Target {
       })
     }
     return this.args(...steps.at(-1)!).join(' ')
+  }
+
+  /**
+   * `compose restart` of the services, side by side: those with an instance whose PID 1 does not
+   * catch its stop signal (a shell as PID 1, as the real app's api) with -t 0, since waiting the
+   * grace period for them is waiting for nothing; the others as their configuration says.
+   */
+  private async restartPromptly(services: string[], except: string[]): Promise<string> {
+    const [some] = ComposeTarget.commands('restart', services, except, this.settings.allServices).map((c) => c.slice(1))
+    const running = (await this.instances()).filter((i) => i.state === 'running' && (some.length ? some.includes(i.service) : !except.includes(i.service)))
+    const deafOnes = await Promise.all(running.map(async (i) => ((await this.stopsOnSignal(i)) ? null : i.service)))
+    const deaf = [...new Set(deafOnes.filter((s): s is string => s !== null))]
+    const rest = (some.length ? some : [...new Set(running.map((i) => i.service))]).filter((s) => !deaf.includes(s))
+    const steps = [...(deaf.length ? [['restart', '-t', '0', ...deaf]] : []), ...(rest.length ? [['restart', ...rest]] : [])]
+    await Promise.all(steps.map((step) => this.compose(step, { mutates: true, timeoutMs: this.settings.readyTimeoutMs })))
+    return steps.map((step) => this.args(...step).join(' ')).join(' & ') || 'nothing to restart'
+  }
+
+  /** Does the instance's PID 1 catch its stop signal? (SigCgt of /proc/1/status; a PID 1 ignores signals it does not catch.) */
+  private async stopsOnSignal(i: Instance): Promise<boolean> {
+    const signal = signalNumber(i.stopSignal ?? 'SIGTERM')
+    if (signal === 9 || signal === null) return true
+    const res = await this.run(['docker', 'exec', i.id, 'cat', '/proc/1/status'], { allowFailure: true, timeoutMs: 10_000 })
+    const caught = /^SigCgt:\s*([0-9a-f]+)/m.exec(res.stdout)?.[1]
+    return res.code !== 0 || caught === undefined || (BigInt(`0x${caught}`) >> BigInt(signal - 1)) % 2n === 1n
+  }
+
+  async drift(services: string[]): Promise<{ service: string; why: string }[]> {
+    const listing = (await this.instances()).filter((i) => services.includes(i.service))
+    const refs = [...new Set(listing.map((i) => i.image?.ref).filter((r): r is string => Boolean(r)))]
+    const ids = await Promise.all(refs.map(async (ref) => [ref, (await this.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { allowFailure: true })).stdout.trim()] as const))
+    const imageNow = new Map(ids)
+    const hashes = await this.compose(['config', '--hash', services.join(',')], { allowFailure: true, timeoutMs: 30_000 })
+    const hashNow = new Map(hashes.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((p) => p.length === 2) as [string, string][])
+    const found: { service: string; why: string }[] = []
+    for (const service of services) {
+      const mine = listing.filter((i) => i.service === service)
+      const image = mine.find((i) => i.image?.ref && imageNow.get(i.image.ref) && imageNow.get(i.image.ref) !== i.image.id)
+      const config = mine.find((i) => i.configHash && hashNow.get(service) && hashNow.get(service) !== i.configHash)
+      if (image) found.push({ service, why: `its image ${image.image!.ref} changed since ${image.name} was created` })
+      else if (config) found.push({ service, why: `its compose configuration changed since ${config.name} was created` })
+    }
+    return found
   }
 
   waitReady(options: WaitReadyOptions = {}): Promise<Instance[]> {

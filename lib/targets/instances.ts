@@ -119,15 +119,30 @@ export async function waitForStack(target: Target, w: StackWait): Promise<Instan
  */
 export const TRACKED = 'echo $$ > "$0"; exec sh -c "$1"'
 
-/** Stops a TRACKED process and its children inside the instance: TERM, then KILL after 5 s. */
-export const STOP_TRACKED = `
-p=$(cat "$0" 2>/dev/null) || { echo "no process recorded"; exit 0; }
+/** Stops the processes given as arguments and their children: TERM, then KILL after `$RT_WAIT` tenths of a second. */
+const STOP_TREES = `
 tree() { echo "$1"; for s in /proc/[0-9]*/stat; do set -- "$1" $(cat "$s" 2>/dev/null); [ "$5" = "$1" ] && tree "$2"; done; }
-pids=$(tree "$p")
+pids=$(for p in "$@"; do tree "$p"; done)
 kill -TERM $pids 2>/dev/null
-i=0; while [ $i -lt 50 ] && kill -0 "$p" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
-kill -KILL $pids 2>/dev/null && echo "killed pid $p and its children" || echo "stopped pid $p and its children"
-rm -f "$0"`
+i=0; while [ $i -lt "\${RT_WAIT:-50}" ] && kill -0 "$@" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+kill -KILL $pids 2>/dev/null && echo "killed pid $* and its children" || echo "stopped pid $* and its children"`
+
+/** Stops a TRACKED process and its children inside the instance: TERM, then KILL after 5 s. */
+export const STOP_TRACKED = `p=$(cat "$0" 2>/dev/null) || { echo "no process recorded"; exit 0; }; rm -f "$0"; set -- $p
+${STOP_TREES}`
+
+/** Stops processes by pid (the arguments after $0) and their children: TERM, then KILL after 1 s. */
+export const STOP_PIDS = `RT_WAIT=10
+${STOP_TREES}`
+
+/**
+ * Lists the processes of an instance that are not the service itself: those started by exec
+ * (their parent is outside the instance, so their ppid is 0), but for PID 1 and this shell.
+ * One line each: pid, then the command line.
+ */
+export const LIST_STRAYS = `for d in /proc/[0-9]*; do p=\${d#/proc/}; { [ "$p" = 1 ] || [ "$p" = $$ ]; } && continue
+s=$(cat "$d/stat" 2>/dev/null) || continue; set -- \${s##*) }; [ "$2" = 0 ] || continue
+printf '%s %s\\n' "$p" "$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null | cut -c1-200)"; done`
 
 /** A pid file name inside the instance for one tracked command. */
 export const pidFile = () => `/tmp/reset-and-test-${process.pid}-${Date.now()}.pid`

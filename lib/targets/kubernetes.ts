@@ -135,6 +135,11 @@ export class KubernetesTarget extends BaseTarget implements Target {
     return signals
   }
 
+  /** Pods are replaced by rollouts, not edited in place: nothing drifts here that a restart would fix. */
+  async drift(): Promise<{ service: string; why: string }[]> {
+    return []
+  }
+
   async engine(): Promise<{ line: string; problem: string | null }> {
     return { line: `Kubernetes context ${this.config.kube.context}, namespace ${this.config.kube.namespace} (its API server is judged by the production signals)`, problem: null }
   }

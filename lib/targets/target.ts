@@ -1,6 +1,7 @@
 // The one seam between the phases and what runs the app: a Compose project or a Kubernetes
 // namespace. Phases speak of services ("exec in api", "restart worker and wait", "reach
 // postgres"); each target implements this small interface. Types only: no target imports a phase.
+import type { RestartMode as Mode } from '../config/settings.ts'
 import type { RunOptions, RunResult } from '../util/command.ts'
 
 /** One running copy of a service: a container, or a pod. */
@@ -31,6 +32,11 @@ export interface Instance {
   addresses: string[]
   /** Where it was created from (Compose: working_dir and config_files labels); null when unknown. */
   origin: { workingDir: string; configFiles: string[] } | null
+  /** Compose: the image it was created from (the reference as configured, and the id it had), and the configuration's hash then. */
+  image?: { ref: string; id: string }
+  configHash?: string
+  /** The signal that stops it (Compose: the image's or the service's STOPSIGNAL; SIGTERM by default). */
+  stopSignal?: string
 }
 
 /** A host and port on this machine that reach a service's port. */
@@ -65,6 +71,15 @@ export interface LogFile {
   problem(): Promise<string | null>
 }
 
+export interface Stray {
+  instance: string
+  /** The instance's id (container id or pod name), for exec. */
+  id: string
+  service: string
+  pid: number
+  command: string
+}
+
 export interface WaitReadyOptions {
   services?: string[]
   timeoutMs?: number
@@ -73,7 +88,8 @@ export interface WaitReadyOptions {
   since?: number
 }
 
-export type RestartMode = 'restart' | 'recreate' | 'rebuild'
+/** The modes that restart containers (in-place restarts none). */
+export type RestartMode = Exclude<Mode, 'in-place'>
 
 export interface Target {
   readonly kind: 'compose' | 'kubernetes'
@@ -107,8 +123,18 @@ export interface Target {
   start(services: string[]): Promise<void>
   /** Stops the services' instances (they keep their data). */
   stop(services: string[]): Promise<void>
-  /** Restarts the services ([] = all, but those in `except`) in a mode; returns the command shown to the user. */
+  /**
+   * Restarts the services ([] = all, but those in `except`) in a mode; returns the commands shown
+   * to the user. An instance whose PID 1 does not catch its stop signal is killed at once, not
+   * after the grace period it would spend waiting in vain.
+   */
   restart(services: string[], mode: RestartMode, except?: string[]): Promise<string>
+  /** Services whose instances no longer match their configuration (image or compose file changed since they were created), and why. */
+  drift(services: string[]): Promise<{ service: string; why: string }[]>
+  /** Processes in the service's instances that are not the service itself (started by exec: an earlier test, a shell). */
+  strays(service: string): Promise<Stray[]>
+  /** Stops those processes and their children: TERM, then KILL. */
+  stopStrays(strays: Stray[]): Promise<void>
   /**
    * Waits until every instance (or the services') is ready and the api answers; one deadline. An
    * instance left stopped counts as failed only when it stopped after `since` (the phase started it).

@@ -54,6 +54,17 @@ test('make reset-and-test TARGET=kubernetes: exit 0, the validation table, exact
   assert.equal(await counts(), GOOD_RUN)
 })
 
+test('in place on Kubernetes: no pod is replaced, the workers pause and consume again through a pod, the smoke test passes', async () => {
+  const before = { workers: await pods('worker'), api: await pods('api'), postgres: await pods('postgres') }
+  const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'TARGET=kubernetes', 'YES=1', 'ARGS=--restart-mode in-place'], {}, { timeoutMs: 1_200_000 })
+  assert.is(o.code, 0, explain(o))
+  assert.match(o.out, /containers, mode in-place .*: nothing restarted/)
+  assert.match(o.out, /worker: \d+ workers stopped consuming celery/)
+  assert.match(o.out, /clean: 5 tables empty, queue celery empty/)
+  assert.equal({ workers: await pods('worker'), api: await pods('api'), postgres: await pods('postgres') }, before, 'the same pods')
+  assert.equal(await counts(), GOOD_RUN)
+})
+
 test('a restart of one deployment: its pods are replaced, the others keep theirs', async () => {
   const [workers, api, postgres] = [await pods('worker'), await pods('api'), await pods('postgres')]
   const o = await script('restart', [...FLAGS, '--services', 'worker', '--yes'])

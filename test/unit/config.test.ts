@@ -104,7 +104,7 @@ test('a bad configuration lists every problem at once, an unknown RT_ variable a
   })
   const text = found.join('\n')
   assert.is(found.length, 9, text)
-  assert.match(text, /RESTART_MODE="reboot" is not one of restart, recreate, rebuild/)
+  assert.match(text, /RESTART_MODE="reboot" is not one of restart, in-place, recreate, rebuild/)
   assert.match(text, /READY_TIMEOUT="soon" must be a positive number/)
   assert.match(text, /TEST_TIMEOUT="-5"/)
   assert.match(text, /malformed/)

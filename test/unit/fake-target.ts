@@ -42,6 +42,13 @@ export class FakeTarget implements Target {
   async engine() {
     return { line: 'a fake engine at unix:///var/run/docker.sock', problem: null }
   }
+  async drift() {
+    return []
+  }
+  async strays() {
+    return []
+  }
+  async stopStrays() {}
   async tool() {
     return 'fake compose'
   }

@@ -85,8 +85,9 @@ test('the plan for a person names every table with its rows and key, the real lo
     engine: 'Docker engine 20.10 on host (ID X) at unix:///var/run/docker.sock',
     sources: ['app directory /app (RT_APP_DIR in the environment)'],
     log: { configured: '/app/logs/combined.log', where: '/elsewhere/real.log', bytes: 120 },
-    containers: { mode: 'restart', restart: [{ name: 'p-api-1', service: 'api' }], origin: 'created from /app', wipesVolumes: false },
+    containers: { mode: 'restart', restart: [{ name: 'p-api-1', service: 'api' }], drift: [], strays: [], origin: 'created from /app', wipesVolumes: false },
     held: [{ name: 'p-worker-1', service: 'worker' }],
+    heldHow: 'stopped',
     database: {
       name: 'db',
       via: 'pg to 127.0.0.1:25432',
@@ -97,13 +98,13 @@ test('the plan for a person names every table with its rows and key, the real lo
       ],
       triggers: [],
     },
-    redis: { via: 'redis client', server: 'p-redis-1 (172.18.0.3)', mode: 'flushall', databases: [{ db: 0, keys: 12 }, { db: 3, keys: 4 }] },
+    redis: { via: 'redis client', server: 'p-redis-1 (172.18.0.3)', mode: 'flushall', databases: [{ db: 0, keys: 12 }, { db: 3, keys: 4 }], keep: [{ pattern: '_kombu.binding.*', keys: 2 }] },
     tasks: [],
   }
   const text = renderPlan(plan).join('\n')
   assert.match(text, /log file \/elsewhere\/real.log \(configured as \/app\/logs\/combined.log\): 120 bytes emptied/)
   assert.match(text, /public.audit_notes: 2 rows \(reached as foreign key public.audit_notes\(organization_id\) -> organizations/)
-  assert.match(text, /FLUSHALL empties every database: db0 \(12 keys\), db3 \(4 keys\)/)
+  assert.match(text, /FLUSHALL empties every database: db0 \(12 keys\), db3 \(4 keys\); put back as they were: _kombu\.binding\.\* \(2\)/)
   assert.match(text, /held stopped while the database and Redis are emptied, then started: p-worker-1/)
   assert.match(text, /app directory \/app \(RT_APP_DIR in the environment\)/)
 })

@@ -11,7 +11,7 @@ celery_app = Celery(
     "fastapi_k8_proto",
     broker=settings.redis_url,
     backend=settings.redis_url,
-    include=["app.workers.campaign_tasks"],
+    include=["app.workers.campaign_tasks", "app.workers.test_tasks"],
 )
 celery_app.conf.update(
     task_serializer="json",
