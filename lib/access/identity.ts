@@ -28,7 +28,8 @@ export interface Answer {
 export async function identify(r: Reach, a: Answer, opts: OpenOptions): Promise<{ server: string; ours: boolean }> {
   const { config, target } = r
   if (a.endpoint?.kind === 'forwarded') return { server: `${a.endpoint.instance?.name ?? 'the chosen instance'} (through a port-forward this run opened)`, ours: true }
-  const instances = (await target.instances()).filter((i) => i.service === a.service)
+  // The latest listing: a command that changes containers drops it, so addresses are current.
+  const instances = (await target.current()).filter((i) => i.service === a.service)
   const mine = instances.find((i) => a.addr && i.addresses.includes(a.addr))
   if (mine) return { server: `${mine.name} (${a.addr}), an instance of ${a.service} in ${target.describe()}`, ours: true }
   const safe = config.safety.safeHosts.find((h) => h === a.host || h === a.addr)

@@ -32,6 +32,7 @@ export async function holdWorkers(h: Holding): Promise<string[]> {
   const services = heldByPlan(h)
   if (services.length === 0) return []
   const how = howFor(h)
+  if (h.record.held.length && h.record.heldHow === how && services.every((s) => h.record.held.includes(s))) return services // held already
   if (h.dryRun) {
     if (!h.record.held.length) out.info(`[dry-run] would ${how === 'paused' ? 'pause' : 'stop'} ${services.join(', ')} until Redis is cleared`)
     h.record.hold(services, how) // a dry run keeps no record, but says it once

@@ -174,7 +174,8 @@ test('another Docker engine (DOCKER_HOST=tcp://...) is refused with exit 8 until
 test('ALLOW_PRODUCTION is judged against the database reached: naming the configured one does not open a foreign server', async () => {
   const name = 'rt-e2e-foreign-pg'
   await run(['docker', 'rm', '-f', name], { allowFailure: true })
-  await run(['docker', 'run', '-d', '--name', name, '-p', '127.0.0.1:35432:5432', '-e', 'POSTGRES_USER=postgres', '-e', 'POSTGRES_PASSWORD=postgres', '-e', 'POSTGRES_DB=otherdb', 'reset-and-test-example-postgres:latest'])
+  // The image carries the example's compose labels; this container belongs to no project of ours.
+  await run(['docker', 'run', '-d', '--name', name, '--label', 'com.docker.compose.project=rt-e2e-foreign', '-p', '127.0.0.1:35432:5432', '-e', 'POSTGRES_USER=postgres', '-e', 'POSTGRES_PASSWORD=postgres', '-e', 'POSTGRES_DB=otherdb', 'reset-and-test-example-postgres:latest'])
   const foreign = 'postgres://postgres:postgres@127.0.0.1:35432/otherdb'
   try {
     const url = { RT_DATABASE_URL: foreign }
@@ -219,8 +220,9 @@ test('a second signal (SIGINT, then SIGTERM as CI cancels) exits at once with 14
     let pid = 0
     const running = script('reset_and_run', ['--only', 'run-test,validate'], { RT_TEST_COMMAND: HANG }, { onSpawn: (p) => (pid = p) })
     for (let i = 0; i < 300 && (await processesIn('api', HANG)) === 0; i++) await sleep(100)
+    // The second signal comes while the first is still being handled (stopping the test in the container).
     for (const [i, s] of signals.entries()) {
-      if (i) await sleep(300)
+      if (i) await sleep(20)
       process.kill(pid, s)
     }
     const o = await running
