@@ -49,12 +49,19 @@ def tasks(kinds):
                 found[t['id']] = kind
     return found
 
+deadline = time.time() + args['within']
+def everyone(command):
+    # Asked again until every worker has answered (one just started, or busy killing a task, may miss a round).
+    answered = set()
+    while True:
+        for q in args['queues']:
+            for reply in command(q, reply=True, limit=n, timeout=wait) or []:
+                answered.update(reply.keys())
+        if len(answered) >= n or time.time() > deadline:
+            return len(answered)
+
 if args['action'] == 'pause':
-    replies = []
-    for q in args['queues']:
-        replies = ctl.cancel_consumer(q, reply=True, limit=n, timeout=wait) or []
-    report['workers'] = len(replies)
-    deadline = time.time() + args['within']
+    report['workers'] = everyone(ctl.cancel_consumer)
     while True:
         found = tasks(['active', 'reserved', 'scheduled'])
         fresh = [t for t in found if t not in report['revoked']]
@@ -67,12 +74,12 @@ if args['action'] == 'pause':
             break
         time.sleep(0.05)
 else:
-    replies = []
-    for q in args['queues']:
-        replies = ctl.add_consumer(q, reply=True, limit=n, timeout=wait) or []
-    report['workers'] = len(replies)
-    queues = ctl.inspect(limit=n, timeout=wait).active_queues() or {}
-    report['consuming'] = sum(1 for qs in queues.values() if set(args['queues']) <= {q['name'] for q in qs})
+    report['workers'] = everyone(ctl.add_consumer)
+    while True:
+        queues = ctl.inspect(limit=n, timeout=wait).active_queues() or {}
+        report['consuming'] = sum(1 for qs in queues.values() if set(args['queues']) <= {q['name'] for q in qs})
+        if report['consuming'] >= n or time.time() > deadline:
+            break
     report['busy'] = len(tasks(['active', 'reserved']))
 report['seconds'] = round(time.time() - t0, 3)
 print(json.dumps(report))

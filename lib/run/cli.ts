@@ -2,6 +2,7 @@
 // configuration (any problem: exit 9 before anything is touched), the parts of the run (runner,
 // target, lock, record, signals), the loop, the reports and the exit code. No script repeats any of
 // it, and no stack trace reaches a user.
+import { setMaxListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -83,6 +84,7 @@ export async function execute(spec: ScriptSpec, argv: string[], parts: Parts = {
   const { config, selected, note, previous, repeat } = prepared
   setSecrets(config.secrets)
   const controller = new AbortController()
+  setMaxListeners(100, controller.signal) // every command of a run listens to it, some side by side
   const dryRun = Boolean(parsed.flags['dry-run'])
   const run = (parts.runner ?? ((c, d) => createRunner({ dryRun: d, secrets: c.secrets, defaultTimeoutMs: c.commandTimeoutMs })))(config, dryRun)
   const target = (parts.target ?? ((c, r, s) => createTarget(c, r, realClock, s)))(config, run, controller.signal)

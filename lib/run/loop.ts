@@ -95,7 +95,8 @@ async function stop(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, reports:
 
 const heldNote = (ctx: Ctx) => {
   const held = ctx.record.held
-  return held.length ? ` ${held.join(', ')} ${held.length > 1 ? 'are' : 'is'} held stopped until flush-redis runs (--resume runs it; ./scripts/assess.mts starts them too).` : ''
+  const how = ctx.record.heldHow === 'paused' ? 'paused (not consuming)' : 'held stopped'
+  return held.length ? ` ${held.join(', ')} ${held.length > 1 ? 'are' : 'is'} ${how} until flush-redis runs (--resume runs it; ./scripts/assess.mts lets them go too).` : ''
 }
 
 /** A refusal changes nothing: workers this run had already held are let go again. */

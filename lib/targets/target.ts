@@ -32,9 +32,8 @@ export interface Instance {
   addresses: string[]
   /** Where it was created from (Compose: working_dir and config_files labels); null when unknown. */
   origin: { workingDir: string; configFiles: string[] } | null
-  /** Compose: the image it was created from (the reference as configured, and the id it had), and the configuration's hash then. */
+  /** Compose: the image it was created from (the reference as configured, and the id it had). */
   image?: { ref: string; id: string }
-  configHash?: string
   /** The signal that stops it (Compose: the image's or the service's STOPSIGNAL; SIGTERM by default). */
   stopSignal?: string
 }
@@ -129,7 +128,7 @@ export interface Target {
    * after the grace period it would spend waiting in vain.
    */
   restart(services: string[], mode: RestartMode, except?: string[]): Promise<string>
-  /** Services whose instances no longer match their configuration (image or compose file changed since they were created), and why. */
+  /** Services whose instances no longer run the image their configuration names now (rebuilt since they were created), and why. */
   drift(services: string[]): Promise<{ service: string; why: string }[]>
   /** Processes in the service's instances that are not the service itself (started by exec: an earlier test, a shell). */
   strays(service: string): Promise<Stray[]>
