@@ -7,11 +7,10 @@ import { withDatabase } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
 import { computePlan, renderPlan, type DestructionPlan, type Destroys } from '../safety/plan.ts'
 import { productionSignals } from '../safety/production.ts'
-import { holdsWorkers } from '../safety/workers.ts'
 import { RefusedError } from '../util/errors.ts'
 import { out } from '../util/output.ts'
 import type { Ctx, PhaseSpec } from './context.ts'
-import { destroysOf } from './registry.ts'
+import { destroysOf, STEPS } from './registry.ts'
 
 /** Asks for "yes"; resolves true when given, false when not (a closed input or Ctrl-C at the prompt included). */
 export type Confirm = (question: string, signal: AbortSignal) => Promise<boolean>
@@ -39,7 +38,7 @@ export const askOnTerminal: Confirm = async (question, signal) => {
 }
 
 /** Does any selected step change something (a destructive phase, or assess starting what is stopped)? */
-export const changesSomething = (ctx: Ctx, selected: PhaseSpec[]) => selected.some((p) => destroysOf(p, ctx.options.args) !== null || p.name === 'assess')
+export const changesSomething = (ctx: Ctx, selected: PhaseSpec[]) => selected.some((p) => destroysOf(p, ctx.options.args) !== null || p.startsServices)
 
 /**
  * Before anything changes: a target that looks like production is refused, unless ALLOW_PRODUCTION
@@ -72,7 +71,7 @@ export async function gate(ctx: Ctx, remaining: PhaseSpec[], confirm: Confirm, p
   const ownLines = new Set(remaining.filter((p) => p.inventory).map((p) => destroysOf(p, ctx.options.args)).filter((d): d is Destroys => d !== null))
   const tasks: string[] = []
   for (const p of remaining) if (p.inventory) tasks.push(...(await p.inventory(ctx)))
-  const plan = await computePlan(ctx, { destroys, ownLines, tasks, holdWorkers: holdsWorkers(ctx.phases) })
+  const plan = await computePlan(ctx, { destroys, ownLines, tasks, holdWorkers: ctx.phases.some((name) => STEPS.find((s) => s.name === name)?.clearsBroker) })
   if (production.length && plan.database && plan.database.name !== ctx.config.safety.allowProduction) {
     throw new RefusedError(`this looks like a production target (${production.join('; ')}) and ALLOW_PRODUCTION=${ctx.config.safety.allowProduction} does not name the database the plan reaches, ${plan.database.name}. Nothing was changed.`)
   }

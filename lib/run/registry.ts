@@ -17,6 +17,10 @@ export interface Step {
   destroys: Destroys | null | ((args: string[]) => Destroys | null)
   /** The server or service whose logs a failure of it wants in the diagnostics. */
   service?: 'api' | 'postgres' | 'redis'
+  /** It starts stopped services: it changes the stack, so the gate before any change runs before it. */
+  startsServices?: true
+  /** It empties the broker: the worker services are held from the first destructive phase until it is done. */
+  clearsBroker?: true
   purpose: string
   flags?: FlagSpec[]
   /** Positional arguments, for --help. */
@@ -24,7 +28,7 @@ export interface Step {
 }
 
 export const PHASES = [
-  { number: 1, name: 'assess', title: 'assess the environment', exitCode: EXIT.environment, destroys: null,
+  { number: 1, name: 'assess', title: 'assess the environment', exitCode: EXIT.environment, destroys: null, startsServices: true,
     purpose: 'Check the Docker engine (or cluster), the containers, PostgreSQL, Redis, the test file and the log; start the required services that are not running.' },
   { number: 2, name: 'truncate-logs', title: 'truncate the shared log file', exitCode: EXIT.log, destroys: 'logs',
     purpose: 'Empty the shared log file (LOG_FILE) in place; create it and its directory when missing.' },
@@ -33,7 +37,7 @@ export const PHASES = [
     flags: [['--services LIST', 'only these services or container names, e.g. api,worker or fastapi-k8-proto-api-1']] },
   { number: 4, name: 'truncate-db', title: 'truncate the database tables', exitCode: EXIT.database, destroys: 'database', service: 'postgres',
     purpose: 'Truncate RESET_TABLES (and the CASCADE_TABLES they reach) in one statement with RESTART IDENTITY, and check every table is empty.' },
-  { number: 5, name: 'flush-redis', title: 'clear Redis', exitCode: EXIT.redis, destroys: 'redis', service: 'redis',
+  { number: 5, name: 'flush-redis', title: 'clear Redis', exitCode: EXIT.redis, destroys: 'redis', service: 'redis', clearsBroker: true,
     purpose: 'Clear Redis (REDIS_MODE flushall | flushdb | patterns, SCAN + UNLINK of REDIS_PATTERNS), then start the worker services held stopped.' },
   { number: 6, name: 'run-test', title: 'run the smoke test in the api container', exitCode: EXIT.test, destroys: null, service: 'api',
     purpose: 'Run TEST_COMMAND in the api container (TEST_TIMEOUT); pass when the exit code is 0, TEST_PASS_PATTERN matches and TEST_FAIL_PATTERN does not.' },

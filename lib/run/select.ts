@@ -45,8 +45,9 @@ export function selectPhases(sel: Selection): PhaseName[] {
   return result
 }
 
-/** Phases after the test has started: a rerun of them on its leftovers cannot validate. */
-const AFTER_RESET: PhaseName[] = ['run-test', 'validate']
+/** Phases after the last destructive one (the test, the validation): a rerun of them on the test's leftovers cannot validate. */
+const lastDestructive = Math.max(...PHASES.filter((p) => p.destroys !== null).map((p) => p.number))
+const AFTER_RESET: PhaseName[] = PHASES.filter((p) => p.number > lastDestructive).map((p) => p.name)
 
 /**
  * What --resume runs after the run recorded: the selected phases not completed, in order. When

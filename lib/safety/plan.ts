@@ -13,6 +13,9 @@ import type { Instance, Stray } from '../targets/target.ts'
 import { RefusedError, SuiteError, UnreachableError } from '../util/errors.ts'
 import { EXIT, type ExitCode } from '../util/exits.ts'
 
+/** The worker services a run holds, of those present: all of them when it clears the broker. */
+export const heldServices = (clearsBroker: boolean, workerServices: string[], present: string[]) => (clearsBroker ? workerServices.filter((s) => present.includes(s)) : [])
+
 export type Destroys = 'logs' | 'containers' | 'database' | 'redis'
 
 export interface PlannedTable {
@@ -138,7 +141,7 @@ export async function computePlan(r: Reach, want: Wanted): Promise<DestructionPl
   const plan: DestructionPlan = { target: target.describe(), engine: (await target.engine()).line, sources: sourceLines(config), held: [], heldHow: config.restart.mode === 'in-place' ? 'paused' : 'stopped', tasks: want.tasks }
   if (want.destroys.has('logs')) plan.log = { configured: config.logFile, where: await target.log.where(), bytes: await target.log.size() }
   const instances = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? await target.instances() : []
-  const held = want.holdWorkers ? config.workerServices.filter((s) => instances.some((i) => i.service === s)) : []
+  const held = heldServices(want.holdWorkers, config.workerServices, instances.map((i) => i.service))
   plan.held = instances.filter((i) => held.includes(i.service)).map((i) => ({ name: i.name, service: i.service }))
   if (want.destroys.has('containers')) plan.containers = await part('containers', EXIT.containers, planContainers(r, held))
   if (want.destroys.has('database')) plan.database = await part('database', EXIT.database, planDatabase(r, !want.ownLines.has('database')))

@@ -16,12 +16,6 @@ export interface Holding extends Reach {
   record: { readonly held: string[]; readonly heldHow: HeldHow; hold(services: string[], how: HeldHow): void; released(): void }
 }
 
-/** Whether a run of these phases holds the workers: it clears the broker, and empties something before that. */
-export const holdsWorkers = (phases: string[]) => phases.includes('flush-redis') && phases.some((p) => ['restart', 'truncate-db', 'flush-redis'].includes(p))
-
-/** The worker services a run of these phases holds, of those present. */
-export const heldServices = (phases: string[], workerServices: string[], present: string[]) => (holdsWorkers(phases) ? workerServices.filter((s) => present.includes(s)) : [])
-
 /** The services the plan holds. */
 export const heldByPlan = (h: Pick<Holding, 'plan'>): string[] => [...new Set(h.plan?.held.map((i) => i.service) ?? [])]
 

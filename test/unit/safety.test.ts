@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { acquireLock, RunRecord } from '../../lib/run/record.ts'
 import { resumePhases } from '../../lib/run/select.ts'
-import { databaseLines, names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
+import { databaseLines, heldServices, names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
 import { productionSignals } from '../../lib/safety/production.ts'
-import { heldServices } from '../../lib/safety/workers.ts'
+import { STEPS } from '../../lib/run/registry.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
 
 test('any source that says production is a signal: a shell saying development does not hide the app saying production', () => {
@@ -74,9 +74,11 @@ test('CASCADE_TABLES names match with or without the schema', () => {
 
 test('workers are held only when the run clears the broker', () => {
   const workers = ['worker', 'beat']
-  assert.equal(heldServices(all, workers, ['api', 'worker']), ['worker'])
-  assert.equal(heldServices(['restart'], workers, ['api', 'worker']), [])
-  assert.equal(heldServices(['truncate-db', 'flush-redis'], workers, ['worker']), ['worker'])
+  const clears = (phases: string[]) => phases.some((p) => STEPS.find((s) => s.name === p)?.clearsBroker === true)
+  assert.equal(heldServices(clears(all), workers, ['api', 'worker']), ['worker'])
+  assert.equal(heldServices(clears(['restart']), workers, ['api', 'worker']), [])
+  assert.equal(heldServices(clears(['truncate-db', 'flush-redis']), workers, ['worker']), ['worker'])
+  assert.equal(heldServices(clears(['reset-circuit']), workers, ['worker']), [], 'deleting some keys by pattern holds nothing')
 })
 
 test('the plan for a person names every table with its rows and key, the real log file, the servers and the held workers', () => {
