@@ -106,6 +106,14 @@ export async function detectCompose(run: Runner, override: string[] | null, whic
   )
 }
 
+/** Does this dry-run output of `up` recreate a container of the service (named `<project>-<service>-<n>`, perhaps behind an id prefix)? */
+export function recreatedBy(output: string, project: string, service: string): boolean {
+  return [...output.matchAll(/Container (\S+)\s+Recreate\s*$/gm)].some(([, token]) => {
+    const name = token.replace(/^[0-9a-f]{12}_/, '')
+    return [`${project}-${service}-`, `${project}_${service}_`].some((prefix) => name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length)))
+  })
+}
+
 /**
  * Is this container where it should be, can it still get there, or never? An exited container
  * counts as done when it is a one-shot (exit code 0, not required, not restarted by Docker); one
@@ -375,11 +383,12 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   /**
-   * Services whose containers run another image than their tag names now (rebuilt or pulled since
-   * they were created). Compose's own config-hash labels are not compared: containers made with
-   * `up --no-deps` (as the suite starts a missing or held service) carry a hash that `config --hash`
-   * never matches, so every such service would look changed; use RESTART_MODE=recreate after
-   * editing the compose files.
+   * Services whose containers no longer match their configuration: the image their tag names now
+   * is another (rebuilt or pulled since they were created), or Compose itself would recreate them
+   * (the compose files or the .env they read changed). Compose's verdict comes from dry runs of
+   * `up` (v2; v1 has none, so there only the image is compared): its config-hash covers
+   * depends_on, which `up --no-deps` leaves out, so a container counts as changed only when both a
+   * plain and a `--no-deps` dry run would recreate it (`config --hash` matches neither).
    */
   async drift(services: string[]): Promise<{ service: string; why: string }[]> {
     const listing = (await this.instances()).filter((i) => services.includes(i.service))
@@ -391,7 +400,21 @@ export class ComposeTarget extends BaseTarget implements Target {
       const image = listing.find((i) => i.service === service && i.image?.ref && imageNow.get(i.image.ref) && imageNow.get(i.image.ref) !== i.image.id)
       if (image) found.push({ service, why: `its image ${image.image!.ref} changed since ${image.name} was created` })
     }
+    const rest = services.filter((s) => !found.some((f) => f.service === s) && listing.some((i) => i.service === s))
+    const plain = rest.length ? await this.wouldRecreate(rest, false) : []
+    const changed = plain.length ? await this.wouldRecreate(plain, true) : []
+    for (const service of changed) {
+      const name = listing.find((i) => i.service === service)!.name
+      found.push({ service, why: `Compose would recreate it: its configuration (the compose files, the .env they read, or the Compose version that made it) changed since ${name} was created` })
+    }
     return found
+  }
+
+  /** The services of these whose containers Compose would recreate, by a dry run of `up`; none when this Compose has no dry run (v1). */
+  private async wouldRecreate(services: string[], noDeps: boolean): Promise<string[]> {
+    const res = await this.compose(['--dry-run', 'up', '-d', '--no-build', '--pull', 'never', ...(noDeps ? ['--no-deps'] : []), ...services], { allowFailure: true, timeoutMs: 60_000 })
+    if (res.code !== 0) return []
+    return services.filter((service) => recreatedBy(res.stdout + res.stderr, this.settings.project, service))
   }
 
   waitReady(options: WaitReadyOptions = {}): Promise<Instance[]> {

@@ -2,7 +2,7 @@
 // refusing containers made from another directory, and the restart modes' command lines.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { ComposeTarget, detectCompose, dockerEndpoint, foreignOrigin, LOCAL_DOCKER, namedSafe, parseInspect, readiness } from '../../lib/targets/compose.ts'
+import { ComposeTarget, detectCompose, dockerEndpoint, foreignOrigin, LOCAL_DOCKER, namedSafe, parseInspect, readiness, recreatedBy } from '../../lib/targets/compose.ts'
 import { instancesReady, judged } from '../../lib/targets/instances.ts'
 import type { Runner, RunResult } from '../../lib/util/command.ts'
 import type { Instance } from '../../lib/targets/target.ts'
@@ -197,6 +197,21 @@ test('SAFE_HOSTS names an endpoint whole, as host:port, or by its host', () => {
   assert.ok(namedSafe('tcp://127.0.0.1:2375', ['127.0.0.1:2375']))
   assert.ok(namedSafe('ssh://me@build-box', ['build-box']))
   assert.not.ok(namedSafe('tcp://10.0.0.5:2375', ['127.0.0.1']))
+})
+
+test('a dry run of up: which services Compose would recreate, by container name (v2, v1, an id-prefixed rename)', () => {
+  const out = [
+    ' DRY-RUN MODE -  Container p-worker-1  Recreate',
+    ' DRY-RUN MODE -  Container p-worker-1  Recreated',
+    ' DRY-RUN MODE -  Container p-worker-high-1  Running',
+    ' DRY-RUN MODE -  Container 0e018c3f2e5a_p_api_1  Recreate',
+    ' DRY-RUN MODE -  Container p-redis-1  Running',
+  ].join('\n')
+  assert.ok(recreatedBy(out, 'p', 'worker'))
+  assert.ok(recreatedBy(out, 'p', 'api'), 'a v1 container, renamed behind its id')
+  assert.not.ok(recreatedBy(out, 'p', 'redis'), 'running as configured')
+  assert.not.ok(recreatedBy(out, 'p', 'worker-high'), 'worker-1 is not worker-high-1, and Running is not Recreate')
+  assert.not.ok(recreatedBy(out, 'q', 'worker'), 'another project')
 })
 
 test.run()
