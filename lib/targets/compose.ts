@@ -386,10 +386,11 @@ export class ComposeTarget extends BaseTarget implements Target {
    * Services whose containers no longer match their configuration: the image their tag names now
    * is another (rebuilt or pulled since they were created), or Compose itself would recreate them
    * (the compose files or the .env they read changed). Compose's verdict comes from dry runs of
-   * `up` (v2; v1 has none, so there only the image is compared): its config-hash covers
-   * depends_on, which `up --no-deps` leaves out, so a container counts as changed only when both a
-   * plain and a `--no-deps` dry run (side by side, about 0.6 s) would recreate it (`config --hash`
-   * matches neither).
+   * `up` (v2; v1 has none, so there only the image is compared). Its config-hash covers
+   * depends_on, which `up --no-deps S` leaves out for the services not in S (as the suite creates
+   * a missing or drifted service), so a container counts as changed only when a plain dry run
+   * and a `--no-deps` dry run of its service alone would both recreate it; they run side by side
+   * (about 0.6 s). `config --hash` matches neither kind of container.
    */
   async drift(services: string[]): Promise<{ service: string; why: string }[]> {
     const listing = (await this.instances()).filter((i) => services.includes(i.service))
@@ -402,8 +403,8 @@ export class ComposeTarget extends BaseTarget implements Target {
       if (image) found.push({ service, why: `its image ${image.image!.ref} changed since ${image.name} was created` })
     }
     const rest = services.filter((s) => !found.some((f) => f.service === s) && listing.some((i) => i.service === s))
-    const [plain, noDeps] = rest.length ? await Promise.all([this.wouldRecreate(rest, false), this.wouldRecreate(rest, true)]) : [[], []]
-    const changed = plain.filter((s) => noDeps.includes(s))
+    const [plain, ...alone] = rest.length ? await Promise.all([this.wouldRecreate(rest, false), ...rest.map((s) => this.wouldRecreate([s], true))]) : [[]]
+    const changed = plain.filter((s) => alone.flat().includes(s))
     for (const service of changed) {
       const name = listing.find((i) => i.service === service)!.name
       found.push({ service, why: `Compose would recreate it: its configuration (the compose files, the .env they read, or the Compose version that made it) changed since ${name} was created` })
