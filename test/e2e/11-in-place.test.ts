@@ -1,9 +1,12 @@
 // The reset in seconds: the in-place mode restarts nothing (the workers pause and consume again),
 // proves the state clean, keeps the no-stale-work guarantee, puts the queue bindings back, and
-// recreates just what drifted from its configuration; the restart mode kills at once what would
+// recreates just what drifted from its configuration (image or compose files); the restart mode kills at once what would
 // only wait out the grace period; --repeat and --until-fail.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { compose, config, container, counts, db, EXACT, explain, GOOD_RUN, run, script, sh, stackChanged, stackUp, startedAt, withRedisClient } from './stack.ts'
 
 test.before(() => (stackChanged(), stackUp())) // a baseline matching the compose file: earlier tests change it
@@ -74,6 +77,32 @@ test('in place: an image changed since the containers were created makes just th
     await (await compose()).compose(['build', 'api'], { timeoutMs: 600_000 }) // the image as the checkout makes it
     stackChanged()
     await stackUp()
+  }
+})
+
+test('in place: a compose configuration changed since the containers were created makes just that service be recreated, and back', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rt-override-'))
+  const override = path.join(dir, 'override.yml')
+  writeFileSync(override, 'services:\n  worker:\n    environment:\n      EXTRA_SETTING: "1"\n')
+  const names = async () => Object.fromEntries((await (await compose()).instances()).map((i) => [i.name, i.id]))
+  try {
+    const before = await names()
+    const changed = await script('reset_and_run', ['--yes', ...IN_PLACE, '--skip', 'run-test,validate'], { COMPOSE_FILE: [...config.composeFiles, override].join(':') })
+    assert.is(changed.code, 0, explain(changed))
+    assert.match(changed.out, /worker recreated: Compose would recreate it: its configuration .* changed since reset-and-test-example-worker-1 was created/)
+    const after = await names()
+    for (const [name, id] of Object.entries(before)) {
+      if (name.includes('-worker-')) assert.is.not(after[name], id, `${name} recreated`)
+      else assert.is(after[name], id, `${name} untouched`)
+    }
+    const back = await script('reset_and_run', ['--yes', ...IN_PLACE, '--skip', 'run-test,validate'])
+    assert.is(back.code, 0, explain(back))
+    assert.match(back.out, /only what drifted is recreated: reset-and-test-example-worker-1/, 'the file as it was: the workers again')
+    const steady = await script('reset_and_run', ['--yes', ...IN_PLACE, '--skip', 'run-test,validate'])
+    assert.is(steady.code, 0, explain(steady))
+    assert.match(steady.out, /mode in-place \(created from [^)]*\): nothing restarted/, 'containers the suite recreated match their configuration')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 })
 
