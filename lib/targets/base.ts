@@ -2,6 +2,7 @@
 // of a service, mapping instance names to services, and a command inside an instance that its
 // deadline or Ctrl-C stops inside the instance too. Each target supplies only its differences.
 import type { Runner, RunResult } from '../util/command.ts'
+import { LineProcess } from '../util/line-process.ts'
 import type { Clock } from '../util/wait.ts'
 import { describe, LIST_STRAYS, pidFile, STOP_PIDS, STOP_TRACKED, TRACKED } from './instances.ts'
 import type { ExecOptions, Instance, Stray } from './target.ts'
@@ -9,6 +10,7 @@ import type { ExecOptions, Instance, Stray } from './target.ts'
 export abstract class BaseTarget {
   /** The last listing; commands that change something drop it. */
   protected snapshot: Instance[] | undefined
+  private sessions: LineProcess[] = []
 
   constructor(
     protected run: Runner,
@@ -20,6 +22,8 @@ export abstract class BaseTarget {
   abstract instances(): Promise<Instance[]>
   /** A command in one instance (docker exec, kubectl exec). */
   protected abstract execIn(instance: Instance, argv: string[], options?: ExecOptions): Promise<RunResult>
+  /** The command line that runs argv in the instance with its stdin open, and how the environment gets there. */
+  protected abstract execLine(instance: Instance, argv: string[], env: Record<string, string>): { argv: string[]; env: Record<string, string>; prelude?: string }
   /** "container" or "pod", for messages. */
   protected abstract readonly noun: string
   /** Can commands run in it? */
@@ -57,6 +61,20 @@ export abstract class BaseTarget {
   async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
     if (options.mutates) this.snapshot = undefined
     return this.execIn(await this.instance(service), argv, options)
+  }
+
+  async session(service: string, argv: string[], env: Record<string, string> = {}): Promise<LineProcess> {
+    const line = this.execLine(await this.instance(service), argv, env)
+    const session = new LineProcess(line.argv, line.env, line.prelude)
+    this.sessions.push(session)
+    return session
+  }
+
+  /** Ends the sessions still open. */
+  protected async closeSessions(): Promise<void> {
+    const open = this.sessions
+    this.sessions = []
+    await Promise.all(open.map((s) => s.close()))
   }
 
   async strays(service: string): Promise<Stray[]> {

@@ -306,6 +306,10 @@ export class ComposeTarget extends BaseTarget implements Target {
     return this.run(['docker', 'exec', ...flags, container.id, ...argv], { signal: this.signal, ...options })
   }
 
+  protected execLine(container: Instance, argv: string[], env: Record<string, string>) {
+    return { argv: ['docker', 'exec', '-i', ...Object.keys(env).flatMap((name) => ['-e', name]), container.id, ...argv], env }
+  }
+
   async runOneOff(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
     return this.compose(['run', '--rm', '-T', service, ...argv], options)
   }
@@ -450,7 +454,9 @@ export class ComposeTarget extends BaseTarget implements Target {
     return (res.stdout + res.stderr).trim()
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.closeSessions()
+  }
 }
 
 /** The log file on this machine, emptied in place so that containers holding it keep writing. */

@@ -186,6 +186,12 @@ export class KubernetesTarget extends BaseTarget implements Target {
     return this.k(['exec', ...flags, pod.name, '--', ...command], { ...rest, input })
   }
 
+  protected execLine(pod: Instance, argv: string[], env: Record<string, string>) {
+    const hasEnv = Object.keys(env).length > 0
+    const command = hasEnv ? ['sh', '-c', READ_ENV, 'sh', ...argv] : argv
+    return { argv: this.kubectl('exec', '-i', pod.name, '--', ...command), env: {}, prelude: hasEnv ? `${envPrelude(env)}\n` : undefined }
+  }
+
   async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
     if (options.mutates && this.run.dryRun) return this.run(this.kubectl('exec', `<a ${service} pod>`, '--', ...argv), options)
     return super.exec(service, argv, options)
@@ -309,6 +315,7 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   async close(): Promise<void> {
+    await this.closeSessions()
     this.closeForwards()
   }
 

@@ -3,6 +3,7 @@
 // postgres"); each target implements this small interface. Types only: no target imports a phase.
 import type { RestartMode as Mode } from '../config/settings.ts'
 import type { RunOptions, RunResult } from '../util/command.ts'
+import type { LineProcess } from '../util/line-process.ts'
 
 /** One running copy of a service: a container, or a pod. */
 export interface Instance {
@@ -128,8 +129,13 @@ export interface Target {
    * after the grace period it would spend waiting in vain.
    */
   restart(services: string[], mode: RestartMode, except?: string[]): Promise<string>
-  /** Services whose instances no longer run the image their configuration names now (rebuilt since they were created), and why. */
+  /** Services whose instances no longer match their configuration (image, compose files), and why. */
   drift(services: string[]): Promise<{ service: string; why: string }[]>
+  /**
+   * A command kept running in one instance of the service that answers line by line (the
+   * environment passed by name, never on a command line); closed with the target at the latest.
+   */
+  session(service: string, argv: string[], env?: Record<string, string>): Promise<LineProcess>
   /** Processes in the service's instances that are not the service itself (started by exec: an earlier test, a shell). */
   strays(service: string): Promise<Stray[]>
   /** Stops those processes and their children: TERM, then KILL. */
@@ -145,6 +151,6 @@ export interface Target {
   logTail(instance: Instance, lines: number): Promise<string>
   /** The target's own status listing (compose ps -a, kubectl get pods), for diagnostics. */
   status(): Promise<string>
-  /** Closes what the target opened (port-forwards). */
+  /** Closes what the target opened (port-forwards, sessions). */
   close(): Promise<void>
 }

@@ -114,6 +114,9 @@ export class FakeTarget implements Target {
   async status() {
     return 'fake status'
   }
+  async session(): Promise<never> {
+    throw new Error('the fake target runs no session')
+  }
   async close() {}
 }
 
