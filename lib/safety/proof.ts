@@ -31,7 +31,7 @@ export async function proveClean(r: Reach, plan: DestructionPlan, kept: number, 
   else proof.lines.push(`queue ${r.config.celery.queues.join(', ')} empty`)
   const planned = plan.redis?.keep.reduce((n, k) => n + k.keys, 0) ?? 0
   if (kept < planned) proof.problems.push(`${planned - kept} of the ${planned} kept keys (${plan.redis!.keep.map((k) => k.pattern).join(', ')}) are missing`)
-  else if (planned) proof.lines.push(`${kept} queue bindings back`)
+  else if (planned) proof.lines.push(`${kept} queue binding${kept === 1 ? '' : 's'} back`)
   proof.lines.push(`no task active or reserved, ${consuming} workers consuming`)
   const { api, apiPort, apiHealthPath } = { api: r.config.services.api, apiPort: r.config.apiPort, apiHealthPath: r.config.apiHealthPath }
   if (apiHealthPath) {
