@@ -143,9 +143,17 @@ export async function computePlan(r: Reach, want: Wanted): Promise<DestructionPl
   const instances = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? await target.instances() : []
   const held = heldServices(want.holdWorkers, config.workerServices, instances.map((i) => i.service))
   plan.held = instances.filter((i) => held.includes(i.service)).map((i) => ({ name: i.name, service: i.service }))
-  if (want.destroys.has('containers')) plan.containers = await part('containers', EXIT.containers, planContainers(r, held))
-  if (want.destroys.has('database')) plan.database = await part('database', EXIT.database, planDatabase(r, !want.ownLines.has('database')))
-  if (want.destroys.has('redis')) plan.redis = await part('redis', EXIT.redis, planRedis(r, !want.ownLines.has('redis')))
+  // The parts side by side (Compose's dry runs, the row counts, the keyspace); the first failing one in this order is the answer.
+  const [containers, database, redis] = await Promise.allSettled([
+    want.destroys.has('containers') ? part('containers', EXIT.containers, planContainers(r, held)) : undefined,
+    want.destroys.has('database') ? part('database', EXIT.database, planDatabase(r, !want.ownLines.has('database'))) : undefined,
+    want.destroys.has('redis') ? part('redis', EXIT.redis, planRedis(r, !want.ownLines.has('redis'))) : undefined,
+  ])
+  for (const settled of [containers, database, redis]) if (settled.status === 'rejected') throw settled.reason
+  const value = <T,>(settled: PromiseSettledResult<T>) => (settled.status === 'fulfilled' ? settled.value : undefined)
+  plan.containers = value(containers)
+  plan.database = value(database)
+  plan.redis = value(redis)
   return plan
 }
 
@@ -185,8 +193,10 @@ async function planContainers(r: Reach, held: string[]): Promise<PlannedContaine
   if (config.restart.mode === 'in-place') {
     // Nothing restarts, but what no longer matches its configuration; what a restart would end, ends on purpose.
     const services = [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
-    const drift = await target.drift(services)
-    const strays = (await Promise.all([config.services.api, ...config.workerServices].filter((s) => services.includes(s)).map((s) => target.strays(s)))).flat()
+    const [drift, strays] = await Promise.all([
+      target.drift(services),
+      Promise.all([config.services.api, ...config.workerServices].filter((s) => services.includes(s)).map((s) => target.strays(s))).then((found) => found.flat()),
+    ])
     const restart = all.filter((i) => drift.some((d) => d.service === i.service))
     return { mode: 'in-place', restart: restart.map((i) => ({ name: i.name, service: i.service })), drift, strays, origin, wipesVolumes: false }
   }
