@@ -393,8 +393,9 @@ export class ComposeTarget extends BaseTarget implements Target {
    * `up` (v2; v1 has none, so there only the image is compared). Its config-hash covers
    * depends_on, which `up --no-deps S` leaves out for the services not in S (as the suite creates
    * a missing or drifted service), so a container counts as changed only when a plain dry run
-   * and a `--no-deps` dry run of its service alone would both recreate it; they run side by side
-   * (about 0.6 s). `config --hash` matches neither kind of container.
+   * and a `--no-deps` dry run of its service alone would both recreate it; they run side by side,
+   * with `--no-start` (0.1 s each; without it a dry run also waits for the dependencies' health,
+   * 0.6 s). `config --hash` matches neither kind of container.
    */
   async drift(services: string[]): Promise<{ service: string; why: string }[]> {
     const listing = (await this.instances()).filter((i) => services.includes(i.service))
@@ -418,7 +419,7 @@ export class ComposeTarget extends BaseTarget implements Target {
 
   /** The services of these whose containers Compose would recreate, by a dry run of `up`; none when this Compose has no dry run (v1). */
   private async wouldRecreate(services: string[], noDeps: boolean): Promise<string[]> {
-    const res = await this.compose(['--dry-run', 'up', '-d', '--no-build', '--pull', 'never', ...(noDeps ? ['--no-deps'] : []), ...services], { allowFailure: true, timeoutMs: 60_000 })
+    const res = await this.compose(['--dry-run', 'up', '--no-start', '--no-build', '--pull', 'never', ...(noDeps ? ['--no-deps'] : []), ...services], { allowFailure: true, timeoutMs: 60_000 })
     if (res.code !== 0) return []
     return services.filter((service) => recreatedBy(res.stdout + res.stderr, this.settings.project, service))
   }
