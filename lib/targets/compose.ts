@@ -393,9 +393,9 @@ export class ComposeTarget extends BaseTarget implements Target {
    * `up` (v2; v1 has none, so there only the image is compared). Its config-hash covers
    * depends_on, which `up --no-deps S` leaves out for the services not in S (as the suite creates
    * a missing or drifted service), so a container counts as changed only when a plain dry run
-   * and a `--no-deps` dry run of its service alone would both recreate it; they run side by side,
-   * with `--no-start` (0.1 s each; without it a dry run also waits for the dependencies' health,
-   * 0.6 s). `config --hash` matches neither kind of container.
+   * and a `--no-deps` dry run of its service alone would both recreate it (the second only for
+   * what the first flags). With `--no-start` a dry run takes 0.1 s; without it, it also waits for
+   * the dependencies' health (0.6 s). `config --hash` matches neither kind of container.
    */
   async drift(services: string[]): Promise<{ service: string; why: string }[]> {
     const listing = (await this.instances()).filter((i) => services.includes(i.service))
@@ -408,8 +408,8 @@ export class ComposeTarget extends BaseTarget implements Target {
       if (image) found.push({ service, why: `its image ${image.image!.ref} changed since ${image.name} was created` })
     }
     const rest = services.filter((s) => !found.some((f) => f.service === s) && listing.some((i) => i.service === s))
-    const [plain, ...alone] = rest.length ? await Promise.all([this.wouldRecreate(rest, false), ...rest.map((s) => this.wouldRecreate([s], true))]) : [[]]
-    const changed = plain.filter((s) => alone.flat().includes(s))
+    const plain = rest.length ? await this.wouldRecreate(rest, false) : []
+    const changed = (await Promise.all(plain.map((s) => this.wouldRecreate([s], true)))).flat()
     for (const service of changed) {
       const name = listing.find((i) => i.service === service)!.name
       found.push({ service, why: `Compose would recreate it: its configuration (the compose files, the .env they read, or the Compose version that made it) changed since ${name} was created` })
