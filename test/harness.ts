@@ -229,70 +229,128 @@ interface Pending<T> {
 
 const label = (suite: string, name: string) => (suite ? `${suite} › ${name}` : name)
 
+function recordHookError<T>(name: string, p: Pending<T>, hook: HookKind, file: string, e: unknown, test?: string, reported = false): HookError {
+  const rec: HookError = { file, suite: name, hook, test, error: errorInfo(e), reportedAsTestFailure: reported }
+  registry.hookErrors.push(rec)
+  p.hookErrors.push(rec)
+  return rec
+}
+
+async function runHook<T>(name: string, h: HookDecl<T>, hook: HookKind, file: string, ctx: T & Crumbs, test?: string) {
+  const ms = h.options?.timeout ?? hookTimeoutMs()
+  const what = `the ${hook} hook${test ? ` of test "${label(name, test)}"` : name ? ` of suite "${name}"` : ''} in ${file}`
+  const fn = h.fn // called bare, so its stack frame reads `at stackUp`, not `at Object.stackUp`
+  await withTimeout(() => fn(ctx), ms, what, h.options?.timeout ? 'its { timeout } option' : 'HOOK_TIMEOUT_MS sets the limit', h.site)
+}
+
+interface Declared<T> {
+  name: string
+  rec: TestRecord
+  fn: Callback<T>
+  options?: Options
+  site: string
+}
+
+/** One test as uvu runs it: before.each hooks, the test, then after.each hooks even when the test failed. */
+async function runTest<T>(suiteName: string, p: Pending<T>, d: Declared<T>, ctx: T & Crumbs): Promise<void> {
+  const { rec, name, options } = d
+  rec.status = 'running'
+  const ms = (rec.timeoutMs = options?.timeout ?? testTimeoutMs())
+  const started = performance.now()
+  let failure: Error | undefined
+  try {
+    for (const h of p.bEach) {
+      try {
+        await runHook(suiteName, h, 'before.each', rec.file, ctx, name)
+      } catch (e) {
+        recordHookError(suiteName, p, 'before.each', rec.file, e, name, true)
+        throw e
+      }
+    }
+    const hint = options?.timeout ? 'its { timeout } option' : 'TEST_TIMEOUT_MS sets the limit'
+    await withTimeout(() => d.fn(ctx), ms, `test "${label(suiteName, name)}" in ${rec.file}`, hint, d.site)
+  } catch (e) {
+    failure = asError(e)
+  }
+  for (const h of p.aEach) {
+    try {
+      await runHook(suiteName, h, 'after.each', rec.file, ctx, name)
+    } catch (e) {
+      recordHookError(suiteName, p, 'after.each', rec.file, e, name, !failure)
+      failure ??= asError(e)
+    }
+  }
+  rec.durationMs = performance.now() - started
+  rec.status = failure ? 'failed' : 'passed'
+  if (failure) {
+    rec.error = errorInfo(failure)
+    if (failure.stack) failure.stack = cleanStack(failure.stack) // uvu prints this one
+    throw failure
+  }
+}
+
+/**
+ * After uvu ran a suite: its tests that neither passed nor failed are marked not run, with the
+ * reason; hook errors uvu did not report as a test's failure are added to its report, so uvu's
+ * own output shows them and counts the suite as failed (its exit code is 1 under its CLI too).
+ */
+function settle<T>(run: SuiteRun, p: Pending<T>, result: UvuResult): UvuResult {
+  const beforeError = p.hookErrors.find((h) => h.hook === 'before')
+  for (const rec of p.tests) {
+    if (rec.status === 'passed' || rec.status === 'failed') continue
+    rec.status = 'not-run'
+    rec.reason = beforeError
+      ? `the before hook failed: ${beforeError.error.message}`
+      : run.error ? `uvu's runner threw: ${run.error.message}` : 'uvu did not run it'
+  }
+  const extra = p.hookErrors.filter((h) => !h.reportedAsTestFailure).map((h) => formatHookError(h))
+  if (extra.length) result[0] = [typeof result[0] === 'string' ? result[0] : '', ...extra].filter(Boolean).join('\n')
+  return result
+}
+
+/** Queues the suite's tests and hooks declared so far with uvu, wrapped in an entry that records the run. */
+function queue<T>(inner: ReturnType<typeof uvuSuite<T>>, name: string, p: Pending<T>): void {
+  const file = p.tests[0]?.file ?? declaringFile()
+  for (const rec of p.tests) rec.status = 'queued'
+  const group = globalThis.UVU_QUEUE[globalThis.UVU_INDEX || 0]
+  const before = group.length
+  inner.run()
+  if (group.length !== before + 1) throw new Error('harness: uvu did not queue the suite where expected')
+  const uvuRun = group[group.length - 1] as UvuEntry
+  const run: SuiteRun = { file, suite: name, tests: p.tests, state: 'queued', entry: undefined as unknown as UvuEntry }
+  run.entry = async () => {
+    run.state = 'running'
+    const started = performance.now()
+    let result: UvuResult
+    try {
+      result = await uvuRun()
+    } catch (e) {
+      // uvu's runner itself threw (not a hook: they never throw from its `finally`): report, keep the queue going.
+      run.error = errorInfo(e)
+      result = [`  FAIL  uvu's runner threw\n    ${run.error.stack.split('\n').join('\n    ')}\n`, 0, 0, p.tests.length]
+    }
+    run.durationMs = performance.now() - started
+    run.state = 'done'
+    return settle(run, p, result)
+  }
+  group[group.length - 1] = run.entry
+  registry.runs.push(run)
+}
+
 /** A named suite, like uvu's suite(name, state). */
 export function suite<T extends object = Context>(name = '', state: T = {} as T): Test<T> {
   const inner = uvuSuite<T>(name, state)
   const fresh = (): Pending<T> => ({ tests: [], bEach: [], aEach: [], hookErrors: [] })
   let pending = fresh()
 
-  function failHook(p: Pending<T>, hook: HookKind, file: string, e: unknown, test?: string, reported = false): HookError {
-    const rec: HookError = { file, suite: name, hook, test, error: errorInfo(e), reportedAsTestFailure: reported }
-    registry.hookErrors.push(rec)
-    p.hookErrors.push(rec)
-    return rec
-  }
-
-  async function runHook(h: HookDecl<T>, hook: HookKind, file: string, ctx: T & Crumbs, test?: string) {
-    const ms = h.options?.timeout ?? hookTimeoutMs()
-    const what = `the ${hook} hook${test ? ` of test "${label(name, test)}"` : name ? ` of suite "${name}"` : ''} in ${file}`
-    const fn = h.fn // called bare, so its stack frame reads `at stackUp`, not `at Object.stackUp`
-    await withTimeout(() => fn(ctx), ms, what, h.options?.timeout ? 'its { timeout } option' : 'HOOK_TIMEOUT_MS sets the limit', h.site)
-  }
-
   const t = ((testName: string, fn: Callback<T>, options?: Options) => {
     if (typeof testName !== 'string' || typeof fn !== 'function') throw new TypeError('test(name, fn): a name and a function')
-    const file = declaringFile()
-    const site = declarationSite()
-    const rec: TestRecord = { file, suite: name, name: testName, status: 'declared' }
+    const rec: TestRecord = { file: declaringFile(), suite: name, name: testName, status: 'declared' }
+    const d: Declared<T> = { name: testName, rec, fn, options, site: declarationSite() }
     registry.tests.push(rec)
     const p = pending
     p.tests.push(rec)
-    inner(testName, async (ctx) => {
-      rec.status = 'running'
-      const ms = (rec.timeoutMs = options?.timeout ?? testTimeoutMs())
-      const started = performance.now()
-      let failure: Error | undefined
-      // As uvu does: before.each hooks, the test, then after.each hooks even when the test failed.
-      try {
-        for (const h of p.bEach) {
-          try {
-            await runHook(h, 'before.each', file, ctx, testName)
-          } catch (e) {
-            failHook(p, 'before.each', file, e, testName, true)
-            throw e
-          }
-        }
-        const hint = options?.timeout ? 'its { timeout } option' : 'TEST_TIMEOUT_MS sets the limit'
-        await withTimeout(() => fn(ctx), ms, `test "${label(name, testName)}" in ${file}`, hint, site)
-      } catch (e) {
-        failure = asError(e)
-      }
-      for (const h of p.aEach) {
-        try {
-          await runHook(h, 'after.each', file, ctx, testName)
-        } catch (e) {
-          failHook(p, 'after.each', file, e, testName, !failure)
-          failure ??= asError(e)
-        }
-      }
-      rec.durationMs = performance.now() - started
-      rec.status = failure ? 'failed' : 'passed'
-      if (failure) {
-        rec.error = errorInfo(failure)
-        if (failure.stack) failure.stack = cleanStack(failure.stack) // uvu prints this one
-        throw failure
-      }
-    })
+    inner(testName, (ctx) => runTest(name, p, d, ctx))
   }) as Test<T>
 
   const before = ((fn: Callback<T>, options?: Options) => {
@@ -301,9 +359,9 @@ export function suite<T extends object = Context>(name = '', state: T = {} as T)
     const h = { fn, options, site: declarationSite() }
     inner.before(async (ctx) => {
       try {
-        await runHook(h, 'before', file, ctx)
+        await runHook(name, h, 'before', file, ctx)
       } catch (e) {
-        failHook(p, 'before', file, e)
+        recordHookError(name, p, 'before', file, e)
         throw asError(e) // uvu then skips the suite's tests, as it would (and says nothing: the run entry reports it)
       }
     })
@@ -316,11 +374,11 @@ export function suite<T extends object = Context>(name = '', state: T = {} as T)
     const h = { fn, options, site: declarationSite() }
     inner.after(async (ctx) => {
       try {
-        await runHook(h, 'after', file, ctx)
+        await runHook(name, h, 'after', file, ctx)
       } catch (e) {
         // Recorded, not rethrown: uvu runs after hooks in a `finally`, and a throw there aborts the whole
-        // queue (every later file) with nothing reported. The run entry below reports it and fails the suite.
-        failHook(p, 'after', file, e)
+        // queue (every later file) with nothing reported. The run entry reports it and fails the suite.
+        recordHookError(name, p, 'after', file, e)
       }
     })
   }) as Hook<T>
@@ -331,43 +389,7 @@ export function suite<T extends object = Context>(name = '', state: T = {} as T)
   t.run = () => {
     const p = pending
     pending = fresh()
-    const file = p.tests[0]?.file ?? declaringFile()
-    for (const rec of p.tests) rec.status = 'queued'
-    const group = globalThis.UVU_QUEUE[globalThis.UVU_INDEX || 0]
-    const before = group.length
-    inner.run()
-    if (group.length !== before + 1) throw new Error('harness: uvu did not queue the suite where expected')
-    const uvuRun = group[group.length - 1] as UvuEntry
-    const run: SuiteRun = { file, suite: name, tests: p.tests, state: 'queued', entry: undefined as unknown as UvuEntry }
-    run.entry = async () => {
-      run.state = 'running'
-      const started = performance.now()
-      let result: UvuResult
-      try {
-        result = await uvuRun()
-      } catch (e) {
-        // uvu's runner itself threw (not a hook: they never throw from its `finally`): report, keep the queue going.
-        run.error = errorInfo(e)
-        result = [`  FAIL  uvu's runner threw\n    ${run.error.stack.split('\n').join('\n    ')}\n`, 0, 0, p.tests.length]
-      }
-      run.durationMs = performance.now() - started
-      run.state = 'done'
-      const beforeError = p.hookErrors.find((h) => h.hook === 'before')
-      for (const rec of p.tests) {
-        if (rec.status === 'passed' || rec.status === 'failed') continue
-        rec.status = 'not-run'
-        rec.reason = beforeError
-          ? `the before hook failed: ${beforeError.error.message}`
-          : run.error ? `uvu's runner threw: ${run.error.message}` : 'uvu did not run it'
-      }
-      // Hook errors uvu did not report as a test's failure: add them to its report, so uvu's own output shows
-      // them and counts the suite as failed (its exit code is 1 under its CLI too).
-      const extra = p.hookErrors.filter((h) => !h.reportedAsTestFailure).map((h) => formatHookError(h))
-      if (extra.length) result[0] = [typeof result[0] === 'string' ? result[0] : '', ...extra].filter(Boolean).join('\n')
-      return result
-    }
-    group[group.length - 1] = run.entry
-    registry.runs.push(run)
+    queue(inner, name, p)
   }
   return t
 }

@@ -273,13 +273,45 @@ function fileReport(f: FileResult): FileReport {
   const tests = registry.tests.filter((t) => t.file === f.file)
   const hooks = registry.hookErrors.filter((h) => h.file === f.file)
   const r: FileReport = { file: f.file, declared: 0, ran: 0, passed: 0, failed: 0, hookErrors: hooks.length, problems: [], cases: [], ms: f.ms, direct: f.raw.length > 0 }
-  const notRun = new Map<string, string[]>()
   const fail = (name: string, message: string, type: string, body: string, ms = 0) => r.cases.push({ name, ms, failure: { message, type, body } })
 
   if (f.crash) {
     r.problems.push(`crashed at import:\n${indent(f.crash.stack)}`)
     fail('import', `crashed at import: ${f.crash.message}`, f.crash.name, f.crash.stack)
   }
+  countHarnessTests(r, f, tests, fail)
+  for (const h of hooks) {
+    const name = harness.hookLabel(h)
+    r.problems.push(`${name} threw:\n${indent(h.error.stack)}`)
+    fail(name, h.error.message, h.error.name, h.error.stack)
+  }
+  countUvuSuites(r, f, fail)
+  for (const run of registry.runs.filter((x) => x.file === f.file && x.error)) {
+    const e = run.error!
+    r.problems.push(`uvu's runner threw${run.suite ? ` in suite "${run.suite}"` : ''} (its remaining tests and after hooks did not run):\n${indent(e.stack)}`)
+    fail(`${run.suite ? `${run.suite} › ` : ''}suite runner`, e.message, e.name, e.stack)
+  }
+  for (const a of f.aborted) {
+    r.problems.push(`uvu's suite runner threw (its remaining tests and after hooks did not run):\n${indent(a.stack)}`)
+    fail('suite runner', a.message, a.name, a.stack)
+  }
+  for (const u of f.uncaught) {
+    r.problems.push(`${u.kind} during ${u.during}:\n${indent(u.error.stack)}`)
+    fail(`${u.kind} (during ${u.during})`, `${u.kind}: ${u.error.message}`, u.error.name, u.error.stack)
+  }
+  if (!f.crash && r.declared === 0 && f.aborted.length === 0) {
+    const why = bailed && f.file > bailed ? `did not run: --bail stopped the tier after a failure in ${bailed}` : 'declares no tests (or never calls test.run())'
+    r.problems.push(why)
+    fail('tests', why, 'NoTests', why)
+  }
+  return r
+}
+
+type Fail = (name: string, message: string, type: string, body: string, ms?: number) => void
+
+/** The file's tests declared through test/harness.ts, each passed, failed, unfinished or not run (with the reason). */
+function countHarnessTests(r: FileReport, f: FileResult, tests: typeof registry.tests, fail: Fail): void {
+  const notRun = new Map<string, string[]>()
   for (const t of tests) {
     r.declared++
     const ms = t.durationMs ?? 0
@@ -307,11 +339,10 @@ function fileReport(f: FileResult): FileReport {
   for (const [why, names] of notRun) {
     r.problems.push(names.length === 1 ? `test "${names[0]}" did not run: ${why}` : `${names.length} tests did not run: ${why}:\n${names.map((n) => `        "${n}"`).join('\n')}`)
   }
-  for (const h of hooks) {
-    const name = harness.hookLabel(h)
-    r.problems.push(`${name} threw:\n${indent(h.error.stack)}`)
-    fail(name, h.error.message, h.error.name, h.error.stack)
-  }
+}
+
+/** Suites that import uvu directly: only uvu's own counts are known, and a swallowed hook error shows as missing tests. */
+function countUvuSuites(r: FileReport, f: FileResult, fail: Fail): void {
   for (const [i, raw] of f.raw.entries()) {
     const name = `uvu suite${f.raw.length > 1 ? ` ${i + 1}` : ''} (imports uvu directly: uvu's counts only)`
     r.declared += raw.total
@@ -327,25 +358,6 @@ function fileReport(f: FileResult): FileReport {
     if (issues.length) fail(name, issues.join('; '), 'UvuSuite', [...issues, raw.report].filter(Boolean).join('\n\n'))
     else r.cases.push({ name, ms: 0 })
   }
-  for (const run of registry.runs.filter((x) => x.file === f.file && x.error)) {
-    const e = run.error!
-    r.problems.push(`uvu's runner threw${run.suite ? ` in suite "${run.suite}"` : ''} (its remaining tests and after hooks did not run):\n${indent(e.stack)}`)
-    fail(`${run.suite ? `${run.suite} › ` : ''}suite runner`, e.message, e.name, e.stack)
-  }
-  for (const a of f.aborted) {
-    r.problems.push(`uvu's suite runner threw (its remaining tests and after hooks did not run):\n${indent(a.stack)}`)
-    fail('suite runner', a.message, a.name, a.stack)
-  }
-  for (const u of f.uncaught) {
-    r.problems.push(`${u.kind} during ${u.during}:\n${indent(u.error.stack)}`)
-    fail(`${u.kind} (during ${u.during})`, `${u.kind}: ${u.error.message}`, u.error.name, u.error.stack)
-  }
-  if (!f.crash && r.declared === 0 && f.aborted.length === 0) {
-    const why = bailed && f.file > bailed ? `did not run: --bail stopped the tier after a failure in ${bailed}` : 'declares no tests (or never calls test.run())'
-    r.problems.push(why)
-    fail('tests', why, 'NoTests', why)
-  }
-  return r
 }
 
 function counts(r: Pick<FileReport, 'declared' | 'ran' | 'passed' | 'failed' | 'hookErrors'>): string {
