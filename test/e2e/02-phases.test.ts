@@ -80,17 +80,22 @@ test('flush-redis by pattern removes exactly the matching keys (REDIS_ACCESS por
   }
 })
 
-test('restart: every container restarted and ready; data kept; the workers are not held when Redis is not cleared', async () => {
+test('restart: the api and the workers restarted and ready, postgres and redis left running; data kept; the workers are not held when Redis is not cleared', async () => {
   await seedDirty()
   const c = await compose()
-  const ids = (await c.instances()).map((x) => x.id)
-  const before = { at: await startedAt(ids), counts: await counts() }
+  const all = await c.instances()
+  const restarted = all.filter((x) => x.service === 'api' || x.service === 'worker')
+  const kept = all.filter((x) => x.service === 'postgres' || x.service === 'redis')
+  const before = { at: await startedAt(restarted.map((x) => x.id)), kept: await startedAt(kept.map((x) => x.id)), counts: await counts() }
   const o = await script('restart', ['--yes'])
   assert.is(o.code, 0, explain(o))
-  assert.match(o.out, /12 containers ready after/)
+  assert.match(o.out, new RegExp(`${restarted.length} restarted: `))
+  assert.match(o.out, /restart -t 0 api/, "the api's PID 1 ignores SIGTERM: killed at once")
+  assert.match(o.out, new RegExp(`${restarted.length} containers ready after`))
   assert.not.match(o.out, /held/)
-  const after = await startedAt(ids)
-  assert.ok(after.every((t, i) => t !== before.at[i]), 'each container has a new start time')
+  const after = await startedAt(restarted.map((x) => x.id))
+  assert.ok(after.every((t, i) => t !== before.at[i]), 'each api and worker container has a new start time')
+  assert.equal(await startedAt(kept.map((x) => x.id)), before.kept, 'postgres and redis were not restarted')
   assert.equal(await counts(), before.counts)
 })
 
@@ -102,7 +107,7 @@ test('restart of named services or containers only', async () => {
   const [apiAt, redisAt] = await startedAt([api.id, redisBefore.id])
   const o = await script('restart', ['--yes', '--services', api.name])
   assert.is(o.code, 0, explain(o))
-  assert.match(o.out, /restart api/)
+  assert.match(o.out, /restart -t 0 api: /)
   const [apiNow, redisNow] = await startedAt([api.id, redisBefore.id])
   assert.is.not(apiNow, apiAt)
   assert.is(redisNow, redisAt)
