@@ -7,20 +7,12 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import path from 'node:path'
 import pg from 'pg'
-import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, withRedisClient, writeStats } from './stack.ts'
+import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, until, withRedisClient, writeStats } from './stack.ts'
 import { RunRecord, stateKey } from '../../lib/run/record.ts'
 
 test.before(stackUp)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000) {
-  const t0 = Date.now()
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`)
-    await sleep(100)
-  }
-}
-
 /** The workers a stopped run left held, started again the way a user would. */
 async function backToReady() {
   const o = await script('assess')

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { compose, config, container, counts, db, EXACT, explain, GOOD_RUN, run, script, sh, stackChanged, stackUp, startedAt, withRedisClient } from './stack.ts'
+import { compose, config, container, counts, db, EXACT, explain, GOOD_RUN, run, script, sh, stackChanged, stackUp, startedAt, until, withRedisClient } from './stack.ts'
 
 test.before(() => (stackChanged(), stackUp())) // a baseline matching the compose file: earlier tests change it
 
@@ -107,6 +107,13 @@ test('in place: a compose configuration changed since the containers were create
 })
 
 test('restart mode: the api (a shell as PID 1 that ignores SIGTERM) is killed at once, the workers stop as configured', async () => {
+  // A worker still starting has not yet installed its SIGTERM handler and is (rightly) killed at
+  // once too: wait until each catches it (bit 15 of SigCgt), as a worker does once it runs.
+  const workers = (await (await compose()).instances()).filter((i) => i.service === 'worker')
+  await until('every worker to catch SIGTERM', async () => {
+    const masks = await Promise.all(workers.map(async (w) => /^SigCgt:\s*([0-9a-f]+)/m.exec((await run(['docker', 'exec', w.id, 'cat', '/proc/1/status'])).stdout)?.[1] ?? '0'))
+    return masks.every((m) => (BigInt(`0x${m}`) >> 14n) % 2n === 1n)
+  })
   const o = await script('restart', ['--yes'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /restart -t 0 api/)

@@ -152,6 +152,15 @@ export function stackUp(): Promise<void> {
   })())
 }
 
+/** Polls check every 100 ms until it holds; fails naming what it waited for. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const t0 = Date.now()
+  while (!(await check())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 /** Forget that the stack was brought up (a test took it down). */
 export const stackChanged = () => void (upOnce = undefined)
 
