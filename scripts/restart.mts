@@ -27,8 +27,9 @@ export default definePhase(import.meta, 'restart', {
     const [command] = await Promise.all([nothingLeft ? Promise.resolve('no service left to restart') : target.restart(named, mode, held), holdWorkers(ctx)])
     if (ctx.dryRun) return { mode }
     out.ok(`${command}: ${seconds(Date.now() - t0)}`)
-    const waitFor = named.length ? named.filter((s) => !held.includes(s)) : all.filter((s) => !held.includes(s))
-    const ready = await target.waitReady({ services: waitFor, since: t0 })
+    // Every running service is waited for, not only the restarted ones: the stack must be ready
+    // for the phases after this one (a database that turned unhealthy fails here, at once).
+    const ready = await target.waitReady({ services: all.filter((s) => !held.includes(s)), since: t0 })
     const readyMs = Date.now() - t0
     out.ok(`${ready.length} containers ready after ${seconds(readyMs)}${held.length ? ` (${held.join(', ')} held stopped until Redis is cleared)` : ''}`)
     return { mode, services: named.join(',') || 'all', containers: ready.length, readySeconds: Number((readyMs / 1000).toFixed(1)) }

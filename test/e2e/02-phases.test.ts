@@ -91,7 +91,7 @@ test('restart: the api and the workers restarted and ready, postgres and redis l
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, new RegExp(`${restarted.length} restarted: `))
   assert.match(o.out, /restart -t 0 api/, "the api's PID 1 ignores SIGTERM: killed at once")
-  assert.match(o.out, new RegExp(`${restarted.length} containers ready after`))
+  assert.match(o.out, new RegExp(`${all.length} containers ready after`), 'every running container waited for, restarted or not')
   assert.not.match(o.out, /held/)
   const after = await startedAt(restarted.map((x) => x.id))
   assert.ok(after.every((t, i) => t !== before.at[i]), 'each api and worker container has a new start time')
