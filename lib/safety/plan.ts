@@ -180,7 +180,8 @@ async function part<T>(name: string, exitCode: ExitCode, computing: Promise<T>):
  */
 export async function servicesToRestart(config: Config, target: Reach['target'], all: Instance[]): Promise<string[]> {
   if (config.restart.services.length) return target.servicesFor(config.restart.services)
-  if (config.restart.mode === 'rebuild') return []
+  // recreate and rebuild apply a changed configuration to everything; restart restarts what a clean state needs
+  if (config.restart.mode !== 'restart') return []
   const running = new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))
   return [config.services.api, ...config.workerServices].filter((s) => running.has(s))
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { acquireLock, RunRecord } from '../../lib/run/record.ts'
 import { resumePhases } from '../../lib/run/select.ts'
-import { databaseLines, heldServices, names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
+import { databaseLines, heldServices, names, renderPlan, servicesToRestart, type DestructionPlan } from '../../lib/safety/plan.ts'
 import { productionSignals } from '../../lib/safety/production.ts'
 import { STEPS } from '../../lib/run/registry.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
@@ -79,6 +79,17 @@ test('workers are held only when the run clears the broker', () => {
   assert.equal(heldServices(clears(['restart']), workers, ['api', 'worker']), [])
   assert.equal(heldServices(clears(['truncate-db', 'flush-redis']), workers, ['worker']), ['worker'])
   assert.equal(heldServices(clears(['reset-circuit']), workers, ['worker']), [], 'deleting some keys by pattern holds nothing')
+})
+
+test('restart mode restarts the running api and workers; recreate and rebuild everything; SERVICES exactly what it names', async () => {
+  const listing = [['api', 'running'], ['worker', 'running'], ['beat', 'stopped'], ['postgres', 'running'], ['redis', 'running']].map(([service, readiness]) => ({ service, readiness }))
+  const target = { servicesFor: async (names: string[]) => names.map((n) => n.replace(/^p-(.*)-1$/, '$1')) }
+  const config = (mode: string, services: string[] = []) => ({ restart: { mode, services }, services: { api: 'api' }, workerServices: ['worker', 'beat'] })
+  const named = (mode: string, services?: string[]) => servicesToRestart(config(mode, services) as never, target as never, listing as never)
+  assert.equal(await named('restart'), ['api', 'worker'], 'a stopped worker service stays stopped')
+  assert.equal(await named('recreate'), [], 'every service')
+  assert.equal(await named('rebuild'), [], 'every service')
+  assert.equal(await named('restart', ['p-redis-1']), ['redis'])
 })
 
 test('the plan for a person names every table with its rows and key, the real log file, the servers and the held workers', () => {
