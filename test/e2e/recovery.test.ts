@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { alembicVersion, db, dbsize, explain, run, script, stackUp, TABLES, withRedisClient, writeStats } from './stack.ts'
+import { alembicVersion, appKeys, db, dbsize, explain, run, script, stackUp, TABLES, withRedisClient, writeStats } from './stack.ts'
 
 const HEAD = '0003_enrichment_and_completion'
 const BELOW = '0002_campaigns_leads_jobs'
@@ -145,7 +145,8 @@ test('reset-circuit: refuses * and an empty pattern list; --all is FLUSHDB of th
   assert.match(unconfirmed.out, /FLUSHDB empties db0 \(24 keys\)/)
   const o = await script('reset-circuit', ['--all', '--yes'])
   assert.is(o.code, 0, explain(o))
-  assert.is(await dbsize(), 0)
+  // A running worker may declare its queue binding again at once: only the broker's own keys may be back
+  assert.equal(await appKeys(), [])
   const kept = await withRedisClient(async (r) => {
     await r.select(1)
     const v = await r.get('other-db-key')
