@@ -6,7 +6,6 @@
 import { withDatabase } from '../lib/access/database.ts'
 import { withRedis } from '../lib/access/redis.ts'
 import { definePhase } from '../lib/run/cli.ts'
-import { releaseWorkers } from '../lib/safety/workers.ts'
 import { countByService, describe } from '../lib/targets/instances.ts'
 import { out } from '../lib/util/output.ts'
 
@@ -21,8 +20,9 @@ export default definePhase(import.meta, 'assess', {
 
     // Required services that are not all running are started; other stopped containers stay as
     // they are and are not waited for. Only one that fails again after the start fails the phase.
+    // So are the worker services an interrupted run held stopped.
     const since = Date.now()
-    const notRunning = config.requiredServices.filter((s) => {
+    const notRunning = [...new Set([...config.requiredServices, ...ctx.record.held])].filter((s) => {
       const mine = listing.filter((c) => c.service === s)
       return mine.length === 0 || mine.some((c) => c.state !== 'running')
     })
@@ -34,9 +34,7 @@ export default definePhase(import.meta, 'assess', {
       await target.start(notRunning)
       if (ctx.dryRun) return { containers: listing.length }
     }
-    // Workers an interrupted run held: stopped ones were started above, paused ones consume again.
-    if (ctx.record.held.length && ctx.record.heldHow === 'paused') await releaseWorkers(ctx)
-    else if (ctx.record.held.length) ctx.record.released()
+    if (ctx.record.held.length) ctx.record.released()
     const instances = await target.waitReady({ initial: notRunning.length ? undefined : listing, since })
     out.ok(`containers ready: ${countByService(instances)}${notRunning.length ? ` (started: ${notRunning.join(', ')})` : ''}`)
 

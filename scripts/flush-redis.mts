@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // flush-redis: clear Redis as the plan says — FLUSHALL (default), FLUSHDB, or SCAN + UNLINK by
-// pattern — check nothing that should be gone is left, then start the worker services the run
-// held stopped: the broker they come back to holds no task from before the reset.
+// pattern — check nothing that should be gone is left, then let the held workers go as the restart
+// mode says (started, or consuming as before in place) and, in place, prove the state clean.
 import type { Kv } from '../lib/access/kv.ts'
 import { withRedis } from '../lib/access/redis.ts'
 import { definePhase } from '../lib/run/cli.ts'
@@ -9,8 +9,6 @@ import type { Ctx } from '../lib/run/context.ts'
 import { stateKey } from '../lib/run/record.ts'
 import { backupKeys } from '../lib/safety/backup.ts'
 import type { PlannedRedis } from '../lib/safety/plan.ts'
-import { proveClean, type Proof } from '../lib/safety/proof.ts'
-import { holdWorkers, releaseWorkers } from '../lib/safety/workers.ts'
 import { out, seconds } from '../lib/util/output.ts'
 
 export default definePhase(import.meta, 'flush-redis', {
@@ -20,16 +18,18 @@ export default definePhase(import.meta, 'flush-redis', {
     const figures = await withRedis(
       ctx,
       async (kv) => {
-        await holdWorkers(ctx) // after the server was shown to be this project's: a refusal changes nothing
+        await ctx.mode.hold(ctx) // after the server was shown to be this project's: a refusal changes nothing
         if (ctx.options.backup) await backupKeys({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(ctx.config) }, kv, planned)
         return planned.mode === 'patterns' ? deletePatterns(ctx, kv, planned) : flush(ctx, kv, planned)
       },
       { destructive: true },
     )
-    const paused = ctx.record.heldHow === 'paused'
-    const workers = await releaseWorkers(ctx)
-    if (paused && !ctx.dryRun && ctx.plan) await proveClean(ctx, ctx.plan, figures.kept ?? 0, workers).then(report)
-    return workers ? { ...figures, [paused ? 'workersConsuming' : 'workersStarted']: workers } : figures
+    const released = await ctx.mode.release(ctx)
+    if (released) out.ok(released)
+    const tables = ctx.plan?.database?.tables.filter((t) => t.kind !== 'f').map((t) => t.name) ?? []
+    const proof = ctx.dryRun ? null : await ctx.mode.prove(ctx, tables)
+    if (proof) out.ok(proof)
+    return figures
   },
 })
 
@@ -55,10 +55,4 @@ async function flush(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<{ keys: n
   if (left.length) throw new Error(`keys left after ${planned.mode.toUpperCase()}: ${left.map((d) => `db${d.db}=${d.keys}`).join(', ')}`)
   out.ok(`${planned.mode.toUpperCase()} ASYNC in ${seconds(Date.now() - t0)}: ${before} -> ${kept} keys (${planned.databases.map((d) => `db${d.db}`).join(', ') || 'no keys'})${kept ? `: ${kept} put back as they were (${keep.join(', ')})` : ''}`)
   return { keys: before, kept }
-}
-
-/** What the proof of a clean state found; a problem fails the phase. */
-function report(proof: Proof) {
-  if (proof.problems.length) throw new Error(`the state after the in-place reset is not clean: ${proof.problems.join('; ')}`)
-  out.ok(`clean: ${proof.lines.join(', ')}`)
 }

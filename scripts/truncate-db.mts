@@ -3,13 +3,12 @@
 // CASCADE_TABLES names — in ONE `TRUNCATE ... RESTART IDENTITY` inside a transaction with a
 // lock_timeout. alembic_version is never touched; a table or trigger the plan did not name stops
 // the phase before the workers are held and before anything is truncated.
-import { countRows, endSessions, lockHolders, reachOf, resolveTables, sessionsOn, truncateTriggers } from '../lib/access/catalog.ts'
+import { countRows, lockHolders, reachOf, resolveTables, truncateTriggers } from '../lib/access/catalog.ts'
 import { DbError, withDatabase, type Database } from '../lib/access/database.ts'
 import type { Ctx } from '../lib/run/context.ts'
 import { DEADLOCK, LOCK_NOT_AVAILABLE, truncateSql } from '../lib/access/sql.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import { backupTables } from '../lib/safety/backup.ts'
-import { holdWorkers } from '../lib/safety/workers.ts'
 import { stateKey } from '../lib/run/record.ts'
 import { RefusedError } from '../lib/util/errors.ts'
 import { out, seconds } from '../lib/util/output.ts'
@@ -33,8 +32,8 @@ export default definePhase(import.meta, 'truncate-db', {
         if (beyond.length || triggers.length) {
           throw new RefusedError(`since the plan was made, ${[...beyond.map((r) => `${r.name} (reached as ${r.via})`), ...triggers.map((t) => `trigger ${t.name} on ${t.table}`)].join(', ')} appeared; nothing was truncated. Rerun to see the new plan.`)
         }
-        await holdWorkers(ctx)
-        if (config.restart.mode === 'in-place') await endOtherSessions(ctx, db, tables.map((t) => t.oid))
+        await ctx.mode.hold(ctx) // read from the workers again: what the record says is not trusted
+        await ctx.mode.beforeTruncate(ctx, db, tables.map((t) => t.oid))
         if (ctx.options.backup) await backupTables({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(config) }, db, names)
         await truncate(ctx, db, names, tables.filter((t) => t.kind === 'p').map((t) => t.name))
         const total = planned.tables.reduce((n, t) => n + (typeof t.rows === 'number' ? t.rows : 0), 0)
@@ -48,15 +47,6 @@ export default definePhase(import.meta, 'truncate-db', {
     )
   },
 })
-
-/** In place nothing restarted: the sessions a restart would have ended (an earlier test's, a transaction left open) are ended on purpose. */
-async function endOtherSessions(ctx: Ctx, db: Database, oids: number[]) {
-  const sessions = await sessionsOn(db, oids)
-  if (!sessions.length) return
-  if (ctx.dryRun) return out.info(`[dry-run] would end ${sessions.length} sessions holding locks on the tables: ${sessions.map((s) => `pid ${s.pid}`).join(', ')}`)
-  const ended = await endSessions(db, sessions.map((s) => s.pid))
-  out.ok(`ended ${ended} sessions holding locks on the tables: ${sessions.map((s) => `pid ${s.pid} (${s.detail})`).join('; ')}`)
-}
 
 /** The one TRUNCATE, retried on a deadlock; a lock not granted names who holds it. */
 async function truncate(ctx: Ctx, db: Database, names: string[], partitioned: string[]) {

@@ -111,24 +111,30 @@ export async function countRows(db: Database, tables: string[]): Promise<Record<
 
 export interface Session {
   pid: number
+  /** The client's address: an app container's own, or another client's. */
+  addr: string | null
   /** "api (postgres@172.18.0.5), idle in transaction for 00:01:02: UPDATE jobs ..." */
   detail: string
 }
 
 /**
- * Other clients' sessions holding a lock on the tables (an earlier test's requests, a transaction
- * left open): a restart would have ended them; the in-place reset ends them on purpose.
+ * Other clients' sessions holding a lock on the tables of this database (an earlier test's, a
+ * transaction left open): a restart of the app would end its own; another client's would block
+ * the truncation. (A database cloned with TEMPLATE has the same table OIDs: the database counts.)
  */
 export async function sessionsOn(db: Database, oids: number[]): Promise<Session[]> {
   if (oids.length === 0) return []
-  const rows = await db.rows<{ pid: number; detail: string }>(
-    `SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), 'a client') || ' (' || a.usename || '@' || coalesce(host(a.client_addr), 'local') || '), ' ||
-            coalesce(a.state, '?') || coalesce(' for ' || date_trunc('second', now() - a.xact_start)::text, '') || ': ' || left(regexp_replace(a.query, '\s+', ' ', 'g'), 80) AS detail
+  const rows = await db.rows<{ pid: number; addr: string | null; detail: string }>(
+    `SELECT DISTINCT a.pid, host(a.client_addr) AS addr,
+            coalesce(nullif(a.application_name, ''), 'a client') || ' (' || a.usename || '@' || coalesce(host(a.client_addr), 'local') || '), ' ||
+            coalesce(a.state, '?') || coalesce(' for ' || date_trunc('second', now() - a.xact_start)::text, '') || ': ' ||
+            left(regexp_replace(a.query, '\\s+', ' ', 'g'), 80) AS detail
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.relation = ANY(ARRAY[${oids.join(',')}]::oid[]) AND a.pid <> pg_backend_pid() AND a.application_name NOT LIKE 'reset-and-test:%'
+     WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.relation = ANY(ARRAY[${oids.join(',')}]::oid[]) AND a.pid <> pg_backend_pid() AND a.application_name NOT LIKE 'reset-and-test:%'
      ORDER BY a.pid`,
   )
-  return rows.map((r) => ({ pid: Number(r.pid), detail: r.detail }))
+  return rows.map((r) => ({ pid: Number(r.pid), addr: r.addr, detail: r.detail }))
 }
 
 /** Ends those sessions (their transactions roll back); returns how many went. */

@@ -207,3 +207,46 @@ export function describePlan(plan: MigrationPlan, database: string): string[] {
     ...plan.steps.map((r) => `  ${r.id}${r.message ? `: ${r.message}` : ''}`),
   ]
 }
+
+/**
+ * The heads of the migration scripts on disk, read in the api container without importing the app
+ * (alembic.ini, or migrations/alembic.ini as Flask-Migrate keeps it; its version locations; each
+ * script's `revision` and `down_revision`). Prints {"heads": [...]} or {"none": why}.
+ */
+const HEADS = String.raw`
+import configparser, glob, json, os, re
+ini = next((p for p in ('alembic.ini', 'migrations/alembic.ini') if os.path.exists(p)), None)
+if not ini:
+    print(json.dumps({'none': 'no alembic.ini in the working directory'})); raise SystemExit
+here = os.path.dirname(os.path.abspath(ini))
+cp = configparser.ConfigParser(interpolation=None); cp.read(ini)
+get = lambda k: cp.get('alembic', k, fallback='').replace('%(here)s', here).strip()
+script = get('script_location') or here
+dirs = re.split(r'[\s,:;]+', get('version_locations')) if get('version_locations') else [os.path.join(script, 'versions')]
+revs, downs = set(), set()
+for d in filter(None, dirs):
+    for f in glob.glob(os.path.join(d if os.path.isabs(d) else os.path.join(here, d), '**', '*.py'), recursive=True):
+        text = open(f, encoding='utf-8', errors='replace').read()
+        m = re.search(r'^revision\s*(?::[^=\n]*)?=\s*[\'"]([^\'"]+)', text, re.M)
+        if not m:
+            continue
+        revs.add(m.group(1))
+        d = re.search(r'^down_revision\s*(?::[^=\n]*)?=\s*(.+)$', text, re.M)
+        downs.update(re.findall(r'[\'"]([^\'"]+)[\'"]', d.group(1)) if d else [])
+print(json.dumps({'heads': sorted(revs - downs)}))
+`
+
+/** Why the database's migrations are behind the scripts on disk ("at 0002, the scripts' head is 0003"), or null. */
+export async function migrationsBehind(r: Reach): Promise<string | null> {
+  const { config, target } = r
+  const res = await target.exec(config.services.api, ['python3', '-c', HEADS], { allowFailure: true, timeoutMs: 15_000 })
+  const found = res.code === 0 ? (JSON.parse(res.stdout.trim().split('\n').pop() || '{}') as { heads?: string[] }) : {}
+  if (!found.heads?.length) return null
+  const current = await withDatabase(r, async (db) => {
+    const [table] = await db.rows<{ t: string | null }>("SELECT to_regclass('alembic_version')::text AS t")
+    return table.t ? (await db.rows<{ v: string }>('SELECT version_num AS v FROM alembic_version')).map((x) => x.v) : []
+  })
+  const behind = found.heads.filter((h) => !current.includes(h))
+  if (!behind.length) return null
+  return `its migrations are behind: the database is at ${revisionNames(current)}, the scripts' head is ${found.heads.join(', ')}`
+}

@@ -37,15 +37,22 @@ export interface Config {
   services: { api: string; postgres: string; redis: string }
   requiredServices: string[]
   workerServices: string[]
-  /** In-place mode: the Celery queues the workers consume, and the broker URL as a worker sees it ('' = its own environment's). */
-  celery: { queues: string[]; brokerUrl: string }
+  /** In-place mode: the broker URL as a worker sees it ('' = its own environment's). */
+  celery: { brokerUrl: string }
   apiPort: number
   apiHealthPath: string
   logFile: string
   commandTimeoutMs: number
   /** Where the run lock and the resume record live. */
   stateDir: string
-  restart: { mode: RestartMode; /** services (or container names) to restart; empty: all */ services: string[]; readyTimeoutMs: number }
+  restart: {
+    mode: RestartMode
+    /** Services (or container names) to restart; empty: all. */
+    services: string[]
+    readyTimeoutMs: number
+    /** In place: files whose change restarts nothing (globs). */
+    driftIgnore: string[]
+  }
   database: {
     tables: string[]
     cascadeTables: string[]
@@ -96,7 +103,7 @@ export function loadConfig({ env = process.env, flags = {}, root = SUITE_ROOT }:
   const stack = readStack(r)
   const config: Config = {
     ...stack,
-    restart: readRestart(r, stack.target),
+    restart: readRestart(r),
     database: readDatabase(r),
     redis: readRedis(r),
     test: readTest(r),
@@ -277,7 +284,7 @@ function readStack(r: Reader): Stack {
     services: { api: r.service('API_SERVICE'), postgres: r.service('POSTGRES_SERVICE'), redis: r.service('REDIS_SERVICE') },
     requiredServices: r.services('REQUIRED_SERVICES'),
     workerServices: r.services('WORKER_SERVICES'),
-    celery: { queues: list(r.get('WORKER_QUEUES')), brokerUrl: r.get('CELERY_BROKER_URL') },
+    celery: { brokerUrl: r.get('CELERY_BROKER_URL') },
     apiPort: r.count('API_PORT'),
     apiHealthPath,
     logFile: target === 'kubernetes' ? r.get('LOG_FILE') || '/app/logs/combined.log' : path.resolve(appDir, r.get('LOG_FILE') || 'logs/combined.log'),
@@ -297,10 +304,9 @@ function readKube(r: Reader, target: TargetKind): Config['kube'] {
   return kube
 }
 
-function readRestart(r: Reader, target: TargetKind): Config['restart'] {
+function readRestart(r: Reader): Config['restart'] {
   const mode = r.oneOf('RESTART_MODE', RESTART_MODES)
-  if (target === 'kubernetes' && mode === 'rebuild') r.problems.push('RESTART_MODE=rebuild is a Compose mode; on Kubernetes use restart (rollout restart)')
-  return { mode, services: r.services('SERVICES'), readyTimeoutMs: r.seconds('READY_TIMEOUT') }
+  return { mode, services: r.services('SERVICES'), readyTimeoutMs: r.seconds('READY_TIMEOUT'), driftIgnore: list(r.get('DRIFT_IGNORE')) }
 }
 
 function readDatabase(r: Reader): Config['database'] {

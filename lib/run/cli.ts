@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, SUITE_ROOT, type Config } from '../config/config.ts'
+import { modeFor } from '../modes/index.ts'
 import { createTarget } from '../targets/index.ts'
 import { createRunner, type Runner } from '../util/command.ts'
 import { Interrupted, messageOf, SuiteError } from '../util/errors.ts'
@@ -95,7 +96,8 @@ export async function execute(spec: ScriptSpec, argv: string[], parts: Parts = {
   let record = new RunRecord(recordFile, selected.map((p) => p.name), previous)
   const fresh = (): Ctx => {
     record = new RunRecord(recordFile, selected.map((p) => p.name), record.snapshot)
-    return { config, target, signal: controller.signal, dryRun, run, options: optionsOf(parsed), phases: selected.map((p) => p.name), record, plan: null, checks: [] }
+    const mode = modeFor(config.restart.mode)
+    return { config, target, signal: controller.signal, dryRun, run, options: optionsOf(parsed), phases: selected.map((p) => p.name), record, plan: null, mode, checks: [] }
   }
   if (dryRun) out.line('==> dry run: nothing will be changed')
   if (note) out.line(`==> ${note}`)
@@ -148,6 +150,7 @@ function prepare(spec: ScriptSpec, parsed: Parsed, parts: Parts): { config: Conf
   const selected = spec.phases.filter((p) => names.includes(p.name))
   for (const p of selected) if (p.configure) config = p.configure(config, optionsOf(parsed))
   for (const p of selected) problems.push(...(p.check?.(config, optionsOf(parsed)) ?? []))
+  problems.push(...modeFor(config.restart.mode).problems(config))
   return problems.length ? { problems } : { config, selected, note, previous, repeat: repeat as Repeat | null }
 }
 

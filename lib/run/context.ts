@@ -3,12 +3,13 @@
 import type { Reach } from '../access/reach.ts'
 import type { CheckResult } from '../app/checks.ts'
 import type { Config } from '../config/config.ts'
+import type { Figures, RestartMode } from '../modes/index.ts'
 import type { DestructionPlan } from '../safety/plan.ts'
 import type { Runner } from '../util/command.ts'
 import type { RunRecord } from './record.ts'
 import type { Step } from './registry.ts'
 
-export type Figures = Record<string, number | string | undefined>
+export type { Figures }
 
 export interface Options {
   yes: boolean
@@ -30,6 +31,8 @@ export interface Ctx extends Reach {
   record: RunRecord
   /** What this run destroys, computed once before anything is touched; null before the gate. */
   plan: DestructionPlan | null
+  /** The restart mode: the phases call it, never ask which it is. */
+  mode: RestartMode
   /** Checks the current phase made (validate), for the report. */
   checks: CheckResult[]
 }

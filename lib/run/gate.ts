@@ -71,12 +71,13 @@ export async function gate(ctx: Ctx, remaining: PhaseSpec[], confirm: Confirm, p
   const ownLines = new Set(remaining.filter((p) => p.inventory).map((p) => destroysOf(p, ctx.options.args)).filter((d): d is Destroys => d !== null))
   const tasks: string[] = []
   for (const p of remaining) if (p.inventory) tasks.push(...(await p.inventory(ctx)))
-  const plan = await computePlan(ctx, { destroys, ownLines, tasks, holdWorkers: ctx.phases.some((name) => STEPS.find((s) => s.name === name)?.clearsBroker) })
+  const holdWorkers = ctx.phases.some((name) => STEPS.find((s) => s.name === name)?.clearsBroker)
+  const plan = await computePlan(ctx, { destroys, ownLines, tasks, holdWorkers }, ctx.mode)
   if (production.length && plan.database && plan.database.name !== ctx.config.safety.allowProduction) {
     throw new RefusedError(`this looks like a production target (${production.join('; ')}) and ALLOW_PRODUCTION=${ctx.config.safety.allowProduction} does not name the database the plan reaches, ${plan.database.name}. Nothing was changed.`)
   }
   out.line(`==> ${ctx.dryRun ? 'would destroy' : 'about to destroy'}:`)
-  for (const l of renderPlan(plan)) out.info(l)
+  for (const l of renderPlan(plan, ctx.mode)) out.info(l)
   if (ctx.dryRun) return plan
   if (ctx.options.yes) {
     out.info('confirmed by --yes')

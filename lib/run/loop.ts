@@ -9,7 +9,6 @@ import type { CheckResult } from '../app/checks.ts'
 import type { Ctx, Figures, PhaseSpec } from './context.ts'
 import { changesSomething, gate, preflight, type Confirm } from './gate.ts'
 import { destroysOf, PHASES } from './registry.ts'
-import { releaseWorkers } from '../safety/workers.ts'
 
 export interface PhaseReport {
   number: number
@@ -94,23 +93,18 @@ async function stop(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, reports:
 }
 
 const heldNote = (ctx: Ctx) => {
-  const held = ctx.record.held
-  const how = ctx.record.heldHow === 'paused' ? 'paused (not consuming)' : 'held stopped'
-  return held.length ? ` ${held.join(', ')} ${held.length > 1 ? 'are' : 'is'} ${how} until flush-redis runs (--resume runs it; ./scripts/assess.mts lets them go too).` : ''
+  const note = ctx.mode.heldNote(ctx)
+  return note ? ` ${note} ./scripts/assess.mts starts what is held stopped.` : ''
 }
 
 /** A refusal changes nothing: workers this run had already held are let go again. */
 async function restartHeld(ctx: Ctx) {
-  const held = ctx.record.held
-  if (!held.length || ctx.dryRun) return
-  const paused = ctx.record.heldHow === 'paused'
+  if (!ctx.record.held.length || ctx.dryRun) return
   try {
-    if (paused) await releaseWorkers(ctx)
-    else await ctx.target.start(held)
-    ctx.record.released()
-    out.info(`${held.join(', ')} ${paused ? 'consuming' : 'started'} again: the refusal leaves the stack as it was`)
+    const line = await ctx.mode.release(ctx)
+    if (line) out.info(`${line}: the refusal leaves the stack as it was`)
   } catch (e) {
-    out.warn(`${held.join(', ')} could not be started again (${messageOf(e)}); ./scripts/assess.mts starts them`)
+    out.warn(`${ctx.record.held.join(', ')} could not be let go (${messageOf(e)}); ./scripts/assess.mts starts them`)
   }
 }
 

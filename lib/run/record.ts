@@ -13,9 +13,8 @@ export interface RunRecordData {
   completed: string[]
   /** The phase that was interrupted, or failed; absent when the run ended well. */
   stopped?: { phase: string; how: 'interrupted' | 'failed' }
-  /** Services held while the database and Redis are emptied (stopped, or paused in place); let go by flush-redis. */
+  /** Services held while the database and Redis are emptied; let go by flush-redis (how: the restart mode says). */
   held?: string[]
-  heldHow?: 'stopped' | 'paused'
   /** Size of the app's log when the test started: errors before it came from the reset. */
   testLogOffset?: number
   at?: string
@@ -47,7 +46,7 @@ export class RunRecord {
     selected: string[],
     previous: RunRecordData | null,
   ) {
-    this.data = { selected, completed: [], held: previous?.held, heldHow: previous?.heldHow, testLogOffset: previous?.testLogOffset }
+    this.data = { selected, completed: [], held: previous?.held, testLogOffset: previous?.testLogOffset }
   }
 
   static read(file: string): RunRecordData | null {
@@ -62,9 +61,6 @@ export class RunRecord {
 
   get held(): string[] {
     return this.data.held ?? []
-  }
-  get heldHow(): 'stopped' | 'paused' {
-    return this.data.heldHow ?? 'stopped'
   }
   get testLogOffset(): number | undefined {
     return this.data.testLogOffset
@@ -82,14 +78,12 @@ export class RunRecord {
     this.data.stopped = { phase, how }
     this.save()
   }
-  hold(services: string[], how: 'stopped' | 'paused' = 'stopped') {
+  hold(services: string[]) {
     this.data.held = services
-    this.data.heldHow = how
     this.save()
   }
   released() {
     this.data.held = undefined
-    this.data.heldHow = undefined
     this.save()
   }
   testStarted(offset: number) {

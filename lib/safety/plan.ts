@@ -3,13 +3,13 @@
 // destructive phases carry it out and nothing else. Every table the truncation reaches — through
 // a foreign key, as an inheritance child or a partition — and every trigger that fires on it is
 // named; one the configuration does not name refuses the run here.
-import { countRows, lockHolders, reachOf, resolveTables, sessionsOn, truncateTriggers, type Reached, type ResolvedTable, type Session, type TruncateTrigger } from '../access/catalog.ts'
+import { countRows, lockHolders, reachOf, resolveTables, truncateTriggers, type Reached, type ResolvedTable, type TruncateTrigger } from '../access/catalog.ts'
 import { DbError, withDatabase, type Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
 import { withRedis } from '../access/redis.ts'
 import { LOCK_NOT_AVAILABLE, showCount } from '../access/sql.ts'
-import { PRODUCTION_VALUE, type Config, type RestartMode } from '../config/config.ts'
-import type { Instance, Stray } from '../targets/target.ts'
+import { PRODUCTION_VALUE, type Config } from '../config/config.ts'
+import type { PlannedContainers, RestartMode } from '../modes/index.ts'
 import { RefusedError, SuiteError, UnreachableError } from '../util/errors.ts'
 import { EXIT, type ExitCode } from '../util/exits.ts'
 
@@ -40,8 +40,6 @@ export interface PlannedDatabase {
   tables: PlannedTable[]
   /** Triggers that fire on the truncation (named in TRUNCATE_TRIGGERS: any other refuses the run). */
   triggers: TruncateTrigger[]
-  /** In place: other clients' sessions holding locks on these tables, ended before the truncation (a restart would have ended them). */
-  sessions?: Session[]
 }
 
 export interface PlannedRedis {
@@ -64,20 +62,6 @@ export interface PlannedLog {
   bytes: number | null
 }
 
-export interface PlannedContainers {
-  mode: RestartMode
-  /** Instances restarted (or recreated), by name and service. */
-  restart: { name: string; service: string }[]
-  /** In place: services whose containers no longer match their configuration, recreated (just those), and why. */
-  drift: { service: string; why: string }[]
-  /** In place: processes in the app's containers that are not the service itself (an earlier test), stopped. */
-  strays: Stray[]
-  /** Where the project was created from (Compose) or the namespace (Kubernetes). */
-  origin: string
-  /** The rebuild mode removes volumes: every database of the stack is wiped. */
-  wipesVolumes: boolean
-}
-
 export interface DestructionPlan {
   /** The target, and the settings that chose it with where each came from. */
   target: string
@@ -85,14 +69,12 @@ export interface DestructionPlan {
   engine: string
   sources: string[]
   log?: PlannedLog
+  /** The restart mode's part: what the restart phase does, and how the worker services are held
+   *  while the database and Redis are emptied (so that no task message from before the reset
+   *  writes into the fresh database). Made when the run restarts containers or holds workers. */
   containers?: PlannedContainers
   database?: PlannedDatabase
   redis?: PlannedRedis
-  /** Instances of the worker services, held while the database and Redis are emptied so that no
-   *  task message from before the reset writes into the fresh database: stopped and started again,
-   *  or (in place) paused — no consuming, every task revoked — and consuming again. */
-  held: { name: string; service: string }[]
-  heldHow: 'stopped' | 'paused'
   /** Lines of tasks that describe their own destruction (restore, rollback-db, reset-circuit). */
   tasks: string[]
 }
@@ -136,16 +118,15 @@ export function sourceLines(config: Config): string[] {
   return lines
 }
 
-export async function computePlan(r: Reach, want: Wanted): Promise<DestructionPlan> {
+export async function computePlan(r: Reach, want: Wanted, mode: RestartMode): Promise<DestructionPlan> {
   const { config, target } = r
-  const plan: DestructionPlan = { target: target.describe(), engine: (await target.engine()).line, sources: sourceLines(config), held: [], heldHow: config.restart.mode === 'in-place' ? 'paused' : 'stopped', tasks: want.tasks }
+  const plan: DestructionPlan = { target: target.describe(), engine: (await target.engine()).line, sources: sourceLines(config), tasks: want.tasks }
   if (want.destroys.has('logs')) plan.log = { configured: config.logFile, where: await target.log.where(), bytes: await target.log.size() }
-  const instances = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? await target.instances() : []
-  const held = heldServices(want.holdWorkers, config.workerServices, instances.map((i) => i.service))
-  plan.held = instances.filter((i) => held.includes(i.service)).map((i) => ({ name: i.name, service: i.service }))
+  const present = ['containers', 'database', 'redis'].some((d) => want.destroys.has(d as Destroys)) ? (await target.instances()).map((i) => i.service) : []
+  const holds = heldServices(want.holdWorkers, config.workerServices, present)
   // The parts side by side (Compose's dry runs, the row counts, the keyspace); the first failing one in this order is the answer.
   const [containers, database, redis] = await Promise.allSettled([
-    want.destroys.has('containers') ? part('containers', EXIT.containers, planContainers(r, held)) : undefined,
+    want.destroys.has('containers') || holds.length ? part('containers', EXIT.containers, mode.plan(r, holds)) : undefined,
     want.destroys.has('database') ? part('database', EXIT.database, planDatabase(r, !want.ownLines.has('database'))) : undefined,
     want.destroys.has('redis') ? part('redis', EXIT.redis, planRedis(r, !want.ownLines.has('redis'))) : undefined,
   ])
@@ -169,41 +150,6 @@ async function part<T>(name: string, exitCode: ExitCode, computing: Promise<T>):
     if (e instanceof SuiteError) throw e
     throw new PlanError((e as Error).message, exitCode, name)
   }
-}
-
-/**
- * The services the restart phase restarts ([] = all): SERVICES when set; `rebuild` takes
- * everything down and up again; otherwise what a clean state needs: the api (a restart ends its
- * requests, database sessions, stray processes and in-memory state) and the workers (held
- * instead when the run clears the broker). PostgreSQL and Redis are emptied, not restarted: their
- * sessions are the api's and the workers'. Other services (flower, a frontend) are left as they are.
- */
-export async function servicesToRestart(config: Config, target: Reach['target'], all: Instance[]): Promise<string[]> {
-  if (config.restart.services.length) return target.servicesFor(config.restart.services)
-  // recreate and rebuild apply a changed configuration to everything; restart restarts what a clean state needs
-  if (config.restart.mode !== 'restart') return []
-  const running = new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))
-  return [config.services.api, ...config.workerServices].filter((s) => running.has(s))
-}
-
-async function planContainers(r: Reach, held: string[]): Promise<PlannedContainers> {
-  const { config, target } = r
-  const all = await target.instances()
-  const origins = [...new Set(all.map((i) => i.origin?.workingDir).filter(Boolean))]
-  const origin = origins.length ? `created from ${origins.join(', ')}` : target.describe()
-  if (config.restart.mode === 'in-place') {
-    // Nothing restarts, but what no longer matches its configuration; what a restart would end, ends on purpose.
-    const services = [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
-    const [drift, strays] = await Promise.all([
-      target.drift(services),
-      Promise.all([config.services.api, ...config.workerServices].filter((s) => services.includes(s)).map((s) => target.strays(s))).then((found) => found.flat()),
-    ])
-    const restart = all.filter((i) => drift.some((d) => d.service === i.service))
-    return { mode: 'in-place', restart: restart.map((i) => ({ name: i.name, service: i.service })), drift, strays, origin, wipesVolumes: false }
-  }
-  const services = await servicesToRestart(config, target, all)
-  const restart = all.filter((i) => (services.length === 0 || services.includes(i.service)) && !held.includes(i.service) && i.readiness !== 'stopped')
-  return { mode: config.restart.mode, restart: restart.map((i) => ({ name: i.name, service: i.service })), drift: [], strays: [], origin, wipesVolumes: config.restart.mode === 'rebuild' && services.length === 0 }
 }
 
 /** Rows of each table, each count waiting at most LOCK_TIMEOUT; a blocked count names its blocker; a foreign table is not counted. */
@@ -248,7 +194,6 @@ async function planDatabase(r: Reach, tables: boolean): Promise<PlannedDatabase>
       const all: (ResolvedTable | Reached)[] = [...configured, ...reached]
       planned.triggers = await truncateTriggers(db, all.map((t) => t.oid))
       refuseUnnamedTriggers(r.config, planned.triggers)
-      if (r.config.restart.mode === 'in-place') planned.sessions = await sessionsOn(db, all.map((t) => t.oid))
       const rows = await rowsOf(db, all)
       planned.tables = [
         ...configured.map((t) => ({ name: t.name, rows: rows[t.name], reason: 'configured' as const, ...(t.kind !== 'r' ? { kind: t.kind } : {}) })),
@@ -311,30 +256,16 @@ async function planRedis(r: Reach, keys: boolean): Promise<PlannedRedis> {
 }
 
 /** The plan for a person: what will be destroyed, on what, chosen by what. */
-export function renderPlan(plan: DestructionPlan): string[] {
+export function renderPlan(plan: DestructionPlan, mode: RestartMode): string[] {
   const lines = [`target: ${plan.target}`, `  on the ${plan.engine}`, ...plan.sources.map((s) => `  ${s}`)]
   if (plan.log) {
     const link = plan.log.where !== plan.log.configured ? ` (configured as ${plan.log.configured})` : ''
     lines.push(`log file ${plan.log.where}${link}: ${plan.log.bytes === null ? 'missing, will be created' : `${plan.log.bytes} bytes emptied`}`)
   }
-  if (plan.containers) lines.push(...containerLines(plan.containers))
-  if (plan.held.length && plan.heldHow === 'paused') lines.push(`paused in place while the database and Redis are emptied (no consuming; tasks active, reserved or scheduled revoked, running ones killed), then consuming again: ${plan.held.map((i) => i.name).join(', ')}`)
-  else if (plan.held.length) lines.push(`held stopped while the database and Redis are emptied, then started: ${plan.held.map((i) => i.name).join(', ')}`)
+  if (plan.containers) lines.push(...mode.lines(plan.containers))
   if (plan.database) lines.push(...databaseLines(plan.database))
   if (plan.redis) lines.push(redisLine(plan.redis))
   lines.push(...plan.tasks)
-  return lines
-}
-
-function containerLines(c: PlannedContainers): string[] {
-  if (c.mode === 'in-place') {
-    const lines = [`containers, mode in-place (${c.origin}): ${c.restart.length ? `only what drifted is recreated: ${c.restart.map((i) => i.name).join(', ')}` : 'nothing restarted'}`]
-    for (const d of c.drift) lines.push(`  ${d.service} recreated: ${d.why}`)
-    for (const s of c.strays) lines.push(`  stopped, not the service itself: ${s.instance} pid ${s.pid}: ${s.command}`)
-    return lines
-  }
-  const lines = [`containers, mode ${c.mode} (${c.origin}): ${c.restart.length} ${c.mode === 'restart' ? 'restarted' : 'recreated'}: ${c.restart.map((i) => i.name).join(', ') || 'none'}`]
-  if (c.wipesVolumes) lines.push('  rebuild removes the volumes: every database of the stack is wiped, not only the tables below')
   return lines
 }
 
@@ -347,7 +278,6 @@ export function databaseLines(d: PlannedDatabase): string[] {
     lines.push(`  ${t.name}: ${rows}${kind}${t.reachedBy ? ` (reached as ${t.reachedBy}; named in CASCADE_TABLES)` : ''}`)
   }
   for (const t of d.triggers) lines.push(`  trigger ${t.name} fires ${t.timing} TRUNCATE on ${t.table} and runs ${t.function} (named in TRUNCATE_TRIGGERS)`)
-  for (const s of d.sessions ?? []) lines.push(`  session ended first (it holds a lock on these tables): pid ${s.pid}, ${s.detail}`)
   return lines
 }
 

@@ -4,8 +4,8 @@
 import type { Runner, RunResult } from '../util/command.ts'
 import { LineProcess } from '../util/line-process.ts'
 import type { Clock } from '../util/wait.ts'
-import { describe, LIST_STRAYS, pidFile, STOP_PIDS, STOP_TRACKED, TRACKED } from './instances.ts'
-import type { ExecOptions, Instance, Stray } from './target.ts'
+import { describe, LIST_PROCESSES, parseProcesses, pidFile, STOP_PIDS, STOP_TRACKED, TRACKED } from './instances.ts'
+import type { ExecOptions, Instance, ProcessTable } from './target.ts'
 
 export abstract class BaseTarget {
   /** The last listing; commands that change something drop it. */
@@ -77,27 +77,17 @@ export abstract class BaseTarget {
     await Promise.all(open.map((s) => s.close()))
   }
 
-  async strays(service: string): Promise<Stray[]> {
+  async processes(service: string): Promise<ProcessTable[]> {
     const running = (await this.instances()).filter((i) => i.service === service && this.usable(i))
-    const found = await Promise.all(
-      running.map(async (i) => {
-        const res = await this.execIn(i, ['sh', '-c', LIST_STRAYS], { allowFailure: true, timeoutMs: 15_000 })
-        return res.stdout.split('\n').filter(Boolean).map((l) => ({ instance: i.name, id: i.id, service, pid: Number(l.split(' ')[0]), command: l.slice(l.indexOf(' ') + 1).trim() }))
-      }),
-    )
-    return found.flat()
+    const read = async (i: Instance) => {
+      const res = await this.execIn(i, ['sh', '-c', LIST_PROCESSES], { timeoutMs: 15_000 })
+      return parseProcesses(i, res.stdout)
+    }
+    return Promise.all(running.map(read))
   }
 
-  async stopStrays(strays: Stray[]): Promise<void> {
-    const byInstance = new Map<string, Stray[]>()
-    for (const s of strays) byInstance.set(s.id, [...(byInstance.get(s.id) ?? []), s])
-    const instances = await this.current()
-    await Promise.all(
-      [...byInstance].map(async ([id, list]) => {
-        const instance = instances.find((i) => i.id === id)
-        if (instance) await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...list.map((s) => String(s.pid))], { allowFailure: true, timeoutMs: 20_000 })
-      }),
-    )
+  async stopProcesses(instance: Instance, pids: number[]): Promise<void> {
+    if (pids.length) await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...pids.map(String)], { allowFailure: true, timeoutMs: 20_000 })
   }
 
   async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {

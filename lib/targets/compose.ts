@@ -9,7 +9,7 @@ import { BaseTarget } from './base.ts'
 import { waitForStack } from './instances.ts'
 import { out, ticker } from '../util/output.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from './target.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
 import type { Clock } from '../util/wait.ts'
 
 export const PROJECT_LABEL = 'com.docker.compose.project'
@@ -166,6 +166,7 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
         origin: labels[WORKING_DIR_LABEL] ? { workingDir: labels[WORKING_DIR_LABEL], configFiles: (labels[CONFIG_FILES_LABEL] ?? '').split(',').filter(Boolean) } : null,
         image: { ref: String(c.Config?.Image ?? ''), id: String(c.Image ?? '') },
         stopSignal: String(c.Config?.StopSignal || 'SIGTERM'),
+        mounts: ((c.Mounts ?? []) as any[]).filter((m) => m.Type === 'bind').map((m) => ({ source: String(m.Source), destination: String(m.Destination) })),
       }
       return { ...base, readiness: readiness({ ...base, restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '' }, required) }
     })
@@ -333,32 +334,36 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   /**
-   * Compose subcommands per mode; `services` empty means the whole project but `except` (the
-   * held workers: a full rebuild still removes them with the volumes, and leaves them down).
-   * An `up` over named services carries `--no-deps`: Compose would otherwise also recreate a
-   * dependency it thinks has drifted, or start a held worker that another service depends on.
+   * The services a command names: those given but `except`, or with none given, every service but
+   * `except` (none named: the whole project). An `up` over named services carries `--no-deps`:
+   * Compose would otherwise also recreate a dependency it thinks has drifted, or start a held
+   * worker that another service depends on.
    */
-  static commands(mode: RestartMode, services: string[], except: string[] = [], all: string[] = []): string[][] {
-    const some = services.length ? services.filter((s) => !except.includes(s)) : except.length ? all.filter((s) => !except.includes(s)) : []
-    const named = some.length ? ['--no-deps', ...some] : []
-    if (mode === 'restart') return [['restart', ...some]]
-    if (mode === 'recreate') return [['up', '-d', '--force-recreate', ...named]]
-    if (services.length) return [['up', '-d', '--build', '--force-recreate', ...named]] // rebuild a few: keep the volumes
-    return [['down', '-v'], ['up', '--build', '-d', ...named]]
+  static named(services: string[], except: string[] = [], all: string[] = []): string[] {
+    if (services.length) return services.filter((s) => !except.includes(s))
+    return except.length ? all.filter((s) => !except.includes(s)) : []
   }
 
-  async restart(services: string[], mode: RestartMode, except: string[] = []): Promise<string> {
-    if (mode === 'restart') return this.restartPromptly(services, except)
-    const steps = ComposeTarget.commands(mode, services, except, this.settings.allServices)
-    for (const step of steps) {
-      const building = mode === 'rebuild'
-      await this.compose(step, {
-        mutates: true,
-        timeoutMs: building ? 1_800_000 : this.settings.readyTimeoutMs,
-        long: building ? `rebuilding and starting ${services.join(', ') || 'every service'}` : mode === 'recreate' ? 'recreating containers' : undefined,
-      })
-    }
-    return this.args(...steps.at(-1)!).join(' ')
+  /** `up -d --force-recreate`, with `--build` when asked, over the named services. */
+  static recreateCommand(services: string[], options: RecreateOptions = {}, all: string[] = []): string[] {
+    const some = ComposeTarget.named(services, options.except, all)
+    return ['up', '-d', '--force-recreate', ...(options.build ? ['--build'] : []), ...(some.length ? ['--no-deps', ...some] : [])]
+  }
+
+  async restart(services: string[], except: string[] = []): Promise<string> {
+    return this.restartPromptly(ComposeTarget.named(services, except, this.settings.allServices))
+  }
+
+  async recreate(services: string[], options: RecreateOptions = {}): Promise<string> {
+    const step = ComposeTarget.recreateCommand(services, options, this.settings.allServices)
+    const what = options.build ? `rebuilding and starting ${services.join(', ') || 'every service'}` : 'recreating containers'
+    await this.compose(step, { mutates: true, timeoutMs: options.build ? 1_800_000 : this.settings.readyTimeoutMs, long: what })
+    return this.args(...step).join(' ')
+  }
+
+  async wipe(): Promise<string> {
+    await this.compose(['down', '-v'], { mutates: true, timeoutMs: this.settings.readyTimeoutMs, long: 'removing the containers and volumes' })
+    return this.args('down', '-v').join(' ')
   }
 
   /**
@@ -366,9 +371,8 @@ export class ComposeTarget extends BaseTarget implements Target {
    * catch its stop signal (a shell as PID 1, as the real app's api) with -t 0, since waiting the
    * grace period for them is waiting for nothing; the others as their configuration says.
    */
-  private async restartPromptly(services: string[], except: string[]): Promise<string> {
-    const [some] = ComposeTarget.commands('restart', services, except, this.settings.allServices).map((c) => c.slice(1))
-    const running = (await this.instances()).filter((i) => i.state === 'running' && (some.length ? some.includes(i.service) : !except.includes(i.service)))
+  private async restartPromptly(some: string[]): Promise<string> {
+    const running = (await this.instances()).filter((i) => i.state === 'running' && (some.length === 0 || some.includes(i.service)))
     const deafOnes = await Promise.all(running.map(async (i) => ((await this.stopsOnSignal(i)) ? null : i.service)))
     const deaf = [...new Set(deafOnes.filter((s): s is string => s !== null))]
     const rest = (some.length ? some : [...new Set(running.map((i) => i.service))]).filter((s) => !deaf.includes(s))

@@ -2,7 +2,7 @@
 // one wait loop runs, and the shell that lets a command inside an instance be stopped later.
 import { out, progress } from '../util/output.ts'
 import { indent } from '../util/command.ts'
-import type { Endpoint, Instance, Target } from './target.ts'
+import type { Endpoint, Instance, Proc, ProcessTable, Target } from './target.ts'
 import { allOf, waitFor, WaitError, type Clock, type Probe } from '../util/wait.ts'
 
 export function describe(i: Instance): string {
@@ -70,6 +70,34 @@ export function apiAnswers(endpoint: () => Promise<Pick<Endpoint, 'host' | 'port
   }
 }
 
+/** GET of a URL inside the instance, redirects followed; prints the final status and URL. */
+const GET_INSIDE = String.raw`
+import sys, urllib.request
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    print(r.status, r.geturl())
+except Exception as e:
+    print(getattr(e, 'code', 0), e)
+`
+
+/**
+ * A real request to the api's health URL: through its endpoint on this machine, else from inside
+ * its instance (python3 is there: the api is a Python app). Returns what answered, or why not.
+ */
+export async function requestApi(target: Target, service: string, port: number, healthPath: string): Promise<{ ok: boolean; detail: string }> {
+  const answered: { url?: string } = {}
+  const ep = await target.endpoint(service, port).catch(() => null)
+  if (ep) {
+    const res = await apiAnswers(async () => ep, service, healthPath, answered).check()
+    return res.ready ? { ok: true, detail: `GET ${answered.url} answered` } : { ok: false, detail: res.detail ?? 'no answer' }
+  }
+  const url = `http://127.0.0.1:${port}${healthPath}`
+  const res = await target.exec(service, ['python3', '-c', GET_INSIDE, url], { allowFailure: true, timeoutMs: 15_000 })
+  const [status, ...rest] = res.stdout.trim().split(' ')
+  const ok = res.code === 0 && /^2\d\d$/.test(status)
+  return { ok, detail: `GET ${url} inside ${service}: ${ok ? `HTTP ${status}` : res.stdout.trim() || res.stderr.trim()}${rest.length && ok ? ` from ${rest.join(' ')}` : ''}` }
+}
+
 export interface StackWait {
   /** "the p stack" */
   label: string
@@ -119,9 +147,13 @@ export async function waitForStack(target: Target, w: StackWait): Promise<Instan
  */
 export const TRACKED = 'echo $$ > "$0"; exec sh -c "$1"'
 
+/** The fields of a /proc/<pid>/stat line after the command's name (which may hold spaces and parentheses). */
+const STAT_FIELDS = 's=$(cat "$1/stat" 2>/dev/null) || return 1; set -- ${s##*) }'
+
 /** Stops the processes given as arguments and their children: TERM, then KILL after `$RT_WAIT` tenths of a second. */
 const STOP_TREES = `
-tree() { echo "$1"; for s in /proc/[0-9]*/stat; do set -- "$1" $(cat "$s" 2>/dev/null); [ "$5" = "$1" ] && tree "$2"; done; }
+parent() { ${STAT_FIELDS}; echo "$2"; }
+tree() { echo "$1"; for d in /proc/[0-9]*; do [ "$(parent "$d")" = "$1" ] && tree "\${d#/proc/}"; done; }
 pids=$(for p in "$@"; do tree "$p"; done)
 kill -TERM $pids 2>/dev/null
 i=0; while [ $i -lt "\${RT_WAIT:-50}" ] && kill -0 "$@" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
@@ -131,18 +163,46 @@ kill -KILL $pids 2>/dev/null && echo "killed pid $* and its children" || echo "s
 export const STOP_TRACKED = `p=$(cat "$0" 2>/dev/null) || { echo "no process recorded"; exit 0; }; rm -f "$0"; set -- $p
 ${STOP_TREES}`
 
-/** Stops processes by pid (the arguments after $0) and their children: TERM, then KILL after 1 s. */
-export const STOP_PIDS = `RT_WAIT=10
-${STOP_TREES}`
+/** Stops processes by pid (the arguments after $0): TERM, then KILL after 1 s. */
+export const STOP_PIDS = `kill -TERM "$@" 2>/dev/null
+i=0; while [ $i -lt 10 ] && kill -0 "$@" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+kill -KILL "$@" 2>/dev/null; true`
 
 /**
- * Lists the processes of an instance that are not the service itself: those started by exec
- * (their parent is outside the instance, so their ppid is 0), but for PID 1 and this shell.
- * One line each: pid, then the command line.
+ * Every process of an instance: a header (hostname, boot time, clock ticks, the reading shell's
+ * session), then a line a process: pid, parent, session, start in ticks since boot, state (R, S,
+ * Z...), and its command line with the arguments separated by \x1f.
  */
-export const LIST_STRAYS = `for d in /proc/[0-9]*; do p=\${d#/proc/}; { [ "$p" = 1 ] || [ "$p" = $$ ]; } && continue
-s=$(cat "$d/stat" 2>/dev/null) || continue; set -- \${s##*) }; [ "$2" = 0 ] || continue
-printf '%s %s\\n' "$p" "$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null | cut -c1-200)"; done`
+export const LIST_PROCESSES = `st() { ${STAT_FIELDS}; echo "$2 $4 \${20} $1"; }
+echo "host $(cat /proc/sys/kernel/hostname)"; grep '^btime' /proc/stat
+echo "tick $(getconf CLK_TCK 2>/dev/null || echo 100)"; set -- $(st /proc/$$); echo "self $2"
+for d in /proc/[0-9]*; do f=$(st "$d") || continue
+printf '%s %s ' "\${d#/proc/}" "$f"; tr '\\0' '\\037' < "$d/cmdline" 2>/dev/null; echo; done`
+
+/** The table LIST_PROCESSES printed, the reading shell's session left out. */
+export function parseProcesses(instance: Instance, text: string): ProcessTable {
+  const header = (key: string) => new RegExp(`^${key} (.*)$`, 'm').exec(text)?.[1]?.trim() ?? ''
+  const boot = Number(header('btime')) * 1000
+  const tick = Number(header('tick')) || 100
+  const readerSid = Number(header('self'))
+  const procs: Proc[] = []
+  for (const line of text.split('\n')) {
+    const m = /^(\d+) (\d+) (\d+) (\d+) ([A-Za-z]) ?(.*)$/.exec(line)
+    if (!m) continue
+    const [pid, ppid, sid, ticks] = [m[1], m[2], m[3], m[4]].map(Number)
+    const argv = m[6].split('\x1f')
+    if (argv.at(-1) === '') argv.pop()
+    // A zombie has ended: only its parent's wait can remove it, and it holds nothing.
+    if (sid !== readerSid && m[5] !== 'Z') procs.push({ pid, ppid, sid, startedAt: boot + (ticks * 1000) / tick, argv })
+  }
+  return { instance, hostname: header('host'), procs, readerSid }
+}
+
+/** Processes that are not the service itself: in another session than PID 1's (started by exec, and what they left). */
+export function straysOf(table: ProcessTable): Proc[] {
+  const own = table.procs.find((p) => p.pid === 1)?.sid ?? 1
+  return table.procs.filter((p) => p.pid !== 1 && p.sid !== own)
+}
 
 /** A pid file name inside the instance for one tracked command. */
 export const pidFile = () => `/tmp/reset-and-test-${process.pid}-${Date.now()}.pid`

@@ -8,7 +8,7 @@ import { PRODUCTION_WORD, type Config } from '../config/config.ts'
 import { BaseTarget } from './base.ts'
 import { waitForStack } from './instances.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from './target.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
 import type { Clock } from '../util/wait.ts'
 
 /** Where a held workload's replica count is kept while it is scaled to 0. */
@@ -234,14 +234,24 @@ export class KubernetesTarget extends BaseTarget implements Target {
     }
   }
 
-  async restart(services: string[], mode: RestartMode, except: string[] = []): Promise<string> {
-    if (mode === 'rebuild') throw new Error('RESTART_MODE=rebuild is a Compose mode; on Kubernetes use restart')
+  /** `rollout restart` of the services' workloads ([] = every known service but `except`). */
+  async restart(services: string[], except: string[] = []): Promise<string> {
     const chosen = (services.length ? services : this.knownServices()).filter((s) => !except.includes(s))
     const refs = [...new Set((await this.workloads(chosen)).filter((w) => w.held === null).map((w) => w.ref))]
     if (refs.length === 0) throw new Error(`no deployment or statefulset of ${chosen.join(', ')} in ${this.describe()}`)
     await this.k(['rollout', 'restart', ...refs], { mutates: true })
     this.closeForwards(chosen) // their pods are being replaced: a forward to the old pod leads nowhere
     return this.kubectl('rollout', 'restart', ...refs).join(' ')
+  }
+
+  /** A rollout replaces every pod: recreating is restarting. Images are not built here. */
+  async recreate(services: string[], options: RecreateOptions = {}): Promise<string> {
+    if (options.build) throw new Error('building images is a Compose mode; on Kubernetes build and load them, then use restart')
+    return this.restart(services, options.except)
+  }
+
+  async wipe(): Promise<string> {
+    throw new Error('removing volumes is a Compose mode (rebuild); on Kubernetes use restart')
   }
 
   /** `rollout status` of each workload of the services, under one deadline; then every pod ready and the api answering. */

@@ -1,7 +1,6 @@
 // The one seam between the phases and what runs the app: a Compose project or a Kubernetes
 // namespace. Phases speak of services ("exec in api", "restart worker and wait", "reach
 // postgres"); each target implements this small interface. Types only: no target imports a phase.
-import type { RestartMode as Mode } from '../config/settings.ts'
 import type { RunOptions, RunResult } from '../util/command.ts'
 import type { LineProcess } from '../util/line-process.ts'
 
@@ -37,6 +36,15 @@ export interface Instance {
   image?: { ref: string; id: string }
   /** The signal that stops it (Compose: the image's or the service's STOPSIGNAL; SIGTERM by default). */
   stopSignal?: string
+  /** Compose: host directories and files bind-mounted into it (the app's source, its logs). */
+  mounts?: Mount[]
+}
+
+export interface Mount {
+  /** The path on this machine. */
+  source: string
+  /** Where the instance sees it. */
+  destination: string
 }
 
 /** A host and port on this machine that reach a service's port. */
@@ -71,13 +79,24 @@ export interface LogFile {
   problem(): Promise<string | null>
 }
 
-export interface Stray {
-  instance: string
-  /** The instance's id (container id or pod name), for exec. */
-  id: string
-  service: string
+/** One process inside an instance, as /proc tells it. */
+export interface Proc {
   pid: number
-  command: string
+  ppid: number
+  /** Its session: the service's own processes share PID 1's; each `docker exec` (or kubectl exec) starts a new one. */
+  sid: number
+  /** When it started, ms since the epoch. */
+  startedAt: number
+  argv: string[]
+}
+
+/** Every process of one instance, read in one command. */
+export interface ProcessTable {
+  instance: Instance
+  hostname: string
+  procs: Proc[]
+  /** The session of the command that read the table (not part of the instance). */
+  readerSid: number
 }
 
 export interface WaitReadyOptions {
@@ -88,8 +107,12 @@ export interface WaitReadyOptions {
   since?: number
 }
 
-/** The modes that restart containers (in-place restarts none). */
-export type RestartMode = Exclude<Mode, 'in-place'>
+/** How a recreation goes: images built first; the rest of the project left as it is. */
+export interface RecreateOptions {
+  build?: boolean
+  /** With services [] (all): these are left out (the held workers). */
+  except?: string[]
+}
 
 export interface Target {
   readonly kind: 'compose' | 'kubernetes'
@@ -124,11 +147,15 @@ export interface Target {
   /** Stops the services' instances (they keep their data). */
   stop(services: string[]): Promise<void>
   /**
-   * Restarts the services ([] = all, but those in `except`) in a mode; returns the commands shown
+   * Restarts the services' instances ([] = all, but those in `except`); returns the commands shown
    * to the user. An instance whose PID 1 does not catch its stop signal is killed at once, not
    * after the grace period it would spend waiting in vain.
    */
-  restart(services: string[], mode: RestartMode, except?: string[]): Promise<string>
+  restart(services: string[], except?: string[]): Promise<string>
+  /** Replaces the services' instances with new ones ([] = all), images built first when asked; returns the commands. */
+  recreate(services: string[], options?: RecreateOptions): Promise<string>
+  /** Removes every instance and the volumes (all data) but those of `except`; returns the command. */
+  wipe(except?: string[]): Promise<string>
   /** Services whose instances no longer match their configuration (image, compose files), and why. */
   drift(services: string[]): Promise<{ service: string; why: string }[]>
   /**
@@ -136,10 +163,10 @@ export interface Target {
    * environment passed by name, never on a command line); closed with the target at the latest.
    */
   session(service: string, argv: string[], env?: Record<string, string>): Promise<LineProcess>
-  /** Processes in the service's instances that are not the service itself (started by exec: an earlier test, a shell). */
-  strays(service: string): Promise<Stray[]>
-  /** Stops those processes and their children: TERM, then KILL. */
-  stopStrays(strays: Stray[]): Promise<void>
+  /** The processes of each running instance of the service, with its hostname. */
+  processes(service: string): Promise<ProcessTable[]>
+  /** Stops these processes of the instance: TERM, then KILL after a second. */
+  stopProcesses(instance: Instance, pids: number[]): Promise<void>
   /**
    * Waits until every instance (or the services') is ready and the api answers; one deadline. An
    * instance left stopped counts as failed only when it stopped after `since` (the phase started it).

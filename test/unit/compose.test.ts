@@ -74,14 +74,14 @@ test('every compose command carries every compose file, the project directory an
   assert.equal(v1.args('up', '-d').slice(0, 2), ['docker-compose', '-f'])
 })
 
-test('restart modes: the held workers are left out, a full rebuild still removes the volumes, and an up over named services leaves their dependencies alone', () => {
-  assert.equal(ComposeTarget.commands('restart', []), [['restart']])
-  assert.equal(ComposeTarget.commands('restart', [], ['worker'], settings.allServices), [['restart', 'api', 'postgres', 'redis']])
-  assert.equal(ComposeTarget.commands('recreate', []), [['up', '-d', '--force-recreate']])
-  assert.equal(ComposeTarget.commands('recreate', ['api', 'worker'], ['worker']), [['up', '-d', '--force-recreate', '--no-deps', 'api']])
-  assert.equal(ComposeTarget.commands('rebuild', [], ['worker'], settings.allServices), [['down', '-v'], ['up', '--build', '-d', '--no-deps', 'api', 'postgres', 'redis']])
-  assert.equal(ComposeTarget.commands('rebuild', []), [['down', '-v'], ['up', '--build', '-d']])
-  assert.equal(ComposeTarget.commands('rebuild', ['api']), [['up', '-d', '--build', '--force-recreate', '--no-deps', 'api']])
+test('restarts and recreations: the held workers are left out, and an up over named services leaves their dependencies alone', () => {
+  assert.equal(ComposeTarget.named([]), [], 'the whole project')
+  assert.equal(ComposeTarget.named([], ['worker'], settings.allServices), ['api', 'postgres', 'redis'])
+  assert.equal(ComposeTarget.named(['api', 'worker'], ['worker']), ['api'])
+  assert.equal(ComposeTarget.recreateCommand([]), ['up', '-d', '--force-recreate'])
+  assert.equal(ComposeTarget.recreateCommand(['api', 'worker'], { except: ['worker'] }), ['up', '-d', '--force-recreate', '--no-deps', 'api'])
+  assert.equal(ComposeTarget.recreateCommand([], { build: true, except: ['worker'] }, settings.allServices), ['up', '-d', '--force-recreate', '--build', '--no-deps', 'api', 'postgres', 'redis'])
+  assert.equal(ComposeTarget.recreateCommand(['api'], { build: true }), ['up', '-d', '--force-recreate', '--build', '--no-deps', 'api'])
 })
 
 test('start: existing containers are started as they are (never recreated), only a service without any is created, without its dependencies', async () => {

@@ -2,7 +2,7 @@
 // what was asked of it. No Docker, no cluster.
 import type { Config } from '../../lib/config/config.ts'
 import type { Runner, RunResult } from '../../lib/util/command.ts'
-import type { Endpoint, Instance, LogFile, RestartMode, Target, WaitReadyOptions } from '../../lib/targets/target.ts'
+import type { Endpoint, Instance, LogFile, ProcessTable, RecreateOptions, Target, WaitReadyOptions } from '../../lib/targets/target.ts'
 
 export const instanceOf = (service: string, number = 1, over: Partial<Instance> = {}): Instance => ({
   id: `${service}-${number}`,
@@ -45,10 +45,14 @@ export class FakeTarget implements Target {
   async drift() {
     return []
   }
-  async strays() {
-    return []
+  /** Every instance runs its service alone (PID 1 in session 1), started an hour ago. */
+  async processes(service: string): Promise<ProcessTable[]> {
+    const startedAt = Date.now() - 3_600_000
+    return this.list.filter((i) => i.service === service && i.state === 'running').map((instance) => ({ instance, hostname: instance.id, readerSid: 99, procs: [{ pid: 1, ppid: 0, sid: 1, startedAt, argv: [service] }] }))
   }
-  async stopStrays() {}
+  async stopProcesses(instance: Instance, pids: number[]) {
+    this.journal.push(`stop processes ${pids.join(',')} in ${instance.name}`)
+  }
   async tool() {
     return 'fake compose'
   }
@@ -87,10 +91,23 @@ export class FakeTarget implements Target {
     this.journal.push(`stop ${services.join(',')}`)
     this.setState(services, 'exited')
   }
-  async restart(services: string[], mode: RestartMode, except: string[] = []) {
-    const which = (services.length ? services : [...new Set(this.list.map((i) => i.service))]).filter((s) => !except.includes(s))
-    this.journal.push(`restart ${which.join(',')} (${mode})`)
+  private which(services: string[], except: string[] = []) {
+    return (services.length ? services : [...new Set(this.list.map((i) => i.service))]).filter((s) => !except.includes(s))
+  }
+  async restart(services: string[], except: string[] = []) {
+    const which = this.which(services, except)
+    this.journal.push(`restart ${which.join(',')} (restart)`)
     return `fake restart ${which.join(' ')}`
+  }
+  async recreate(services: string[], options: RecreateOptions = {}) {
+    const which = this.which(services, options.except)
+    this.journal.push(`restart ${which.join(',')} (${options.build ? 'rebuild' : 'recreate'})`)
+    this.setState(which, 'running')
+    return `fake recreate ${which.join(' ')}`
+  }
+  async wipe() {
+    this.journal.push('wipe')
+    return 'fake down -v'
   }
   async waitReady(options: WaitReadyOptions = {}) {
     return this.list.filter((i) => (!options.services || options.services.includes(i.service)) && i.state === 'running')

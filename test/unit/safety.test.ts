@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { acquireLock, RunRecord } from '../../lib/run/record.ts'
 import { resumePhases } from '../../lib/run/select.ts'
-import { databaseLines, heldServices, names, renderPlan, servicesToRestart, type DestructionPlan } from '../../lib/safety/plan.ts'
+import { databaseLines, heldServices, names, renderPlan, type DestructionPlan } from '../../lib/safety/plan.ts'
+import { modeFor } from '../../lib/modes/index.ts'
 import { productionSignals } from '../../lib/safety/production.ts'
 import { STEPS } from '../../lib/run/registry.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
@@ -81,26 +82,16 @@ test('workers are held only when the run clears the broker', () => {
   assert.equal(heldServices(clears(['reset-circuit']), workers, ['worker']), [], 'deleting some keys by pattern holds nothing')
 })
 
-test('restart mode restarts the running api and workers; recreate and rebuild everything; SERVICES exactly what it names', async () => {
-  const listing = [['api', 'running'], ['worker', 'running'], ['beat', 'stopped'], ['postgres', 'running'], ['redis', 'running']].map(([service, readiness]) => ({ service, readiness }))
-  const target = { servicesFor: async (names: string[]) => names.map((n) => n.replace(/^p-(.*)-1$/, '$1')) }
-  const config = (mode: string, services: string[] = []) => ({ restart: { mode, services }, services: { api: 'api' }, workerServices: ['worker', 'beat'] })
-  const named = (mode: string, services?: string[]) => servicesToRestart(config(mode, services) as never, target as never, listing as never)
-  assert.equal(await named('restart'), ['api', 'worker'], 'a stopped worker service stays stopped')
-  assert.equal(await named('recreate'), [], 'every service')
-  assert.equal(await named('rebuild'), [], 'every service')
-  assert.equal(await named('restart', ['p-redis-1']), ['redis'])
-})
-
 test('the plan for a person names every table with its rows and key, the real log file, the servers and the held workers', () => {
   const plan: DestructionPlan = {
     target: 'compose project p in /app',
     engine: 'Docker engine 20.10 on host (ID X) at unix:///var/run/docker.sock',
     sources: ['app directory /app (RT_APP_DIR in the environment)'],
     log: { configured: '/app/logs/combined.log', where: '/elsewhere/real.log', bytes: 120 },
-    containers: { mode: 'restart', restart: [{ name: 'p-api-1', service: 'api' }], drift: [], strays: [], origin: 'created from /app', wipesVolumes: false },
-    held: [{ name: 'p-worker-1', service: 'worker' }],
-    heldHow: 'stopped',
+    containers: {
+      ...{ mode: 'restart', restart: [{ name: 'p-api-1', service: 'api' }], changed: [], strays: [], workers: [], sessions: [] },
+      ...{ held: [{ name: 'p-worker-1', service: 'worker', as: 'stopped' }], origin: 'created from /app', wipesVolumes: false },
+    },
     database: {
       name: 'db',
       via: 'pg to 127.0.0.1:25432',
@@ -114,7 +105,7 @@ test('the plan for a person names every table with its rows and key, the real lo
     redis: { via: 'redis client', server: 'p-redis-1 (172.18.0.3)', mode: 'flushall', databases: [{ db: 0, keys: 12 }, { db: 3, keys: 4 }], keep: [{ pattern: '_kombu.binding.*', keys: 2 }] },
     tasks: [],
   }
-  const text = renderPlan(plan).join('\n')
+  const text = renderPlan(plan, modeFor('restart')).join('\n')
   assert.match(text, /log file \/elsewhere\/real.log \(configured as \/app\/logs\/combined.log\): 120 bytes emptied/)
   assert.match(text, /public.audit_notes: 2 rows \(reached as foreign key public.audit_notes\(organization_id\) -> organizations/)
   assert.match(text, /FLUSHALL empties every database: db0 \(12 keys\), db3 \(4 keys\); put back as they were: _kombu\.binding\.\* \(2\)/)
