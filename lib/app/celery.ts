@@ -242,8 +242,9 @@ export interface Controller {
   services: string[]
 }
 
-async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<T> {
-  const { config, target } = c.r
+/** The program, started in an instance of the controller's services when none runs there (it imports Celery meanwhile). */
+export async function startController(c: Controller): Promise<{ service: string; process: LineProcess }> {
+  const { target } = c.r
   let open = sessions.get(target)
   if (!open?.process.alive || !c.services.includes(open.service)) {
     void open?.process.close()
@@ -252,9 +253,15 @@ async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<
     open = { service, process: await target.session(service, ['python3', '-u', '-c', PROGRAM]) }
     sessions.set(target, open)
   }
+  return open
+}
+
+async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<T> {
+  const { config, target } = c.r
+  const open = await startController(c)
   const args = { broker: config.celery.brokerUrl, wait: 1, within: 10, ...request }
   const failed = (why: string) =>
-    new Error(`Celery's remote control in ${open!.service} failed: ${why}. Is the broker reachable from the worker (CELERY_BROKER_URL)?`)
+    new Error(`Celery's remote control in ${open.service} failed: ${why}. Is the broker reachable from the worker (CELERY_BROKER_URL)?`)
   let answer: { error?: string; noReply?: string[] } & T
   try {
     answer = JSON.parse(await open.process.ask(JSON.stringify(args), 30_000))

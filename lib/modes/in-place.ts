@@ -9,7 +9,7 @@
 import { countRows, endSessions, reachOf, resolveTables, sessionsOn, type Session } from '../access/catalog.ts'
 import { withDatabase, type Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
-import { brokerState, consumedBy, giveBack, quiesce, workersIn, type Consumed, type Controller, type Queue } from '../app/celery.ts'
+import { brokerState, consumedBy, giveBack, quiesce, startController, workersIn, type Consumed, type Controller, type Queue } from '../app/celery.ts'
 import { migrationsBehind } from '../app/migrations.ts'
 import { requestApi, straysOf } from '../targets/instances.ts'
 import type { Instance, ProcessTable } from '../targets/target.ts'
@@ -56,6 +56,7 @@ export class InPlace implements RestartMode {
     const all = await target.instances()
     const running = runningServices(all)
     const app = [config.services.api, ...config.workerServices].filter((s) => running.includes(s))
+    if (holds.length) void startController(this.controller(r, holds)).catch(() => {}) // Python imports Celery meanwhile
     const [drifted, tables, migrations, sessions] = await Promise.all([
       target.drift(running),
       Promise.all(app.map((s) => target.processes(s))).then((t) => t.flat()),
@@ -160,7 +161,7 @@ export class InPlace implements RestartMode {
     const by = (name: string) => instances.find((i) => i.name === name)
     await Promise.all([...new Set(strays.map((s) => s.instance))].map((name) => {
       const instance = by(name)
-      return instance && r.target.stopProcesses(instance, strays.filter((s) => s.instance === name).map((s) => s.pid))
+      return instance && r.target.stopProcesses(instance, strays.filter((s) => s.instance === name))
     }))
     out.ok(`stopped ${strays.length} processes that were not the service itself: ${list}`)
   }
@@ -275,7 +276,7 @@ export class InPlace implements RestartMode {
 const nameOf = (i: Instance) => ({ name: i.name, service: i.service })
 
 const straysIn = (t: ProcessTable) =>
-  straysOf(t).map((p) => ({ instance: t.instance.name, service: t.instance.service, pid: p.pid, command: p.argv.join(' ').slice(0, 200) }))
+  straysOf(t).map((p) => ({ ...p, instance: t.instance.name, service: t.instance.service, command: p.argv.join(' ').slice(0, 200) }))
 
 const sessionWhy = (s: Session) =>
   `its database session pid ${s.pid} holds a lock on the tables (${s.detail}); ending it alone would leave a dead connection in its pool`

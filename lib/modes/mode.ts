@@ -5,6 +5,7 @@ import type { Session } from '../access/catalog.ts'
 import type { Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
 import type { Config, RestartMode as ModeName } from '../config/config.ts'
+import type { Proc } from '../targets/target.ts'
 
 export type { ModeName }
 
@@ -29,10 +30,9 @@ export interface PausedWorker {
 }
 
 /** A process in an app container that is not the service itself (an earlier test's, a shell's). */
-export interface Stray {
+export interface Stray extends Proc {
   instance: string
   service: string
-  pid: number
   command: string
 }
 

@@ -5,7 +5,7 @@ import type { Runner, RunResult } from '../util/command.ts'
 import { LineProcess } from '../util/line-process.ts'
 import type { Clock } from '../util/wait.ts'
 import { describe, LIST_PROCESSES, parseProcesses, pidFile, STOP_PIDS, STOP_TRACKED, TRACKED } from './instances.ts'
-import type { ExecOptions, Instance, ProcessTable } from './target.ts'
+import type { ExecOptions, Instance, Proc, ProcessTable } from './target.ts'
 
 export abstract class BaseTarget {
   /** The last listing; commands that change something drop it. */
@@ -86,8 +86,9 @@ export abstract class BaseTarget {
     return Promise.all(running.map(read))
   }
 
-  async stopProcesses(instance: Instance, pids: number[]): Promise<void> {
-    if (pids.length) await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...pids.map(String)], { allowFailure: true, timeoutMs: 20_000 })
+  async stopProcesses(instance: Instance, procs: Proc[]): Promise<void> {
+    const pids = procs.map((p) => String(p.pid))
+    if (pids.length) await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...pids], { allowFailure: true, timeoutMs: 20_000 })
   }
 
   async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {

@@ -9,7 +9,8 @@ import { BaseTarget } from './base.ts'
 import { waitForStack } from './instances.ts'
 import { out, ticker } from '../util/output.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
+import type { Endpoint, ExecOptions, Instance, LogFile, Proc, ProcessTable, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
+import { hostProcessTable, stopHostProcesses } from './host-processes.ts'
 import type { Clock } from '../util/wait.ts'
 
 export const PROJECT_LABEL = 'com.docker.compose.project'
@@ -167,6 +168,8 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
         image: { ref: String(c.Config?.Image ?? ''), id: String(c.Image ?? '') },
         stopSignal: String(c.Config?.StopSignal || 'SIGTERM'),
         mounts: ((c.Mounts ?? []) as any[]).filter((m) => m.Type === 'bind').map((m) => ({ source: String(m.Source), destination: String(m.Destination) })),
+        hostPid: Number(c.State?.Pid) || undefined,
+        hostname: String(c.Config?.Hostname ?? ''),
       }
       return { ...base, readiness: readiness({ ...base, restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '' }, required) }
     })
@@ -457,6 +460,19 @@ export class ComposeTarget extends BaseTarget implements Target {
   async status(): Promise<string> {
     const res = await this.compose(['ps', '-a'], { allowFailure: true, timeoutMs: 30_000 })
     return (res.stdout + res.stderr).trim()
+  }
+
+  /** Read from this machine's /proc when the engine is local (milliseconds), else with `docker exec` in each. */
+  async processes(service: string): Promise<ProcessTable[]> {
+    const running = (await this.current()).filter((i) => i.service === service && this.usable(i))
+    const local = running.map((i) => hostProcessTable(i, i.hostPid, i.hostname ?? ''))
+    if (local.every((t) => t !== null)) return local as ProcessTable[]
+    return super.processes(service)
+  }
+
+  async stopProcesses(instance: Instance, procs: Proc[]): Promise<void> {
+    if (instance.hostPid && procs.every((p) => p.hostPid !== undefined)) return stopHostProcesses(instance.hostPid, procs)
+    return super.stopProcesses(instance, procs)
   }
 
   async close(): Promise<void> {

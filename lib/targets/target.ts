@@ -38,6 +38,9 @@ export interface Instance {
   stopSignal?: string
   /** Compose: host directories and files bind-mounted into it (the app's source, its logs). */
   mounts?: Mount[]
+  /** Compose: its PID 1's pid on the engine's machine, and its hostname. */
+  hostPid?: number
+  hostname?: string
 }
 
 export interface Mount {
@@ -88,6 +91,8 @@ export interface Proc {
   /** When it started, ms since the epoch. */
   startedAt: number
   argv: string[]
+  /** Its pid on this machine, when it was read from this machine's /proc. */
+  hostPid?: number
 }
 
 /** Every process of one instance, read in one command. */
@@ -165,8 +170,8 @@ export interface Target {
   session(service: string, argv: string[], env?: Record<string, string>): Promise<LineProcess>
   /** The processes of each running instance of the service, with its hostname. */
   processes(service: string): Promise<ProcessTable[]>
-  /** Stops these processes of the instance: TERM, then KILL after a second. */
-  stopProcesses(instance: Instance, pids: number[]): Promise<void>
+  /** Stops these processes of the instance (from its table): TERM, then KILL after a second. */
+  stopProcesses(instance: Instance, procs: Proc[]): Promise<void>
   /**
    * Waits until every instance (or the services') is ready and the api answers; one deadline. An
    * instance left stopped counts as failed only when it stopped after `since` (the phase started it).

@@ -50,8 +50,8 @@ export class FakeTarget implements Target {
     const startedAt = Date.now() - 3_600_000
     return this.list.filter((i) => i.service === service && i.state === 'running').map((instance) => ({ instance, hostname: instance.id, readerSid: 99, procs: [{ pid: 1, ppid: 0, sid: 1, startedAt, argv: [service] }] }))
   }
-  async stopProcesses(instance: Instance, pids: number[]) {
-    this.journal.push(`stop processes ${pids.join(',')} in ${instance.name}`)
+  async stopProcesses(instance: Instance, procs: { pid: number }[]) {
+    this.journal.push(`stop processes ${procs.map((p) => p.pid).join(',')} in ${instance.name}`)
   }
   async tool() {
     return 'fake compose'
