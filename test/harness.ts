@@ -337,6 +337,9 @@ function queue<T>(inner: ReturnType<typeof uvuSuite<T>>, name: string, p: Pendin
   registry.runs.push(run)
 }
 
+/** TEST_NAME (a regular expression) declares only the tests whose names it finds: for a developer's rerun, never in CI. */
+const chosen = (name: string) => !process.env.TEST_NAME || new RegExp(process.env.TEST_NAME).test(name)
+
 /** A named suite, like uvu's suite(name, state). */
 export function suite<T extends object = Context>(name = '', state: T = {} as T): Test<T> {
   const inner = uvuSuite<T>(name, state)
@@ -345,6 +348,7 @@ export function suite<T extends object = Context>(name = '', state: T = {} as T)
 
   const t = ((testName: string, fn: Callback<T>, options?: Options) => {
     if (typeof testName !== 'string' || typeof fn !== 'function') throw new TypeError('test(name, fn): a name and a function')
+    if (!chosen(testName)) return // TEST_NAME picks some tests for a developer; a test not picked is not declared
     const rec: TestRecord = { file: declaringFile(), suite: name, name: testName, status: 'declared' }
     const d: Declared<T> = { name: testName, rec, fn, options, site: declarationSite() }
     registry.tests.push(rec)

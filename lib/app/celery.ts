@@ -145,6 +145,8 @@ def handle(args):
 
     if action == 'survey':
         report['consumed'] = consumed(partial=True)
+        names = [w for w in names if w in report['consumed']]
+        report['scheduled'] = {w: len(items) for w, items in ask('scheduled').items() if items} if names else {}
     elif action == 'quiesce':
         revoked, moved_all = list(args.get('revoked', [])), 0
         while True:
@@ -275,11 +277,19 @@ async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<
   return answer
 }
 
-/** Each worker's queues, from the workers themselves; `silent`: those that did not answer within `within` seconds. */
-export async function consumedBy(c: Controller, workers: string[], within = 10): Promise<{ consumed: Consumed; silent: string[] }> {
-  if (!workers.length) return { consumed: {}, silent: [] }
-  const answer = await ask<{ consumed: Consumed; silent?: string[] }>(c, { action: 'survey', workers, within })
-  return { consumed: answer.consumed, silent: answer.silent ?? [] }
+export interface Survey {
+  consumed: Consumed
+  /** Workers that did not answer within the time given. */
+  silent: string[]
+  /** Tasks each worker holds scheduled for later (a countdown or an ETA), where it holds any. */
+  scheduled: Record<string, number>
+}
+
+/** Each worker's queues and scheduled tasks, from the workers themselves. */
+export async function surveyOf(c: Controller, workers: string[], within = 10): Promise<Survey> {
+  if (!workers.length) return { consumed: {}, silent: [], scheduled: {} }
+  const answer = await ask<Partial<Survey> & { consumed: Consumed }>(c, { action: 'survey', workers, within })
+  return { consumed: answer.consumed, silent: answer.silent ?? [], scheduled: answer.scheduled ?? {} }
 }
 
 /**

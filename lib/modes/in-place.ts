@@ -9,7 +9,7 @@
 import { countRows, endSessions, reachOf, resolveTables, sessionsOn, type Session } from '../access/catalog.ts'
 import { withDatabase, type Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
-import { brokerState, consumedBy, giveBack, quiesce, startController, workersIn, type Consumed, type Controller, type Queue } from '../app/celery.ts'
+import { brokerState, giveBack, surveyOf, quiesce, startController, workersIn, type Consumed, type Controller, type Queue } from '../app/celery.ts'
 import { migrationsBehind } from '../app/migrations.ts'
 import { requestApi, straysOf } from '../targets/instances.ts'
 import type { Instance, ProcessTable } from '../targets/target.ts'
@@ -30,6 +30,9 @@ function merged(changes: Change[]): Change[] {
   }
   return [...by.values()]
 }
+
+/** Services SERVICES names: in place, restarted besides what changed. */
+const named = (r: Reach) => (r.config.restart.services.length ? r.target.servicesFor(r.config.restart.services) : Promise.resolve([]))
 
 /** Sessions holding locks on the tables the reset empties (none when a table is missing: the database part says so). */
 async function lockingSessions(r: Reach): Promise<Session[]> {
@@ -71,6 +74,7 @@ export class InPlace implements RestartMode {
       ...(migrations ? [{ service: config.services.api, why: migrations, recreate: false }] : []),
       ...sessions.filter(owner).map((s) => ({ service: owner(s)!.service, why: sessionWhy(s), recreate: false })),
       ...workers.filter((w) => w.why).map((w) => ({ service: w.service, why: w.why!, recreate: false })),
+      ...(await named(r)).map((service) => ({ service, why: 'named in SERVICES', recreate: false })),
     ])
     const restarts = (s: string) => changed.some((c) => c.service === s)
     const held = heldInstances(all, holds, (s) => (restarts(s) ? 'stopped' : 'paused'))
@@ -101,12 +105,16 @@ export class InPlace implements RestartMode {
           'Leave that service out of WORKER_SERVICES, or use --restart-mode restart.',
       )
     }
-    const { consumed, silent } = await consumedBy(this.controller(r, services), found.map((w) => w.name), 3)
+    const { consumed, silent, scheduled } = await surveyOf(this.controller(r, services), found.map((w) => w.name), 3)
     return found.map((w) => {
       const queues = (consumed[w.name] ?? []).map((q) => q.name)
       const why = silent.includes(w.name)
         ? `${w.name} does not answer Celery's remote control within 3 s`
-        : !queues.length ? `${w.name} consumes no queue (deaf since a broker reconnect?); a restart makes it consume again` : undefined
+        : !queues.length
+          ? `${w.name} consumes no queue (deaf since a broker reconnect?); a restart makes it consume again`
+          : scheduled[w.name]
+            ? `${w.name} holds ${scheduled[w.name]} tasks scheduled for later (a countdown); only a restart discards them without a trace`
+            : undefined
       return { ...w, queues, why }
     })
   }
@@ -184,7 +192,7 @@ export class InPlace implements RestartMode {
     const t0 = Date.now()
     const names = (await this.workersNow(r, services)).map((w) => w.name)
     const c = this.controller(r, services)
-    const { consumed, silent } = await consumedBy(c, names)
+    const { consumed, silent } = await surveyOf(c, names)
     if (silent.length) throw new Error(`no answer from the Celery worker${silent.length > 1 ? 's' : ''} ${silent.join(', ')} within 10 s; nothing was emptied`)
     this.before = { ...consumed, ...this.before }
     const queues = [...new Set(Object.values(consumed).flatMap((qs) => qs.map((q) => q.name)))]
@@ -276,7 +284,7 @@ export class InPlace implements RestartMode {
 const nameOf = (i: Instance) => ({ name: i.name, service: i.service })
 
 const straysIn = (t: ProcessTable) =>
-  straysOf(t).map((p) => ({ ...p, instance: t.instance.name, service: t.instance.service, command: p.argv.join(' ').slice(0, 200) }))
+  straysOf(t).map((p) => ({ ...p, instance: t.instance.name, service: t.instance.service, command: p.argv.join(' ').replace(/\s+/g, ' ').slice(0, 200) }))
 
 const sessionWhy = (s: Session) =>
   `its database session pid ${s.pid} holds a lock on the tables (${s.detail}); ending it alone would leave a dead connection in its pool`
