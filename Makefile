@@ -9,19 +9,24 @@ cli = $(if $(filter command line,$(origin $(1))),$($(1)))
 YES_FLAG := $(if $(filter 1 true yes,$(call cli,YES)),--yes,)
 ARGS_FLAGS := $(call cli,ARGS)
 TARGET_KIND := $(call cli,TARGET)
-PHASES := assess truncate-logs restart truncate-db flush-redis run-test validate
 REPORTS := reports
 TIER = $(NODE_RUN) test/run.mts --require-harness
 
-# TARGET=kubernetes without a KUBE_CONTEXT of your own: the bundled cluster and the example on it.
-K8S_STATE := /var/lib/reset-and-test-k8s
-# The cluster's own kubectl is the fallback when the machine has none: a kubectl of yours comes first.
-export PATH := $(PATH):$(K8S_STATE)/bin
-K8S_EXAMPLE := $(if $(filter kubernetes,$(TARGET_KIND)),--target kubernetes $(if $(RT_KUBE_CONTEXT)$(shell grep -s '^KUBE_CONTEXT=' .env),,--kube-context reset-and-test-local --kube-namespace reset-and-test-example --kubeconfig-file $(K8S_STATE)/kubeconfig))
-K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),$(if $(RT_KUBE_CONTEXT)$(shell grep -s '^KUBE_CONTEXT=' .env),,k8s-example))
+# The phases, in the order of lib/run/registry.ts, as the suite lists them (remade when the registry changes).
+PHASES_MK := .state/make-phases.mk
+-include $(PHASES_MK)
+$(PHASES_MK): lib/run/registry.ts | node_modules/.installed
+	@mkdir -p $(dir $@)
+	@echo "PHASES := $$($(NODE_RUN) scripts/reset_and_run.mts --list-phases | tr '\n' ' ')" > $@
+
+# TARGET=kubernetes: the suite's configuration says which cluster (without a KUBE_CONTEXT of your own, the
+# bundled one, which k8s-ready brings up with the example first). Its kubectl is the fallback on PATH.
+export PATH := $(PATH):/var/lib/reset-and-test-k8s/bin
+K8S_EXAMPLE := $(if $(filter kubernetes,$(TARGET_KIND)),--target kubernetes)
+K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),k8s-ready)
 
 .DEFAULT_GOAL := help
-.PHONY: help install engine cluster cluster-down k8s-example reset-and-test docker-test $(PHASES) test unit e2e e2e-v1 e2e-k8s \
+.PHONY: help install engine cluster cluster-down k8s-example k8s-ready reset-and-test docker-test $(PHASES) test unit e2e e2e-v1 e2e-k8s \
         typecheck bench restore rollback-code rollback-db reset-circuit check versions
 
 help: ## list the targets
@@ -47,6 +52,9 @@ cluster-down: node_modules/.installed ## stop the local Kubernetes cluster and r
 
 k8s-example: node_modules/.installed cluster ## the example stack on the local cluster: images built and loaded, manifests applied
 	@$(NODE_RUN) scripts/ensure-k8s.mts example
+
+k8s-ready: node_modules/.installed engine ## TARGET=kubernetes: the bundled cluster and example, when the suite acts on them
+	@$(NODE_RUN) scripts/ensure-k8s.mts for-target $(ARGS_FLAGS)
 
 reset-and-test: node_modules/.installed engine $(K8S_PREP) ## reset the stack and run the smoke test (all seven phases)
 	$(NODE_RUN) scripts/reset_and_run.mts $(YES_FLAG) $(K8S_EXAMPLE) $(ARGS_FLAGS)

@@ -12,6 +12,11 @@ import type { PlannedRedis } from '../lib/safety/plan.ts'
 import { out, seconds } from '../lib/util/output.ts'
 
 export default definePhase(import.meta, 'flush-redis', {
+  title: 'clear Redis',
+  purpose:
+    'Clear Redis (REDIS_MODE: FLUSHALL, FLUSHDB, or SCAN + UNLINK of REDIS_PATTERNS; REDIS_KEEP put back), ' +
+    'then let the held workers go as the restart mode says; in place, prove the state clean.',
+  settings: ['REDIS_MODE', 'REDIS_PATTERNS', 'REDIS_KEEP', 'RESTART_MODE'],
   async run(ctx) {
     const planned = ctx.plan?.redis
     if (!planned) throw new Error('no plan for Redis: the gate did not run')
@@ -19,7 +24,8 @@ export default definePhase(import.meta, 'flush-redis', {
       ctx,
       async (kv) => {
         await ctx.mode.hold(ctx) // after the server was shown to be this project's: a refusal changes nothing
-        if (ctx.options.backup) await backupKeys({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(ctx.config) }, kv, planned)
+        if (ctx.options.backup)
+          await backupKeys({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(ctx.config) }, kv, planned)
         return planned.mode === 'patterns' ? deletePatterns(ctx, kv, planned) : flush(ctx, kv, planned)
       },
       { destructive: true },
@@ -40,8 +46,15 @@ async function deletePatterns(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<
   const count = Object.values(removed).reduce((a, b) => a + b, 0)
   if (ctx.dryRun) return { keys: count }
   const left = Object.entries(await kv.countByPatterns(patterns)).filter(([, n]) => n > 0)
-  if (left.length) throw new Error(`keys still match after deletion: ${left.map(([p, n]) => `${p}=${n}`).join(', ')} (written meanwhile?)`)
-  out.ok(`${count} keys removed in ${seconds(Date.now() - t0)}: ${Object.entries(removed).map(([p, n]) => `${p}=${n}`).join(' ')}`)
+  if (left.length)
+    throw new Error(
+      `keys still match after deletion: ${left.map(([p, n]) => `${p}=${n}`).join(', ')} (written meanwhile?)`,
+    )
+  out.ok(
+    `${count} keys removed in ${seconds(Date.now() - t0)}: ${Object.entries(removed)
+      .map(([p, n]) => `${p}=${n}`)
+      .join(' ')}`,
+  )
   return { keys: count }
 }
 
@@ -51,8 +64,16 @@ async function flush(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<{ keys: n
   const keep = planned.keep.map((k) => k.pattern)
   const kept = await kv.flush(planned.mode as 'flushall' | 'flushdb', keep)
   if (ctx.dryRun) return { keys: before }
-  const left = (planned.mode === 'flushall' ? await kv.keyspace() : [{ db: kv.db, keys: await kv.dbsize() }]).filter((d) => d.keys > (d.db === kv.db ? kept : 0))
-  if (left.length) throw new Error(`keys left after ${planned.mode.toUpperCase()}: ${left.map((d) => `db${d.db}=${d.keys}`).join(', ')}`)
-  out.ok(`${planned.mode.toUpperCase()} ASYNC in ${seconds(Date.now() - t0)}: ${before} -> ${kept} keys (${planned.databases.map((d) => `db${d.db}`).join(', ') || 'no keys'})${kept ? `: ${kept} put back as they were (${keep.join(', ')})` : ''}`)
+  const left = (planned.mode === 'flushall' ? await kv.keyspace() : [{ db: kv.db, keys: await kv.dbsize() }]).filter(
+    (d) => d.keys > (d.db === kv.db ? kept : 0),
+  )
+  if (left.length)
+    throw new Error(
+      `keys left after ${planned.mode.toUpperCase()}: ${left.map((d) => `db${d.db}=${d.keys}`).join(', ')}`,
+    )
+  const databases = planned.databases.map((d) => `db${d.db}`).join(', ') || 'no keys'
+  const putBack = kept ? `: ${kept} put back as they were (${keep.join(', ')})` : ''
+  const took = seconds(Date.now() - t0)
+  out.ok(`${planned.mode.toUpperCase()} ASYNC in ${took}: ${before} -> ${kept} keys (${databases})${putBack}`)
   return { keys: before, kept }
 }

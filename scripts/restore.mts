@@ -11,20 +11,41 @@ import { SUITE_ROOT } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import type { Ctx } from '../lib/run/context.ts'
 import { stateKey } from '../lib/run/record.ts'
-import { DATABASE_FILE, latestBackup, readManifest, REDIS_FILE, refuseForeignBackup, restoreKeys, restoreTables, type BackupDir } from '../lib/safety/backup.ts'
+import {
+  DATABASE_FILE,
+  latestBackup,
+  readManifest,
+  REDIS_FILE,
+  refuseForeignBackup,
+  restoreKeys,
+  restoreTables,
+  type BackupDir,
+} from '../lib/safety/backup.ts'
 import { out } from '../lib/util/output.ts'
 
 const backupOf = (ctx: Ctx): BackupDir => ({
-  dir: typeof ctx.options.flags.dir === 'string' ? path.resolve(ctx.options.flags.dir) : latestBackup(path.join(SUITE_ROOT, 'backups')),
+  dir:
+    typeof ctx.options.flags.dir === 'string'
+      ? path.resolve(ctx.options.flags.dir)
+      : latestBackup(path.join(SUITE_ROOT, 'backups')),
   dryRun: ctx.dryRun,
   stack: stateKey(ctx.config),
 })
 
 export default definePhase(import.meta, 'restore', {
+  title: 'put back the rows and keys a --backup run saved',
+  purpose:
+    'Restore a backup made with --backup: the saved tables are emptied (no CASCADE) and reloaded with their ' +
+    'sequences, the saved Redis keys restored (REPLACE).',
+  flags: [['--dir DIR', 'the backup folder (default: the newest under backups/)']],
   async inventory(ctx) {
     const { dir } = backupOf(ctx)
     const m = readManifest(dir)
-    return [`restore from ${dir} (made ${m.createdAt} from ${m.stack ?? 'an unrecorded stack'}): tables ${m.tables?.join(', ') ?? 'none'} of database ${m.database ?? '?'} emptied and reloaded; ${m.redisKeys ?? 0} Redis keys replaced`]
+    return [
+      `restore from ${dir} (made ${m.createdAt} from ${m.stack ?? 'an unrecorded stack'}): tables ` +
+        `${m.tables?.join(', ') ?? 'none'} of database ${m.database ?? '?'} emptied and reloaded; ` +
+        `${m.redisKeys ?? 0} Redis keys replaced`,
+    ]
   },
   async run(ctx) {
     const b = backupOf(ctx)
@@ -50,7 +71,10 @@ export default definePhase(import.meta, 'restore', {
 
 async function restoreRows(ctx: Ctx, b: BackupDir, db: Parameters<typeof restoreTables>[0], tables: string[]) {
   if (ctx.dryRun) {
-    out.info(`[dry-run] would empty ${tables.join(', ')} and reload them from ${path.join(b.dir, DATABASE_FILE)} in one transaction`)
+    out.info(
+      `[dry-run] would empty ${tables.join(', ')} and reload them from ${path.join(b.dir, DATABASE_FILE)} in one ` +
+        `transaction`,
+    )
     return 0
   }
   const n = await restoreTables(db, b.dir, ctx.config.database.lockTimeoutMs)

@@ -11,6 +11,11 @@ import { maskedLines, out, seconds } from '../lib/util/output.ts'
 import { verdict } from '../lib/app/verdict.ts'
 
 export default definePhase(import.meta, 'run-test', {
+  title: 'run the smoke test in the api container',
+  purpose:
+    'Run TEST_COMMAND in the api container (TEST_TIMEOUT); pass when the exit code is 0, ' +
+    'TEST_PASS_PATTERN matches and TEST_FAIL_PATTERN does not.',
+  settings: ['TEST_COMMAND', 'TEST_PASS_PATTERN', 'TEST_FAIL_PATTERN', 'TEST_TIMEOUT'],
   async run(ctx) {
     const { config, target } = ctx
     const api = await target.instance(config.services.api)
@@ -47,7 +52,11 @@ export default definePhase(import.meta, 'run-test', {
     const tookMs = Date.now() - t0
     const where = path.relative(process.cwd(), logFile)
 
-    if (result.stopped !== undefined) throw new Error(`the test did not finish within TEST_TIMEOUT=${config.test.timeoutMs / 1000} s; ${result.stopped}. Output: ${where}`)
+    if (result.stopped !== undefined)
+      throw new Error(
+        `the test did not finish within TEST_TIMEOUT=${config.test.timeoutMs / 1000} s; ${result.stopped}. Output: ` +
+          `${where}`,
+      )
     const v = verdict(output, result.code, config.test.passPattern, config.test.failPattern)
     if (!v.passed) throw new Error(`${v.reason} after ${seconds(tookMs)}; its output is above and in ${where}`)
     out.ok(`test passed in ${seconds(tookMs)}: ${v.reason}; output saved to ${where}`)

@@ -16,6 +16,11 @@ import { out, seconds } from '../lib/util/output.ts'
 const ATTEMPTS = 3
 
 export default definePhase(import.meta, 'truncate-db', {
+  title: 'truncate the database tables',
+  purpose:
+    'Truncate RESET_TABLES (and the CASCADE_TABLES they reach) in one statement with RESTART IDENTITY, ' +
+    'and check every table is empty.',
+  settings: ['RESET_TABLES', 'CASCADE_TABLES', 'TRUNCATE_TRIGGERS', 'LOCK_TIMEOUT', 'RESTART_MODE'],
   async run(ctx) {
     const { config, plan } = ctx
     const planned = plan?.database
@@ -28,18 +33,48 @@ export default definePhase(import.meta, 'truncate-db', {
         const names = planned.tables.map((t) => t.name)
         const tables = await resolveTables(db, names)
         const beyond = await reachOf(db, tables)
-        const triggers = (await truncateTriggers(db, tables.map((t) => t.oid))).filter((t) => !planned.triggers.some((p) => p.name === t.name && p.table === t.table))
+        const triggers = (
+          await truncateTriggers(
+            db,
+            tables.map((t) => t.oid),
+          )
+        ).filter((t) => !planned.triggers.some((p) => p.name === t.name && p.table === t.table))
         if (beyond.length || triggers.length) {
-          throw new RefusedError(`since the plan was made, ${[...beyond.map((r) => `${r.name} (reached as ${r.via})`), ...triggers.map((t) => `trigger ${t.name} on ${t.table}`)].join(', ')} appeared; nothing was truncated. Rerun to see the new plan.`)
+          const news = [
+            ...beyond.map((r) => `${r.name} (reached as ${r.via})`),
+            ...triggers.map((t) => `trigger ${t.name} on ${t.table}`),
+          ]
+          throw new RefusedError(
+            `since the plan was made, ${news.join(', ')} appeared; nothing was truncated. Rerun to see the new plan.`,
+          )
         }
         await ctx.mode.hold(ctx) // read from the workers again: what the record says is not trusted
-        await ctx.mode.beforeTruncate(ctx, db, tables.map((t) => t.oid))
-        if (ctx.options.backup) await backupTables({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(config) }, db, names)
-        await truncate(ctx, db, names, tables.filter((t) => t.kind === 'p').map((t) => t.name))
+        await ctx.mode.beforeTruncate(
+          ctx,
+          db,
+          tables.map((t) => t.oid),
+        )
+        if (ctx.options.backup)
+          await backupTables({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(config) }, db, names)
+        await truncate(
+          ctx,
+          db,
+          names,
+          tables.filter((t) => t.kind === 'p').map((t) => t.name),
+        )
         const total = planned.tables.reduce((n, t) => n + (typeof t.rows === 'number' ? t.rows : 0), 0)
         if (ctx.dryRun) return { rows: total, tables: names.length }
-        const left = Object.entries(await countRows(db, names.filter((n) => !tables.some((t) => t.name === n && t.kind === 'f')))).filter(([, n]) => n !== 0)
-        if (left.length) throw new Error(`tables not empty after TRUNCATE: ${left.map(([t, n]) => `${t}=${n}`).join(', ')} (the app wrote meanwhile?)`)
+        const left = Object.entries(
+          await countRows(
+            db,
+            names.filter((n) => !tables.some((t) => t.name === n && t.kind === 'f')),
+          ),
+        ).filter(([, n]) => n !== 0)
+        if (left.length)
+          throw new Error(
+            `tables not empty after TRUNCATE: ${left.map(([t, n]) => `${t}=${n}`).join(', ')} (the app wrote ` +
+              `meanwhile?)`,
+          )
         out.ok(`after: every table empty (${names.join(', ')}); ${total} rows removed, identities restarted`)
         return { rows: total, tables: names.length }
       },
@@ -64,10 +99,17 @@ async function truncate(ctx: Ctx, db: Database, names: string[], partitioned: st
         continue
       }
       if (!(e instanceof DbError) || e.code !== LOCK_NOT_AVAILABLE) throw e
-      const holders = await lockHolders(db, (await resolveTables(db, names)).map((t) => t.oid))
+      const holders = await lockHolders(
+        db,
+        (await resolveTables(db, names)).map((t) => t.oid),
+      )
       throw new Error(
-        `could not lock the tables within LOCK_TIMEOUT=${config.database.lockTimeoutMs / 1000} s; nothing was truncated.\n` +
-          (holders.length ? holders.map((h) => `      ${h}`).join('\n') + `\n      End that session (SELECT pg_terminate_backend(<pid>)) or let it finish, then rerun.` : '      The lock holder has gone; rerun.'),
+        `could not lock the tables within LOCK_TIMEOUT=${config.database.lockTimeoutMs / 1000} s; nothing was ` +
+          `truncated.\n` +
+          (holders.length
+            ? holders.map((h) => `      ${h}`).join('\n') +
+              `\n      End that session (SELECT pg_terminate_backend(<pid>)) or let it finish, then rerun.`
+            : '      The lock holder has gone; rerun.'),
       )
     }
   }

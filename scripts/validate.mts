@@ -1,14 +1,13 @@
 #!/usr/bin/env -S node --import tsx
-// validate: check what holds after every good run — the checks of CHECKS_FILE (checks/fastapi-k8-proto.yaml
-// by default: every campaign in a finished state, one FETCH_LEADS job per campaign, one ENRICH_LEAD job
-// per lead, no unfinished or failed job, no duplicate email, a user and an organization, and the exact
-// EXPECT_* numbers asked for); then summarise the errors the app logged, those of the reset apart from
-// those of the test.
+// validate: check what holds after every good run — the checks of CHECKS_FILE (by default: every
+// campaign in a finished state, one FETCH_LEADS job per campaign, one ENRICH_LEAD job per lead, no
+// unfinished or failed job, no duplicate email, a user and an organization, and the exact EXPECT_*
+// numbers asked for); then summarise the errors the app logged, the reset's apart from the test's.
 import path from 'node:path'
 import { countRows } from '../lib/access/catalog.ts'
 import { withDatabase } from '../lib/access/database.ts'
 import { showCount } from '../lib/access/sql.ts'
-import { judge, loadChecks, relationsSql } from '../lib/app/checks.ts'
+import { judge, loadChecks, relationsSql, type Checks } from '../lib/app/checks.ts'
 import { logFindings, saveFindings } from '../lib/app/log-findings.ts'
 import { SUITE_ROOT } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
@@ -16,28 +15,54 @@ import { out, table } from '../lib/util/output.ts'
 
 const settingsOf = (values: Record<string, string>) => (k: string) => values[k]
 
+/** The checks, read once before anything runs (a mistake in the file is exit 9 with its line). */
+let checksFile: Checks | undefined
+
 export default definePhase(import.meta, 'validate', {
-  // The checks file is read before anything runs: a mistake in it is exit 9 with its line.
-  check: (config) => loadChecks(config.test.checksFile, settingsOf(config.values)).problems,
+  title: 'validate the results',
+  purpose:
+    'Check what a good run leaves in the database (the checks of CHECKS_FILE); report the errors logged ' +
+    'during the reset and during the test apart (STRICT_LOGS fails on the latter).',
+  settings: ['CHECKS_FILE', 'STRICT_LOGS', 'EXPECT_CAMPAIGNS', 'CAMPAIGN_FINISHED_STATES'],
+  check(config) {
+    const { checks, problems } = loadChecks(config.test.checksFile, settingsOf(config.values))
+    checksFile = checks
+    return problems
+  },
   async run(ctx) {
     const { config, target } = ctx
-    const { checks: file } = loadChecks(config.test.checksFile, settingsOf(config.values))
-    out.info(`checks from ${path.relative(process.cwd(), file.file) || file.file}${file.off.length ? `; off: ${file.off.join('; ')}` : ''}`)
+    const file = checksFile!
+    const off = file.off.length ? `; off: ${file.off.join('; ')}` : ''
+    out.info(`checks from ${path.relative(process.cwd(), file.file) || file.file}${off}`)
     if (ctx.dryRun) {
-      out.info(`[dry-run] nothing ran, so nothing is compared; would check: ${file.relations.map((r) => r.name).join('; ')}`)
+      out.info(
+        `[dry-run] nothing ran, so nothing is compared; would check: ${file.relations.map((r) => r.name).join('; ')}`,
+      )
       return {}
     }
-    const [[row], left] = await withDatabase(ctx, (db) => Promise.all([db.rows<Record<string, number>>(relationsSql(file.relations).sql), countRows(db, config.database.tables)]))
+    const [[row], left] = await withDatabase(ctx, (db) =>
+      Promise.all([
+        db.rows<Record<string, number>>(relationsSql(file.relations).sql),
+        countRows(db, config.database.tables),
+      ]),
+    )
     const checks = judge(file.relations, row)
     ctx.checks.push(...checks)
-    out.line(table([['check', 'relation', 'values', 'result'], ...checks.map((c) => [c.name, c.relation, c.values, c.ok ? 'ok' : 'FAILED'])]).replace(/^/gm, '    '))
+    out.line(
+      table([
+        ['check', 'relation', 'values', 'result'],
+        ...checks.map((c) => [c.name, c.relation, c.values, c.ok ? 'ok' : 'FAILED']),
+      ]).replace(/^/gm, '    '),
+    )
     const failed = checks.filter((c) => !c.ok).map((c) => c.name)
 
     // The log, read as it streams: errors before the test started came from the reset
     const f = await logFindings(target.log, ctx.record.testLogOffset)
     const label = f.offset === undefined ? 'in the log (no test start recorded)' : 'during the test'
     if (f.test.count) {
-      ;(config.test.strictLogs ? out.fail : out.warn)(`${f.test.count} errors logged ${label}, ${f.test.findings.length} kinds:`)
+      ;(config.test.strictLogs ? out.fail : out.warn)(
+        `${f.test.count} errors logged ${label}, ${f.test.findings.length} kinds:`,
+      )
       for (const l of f.test.lines) out.info(l)
       if (config.test.strictLogs) failed.push('no errors logged during the test (--strict-logs)')
     } else out.ok(`no errors logged ${label}`)
@@ -46,11 +71,19 @@ export default definePhase(import.meta, 'validate', {
       for (const l of f.reset.lines) out.info(`  ${l}`)
     }
     out.info(`every finding: ${path.relative(process.cwd(), saveFindings(f, path.join(SUITE_ROOT, 'logs')))}`)
-    if (config.test.strictLogs) ctx.checks.push({ name: 'no errors logged during the test', ok: f.test.count === 0, detail: f.test.lines.join('; ') || 'none' })
+    if (config.test.strictLogs)
+      ctx.checks.push({
+        name: 'no errors logged during the test',
+        ok: f.test.count === 0,
+        detail: f.test.lines.join('; ') || 'none',
+      })
 
-    if (failed.length) throw new Error(`${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.join('; ')}`)
+    if (failed.length)
+      throw new Error(`${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.join('; ')}`)
     out.ok(`all ${checks.length} checks hold`)
-    const rows = Object.entries(left).map(([t, n]) => `${t}:${showCount(n)}`).join(' ')
+    const rows = Object.entries(left)
+      .map(([t, n]) => `${t}:${showCount(n)}`)
+      .join(' ')
     return { checks: checks.length, rows, logErrorsReset: f.reset.count, logErrorsTest: f.test.count }
   },
 })

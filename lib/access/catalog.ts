@@ -30,12 +30,15 @@ export async function resolveTables(db: Database, names: string[]): Promise<Reso
   const missing = found.filter((t) => t.oid === null || !['r', 'p', 'f'].includes(t.kind ?? ''))
   if (missing.length) {
     throw new Error(
-      `table${missing.length > 1 ? 's' : ''} ${missing.map((t) => t.name).join(', ')} not found in the database (${db.via}); nothing was truncated. Fix RESET_TABLES or run the migrations.`,
+      `table${missing.length > 1 ? 's' : ''} ${missing.map((t) => t.name).join(', ')} not found in the database ` +
+        `(${db.via}); nothing was truncated. Fix RESET_TABLES or run the migrations.`,
     )
   }
   // In the configured order, whatever order the catalog answered in
   const order = (t: { name: string }) => names.indexOf(t.name)
-  return found.sort((a, b) => order(a) - order(b)).map((t) => ({ name: t.name, oid: Number(t.oid), qualified: t.qualified!, kind: t.kind! }))
+  return found
+    .sort((a, b) => order(a) - order(b))
+    .map((t) => ({ name: t.name, oid: Number(t.oid), qualified: t.qualified!, kind: t.kind! }))
 }
 
 export interface Reached {
@@ -44,7 +47,10 @@ export interface Reached {
   oid: number
   /** r: table, p: partitioned table, f: foreign table */
   kind: string
-  /** How it is reached: "foreign key public.audit_notes(org_id) -> public.organizations (audit_notes_org_id_fkey)", "inheritance child of jobs", "partition of events". */
+  /**
+   * How it is reached: "foreign key public.audit_notes(org_id) -> public.organizations (audit_notes_org_id_fkey)",
+   * "inheritance child of jobs", "partition of events".
+   */
   via: string
   /** A foreign table's server, whose rows a truncation would delete. */
   server?: string
@@ -62,24 +68,35 @@ export async function reachOf(db: Database, tables: ResolvedTable[]): Promise<Re
     `WITH RECURSIVE edge(parent, child, via) AS (
        SELECT con.confrelid, con.conrelid,
               format('foreign key %s(%s) -> %s (%s)', con.conrelid::regclass::text,
-                     (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = con.conrelid AND a.attnum = ANY(con.conkey)),
+                     (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid =
+                     con.conrelid AND a.attnum = ANY(con.conkey)),
                      con.confrelid::regclass::text, con.conname)
        FROM pg_constraint con WHERE con.contype = 'f' AND con.conrelid <> con.confrelid
        UNION ALL
        SELECT i.inhparent, i.inhrelid,
-              format('%s of %s', CASE WHEN c.relispartition THEN 'partition' ELSE 'inheritance child' END, i.inhparent::regclass::text)
+              format('%s of %s', CASE WHEN c.relispartition THEN 'partition' ELSE 'inheritance child' END,
+              i.inhparent::regclass::text)
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
      ), reach(oid, via) AS (
        SELECT unnest(${oids}), NULL::text COLLATE "C"
        UNION
        SELECT e.child, e.via COLLATE "C" FROM edge e JOIN reach r ON e.parent = r.oid
      )
-     SELECT DISTINCT ON (r.oid) n.nspname || '.' || c.relname AS name, r.oid::int AS oid, r.via, c.relkind::text AS kind, s.srvname AS server
+     SELECT DISTINCT ON (r.oid) n.nspname || '.' || c.relname AS name, r.oid::int AS oid, r.via, c.relkind::text AS
+     kind, s.srvname AS server
      FROM reach r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid LEFT JOIN pg_foreign_server s ON s.oid = ft.ftserver
      WHERE r.oid <> ALL(${oids}) ORDER BY r.oid, r.via`,
   )
-  return rows.map((r) => ({ name: r.name, oid: Number(r.oid), via: r.via, kind: r.kind, ...(r.server ? { server: r.server } : {}) })).sort((a, b) => a.name.localeCompare(b.name))
+  return rows
+    .map((r) => ({
+      name: r.name,
+      oid: Number(r.oid),
+      via: r.via,
+      kind: r.kind,
+      ...(r.server ? { server: r.server } : {}),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name))
 }
 
 export interface TruncateTrigger {
@@ -96,9 +113,11 @@ export interface TruncateTrigger {
 export async function truncateTriggers(db: Database, oids: number[]): Promise<TruncateTrigger[]> {
   if (oids.length === 0) return []
   return db.rows<TruncateTrigger>(
-    `SELECT t.tgname AS name, n.nspname || '.' || c.relname AS table, CASE WHEN t.tgtype & 2 = 2 THEN 'BEFORE' ELSE 'AFTER' END AS timing, t.tgfoid::regproc::text AS function
+    `SELECT t.tgname AS name, n.nspname || '.' || c.relname AS table, CASE WHEN t.tgtype & 2 = 2 THEN 'BEFORE' ELSE
+      'AFTER' END AS timing, t.tgfoid::regproc::text AS function
      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE t.tgrelid = ANY(ARRAY[${oids.join(',')}]::oid[]) AND NOT t.tgisinternal AND t.tgtype & 32 = 32 AND t.tgenabled <> 'D'
+     WHERE t.tgrelid = ANY(ARRAY[${oids.join(',')}]::oid[]) AND NOT t.tgisinternal AND t.tgtype & 32 = 32 AND
+     t.tgenabled <> 'D'
      ORDER BY 2, 1`,
   )
 }
@@ -126,12 +145,15 @@ export async function sessionsOn(db: Database, oids: number[]): Promise<Session[
   if (oids.length === 0) return []
   const rows = await db.rows<{ pid: number; addr: string | null; detail: string }>(
     `SELECT DISTINCT a.pid, host(a.client_addr) AS addr,
-            coalesce(nullif(a.application_name, ''), 'a client') || ' (' || a.usename || '@' || coalesce(host(a.client_addr), 'local') || '), ' ||
-            coalesce(a.state, '?') || coalesce(' for ' || date_trunc('second', now() - a.xact_start)::text, '') || ': ' ||
+            coalesce(nullif(a.application_name, ''), 'a client') || ' (' || a.usename || '@' ||
+            coalesce(host(a.client_addr), 'local') || '), ' ||
+            coalesce(a.state, '?') || coalesce(' for ' || date_trunc('second', now() - a.xact_start)::text, '') || ': '
+            ||
             left(regexp_replace(a.query, '\\s+', ' ', 'g'), 80) AS detail
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
      WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND l.relation = ANY(ARRAY[${oids.join(',')}]::oid[]) AND a.pid <> pg_backend_pid() AND a.application_name NOT LIKE 'reset-and-test:%'
+       AND l.relation = ANY(ARRAY[${oids.join(',')}]::oid[]) AND a.pid <> pg_backend_pid() AND a.application_name NOT
+       LIKE 'reset-and-test:%'
      ORDER BY a.pid`,
   )
   return rows.map((r) => ({ pid: Number(r.pid), addr: r.addr, detail: r.detail }))
@@ -140,7 +162,10 @@ export async function sessionsOn(db: Database, oids: number[]): Promise<Session[
 /** Ends those sessions (their transactions roll back); returns how many went. */
 export async function endSessions(db: Database, pids: number[]): Promise<number> {
   if (!pids.length) return 0
-  const [row] = await db.rows<{ n: number }>(`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM unnest(ARRAY[${pids.map(Number).join(',')}]::int[]) AS pid`)
+  const [row] = await db.rows<{ n: number }>(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM ` +
+      `unnest(ARRAY[${pids.map(Number).join(',')}]::int[]) AS pid`,
+  )
   return Number(row.n)
 }
 
@@ -156,14 +181,21 @@ export async function lockHolders(db: Database, oids: number[]): Promise<string[
   )
   const byPid = new Map<number, string>()
   for (const r of rows) {
-    if (!byPid.has(r.pid)) byPid.set(r.pid, `pid ${r.pid} (${r.state}, transaction open ${r.age}, last query: ${r.query}) holds ${r.mode} on ${r.relname}`)
+    if (!byPid.has(r.pid))
+      byPid.set(
+        r.pid,
+        `pid ${r.pid} (${r.state}, transaction open ${r.age}, last query: ${r.query}) holds ${r.mode} on ${r.relname}`,
+      )
   }
   return [...byPid.values()]
 }
 
 /** Every session with its locks: for the diagnostics of a failed run. */
-export const ACTIVITY_SQL = `SELECT a.pid, a.usename, a.application_name, a.client_addr::text, a.state, a.wait_event_type, a.wait_event,
-  date_trunc('second', now() - a.xact_start)::text AS xact_age, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200) AS query,
-  (SELECT string_agg(l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype) || CASE WHEN l.granted THEN '' ELSE ' (waiting)' END, '; ')
+export const ACTIVITY_SQL = `SELECT a.pid, a.usename, a.application_name, a.client_addr::text, a.state,
+  a.wait_event_type, a.wait_event,
+  date_trunc('second', now() - a.xact_start)::text AS xact_age, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200) AS
+  query,
+  (SELECT string_agg(l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype) || CASE WHEN l.granted THEN
+  '' ELSE ' (waiting)' END, '; ')
      FROM pg_locks l WHERE l.pid = a.pid) AS locks
 FROM pg_stat_activity a WHERE a.backend_type = 'client backend' ORDER BY a.pid`

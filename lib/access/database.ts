@@ -41,18 +41,39 @@ export function openDatabase(r: Reach, opts: OpenOptions = {}): Promise<Database
   const { config } = r
   const { user, password, name } = config.database
   return choosePath<Database>(r, 'database', {
-    viaUrl: (url) => PgDatabase.open(r, { connectionString: url }, `DATABASE_URL (host ${databaseUrlHost(url) ?? 'a local socket'})`, null, databaseUrlHost(url), opts),
+    viaUrl: (url) =>
+      PgDatabase.open(
+        r,
+        { connectionString: url },
+        `DATABASE_URL (host ${databaseUrlHost(url) ?? 'a local socket'})`,
+        null,
+        databaseUrlHost(url),
+        opts,
+      ),
     viaEndpoint: (ep) =>
-      PgDatabase.open(r, { host: ep.host, port: ep.port, user, password, database: name }, ep.kind === 'forwarded' ? `pg through a port-forward to ${ep.instance?.name}` : `pg to ${ep.host}:${ep.port}`, ep, ep.host, opts),
+      PgDatabase.open(
+        r,
+        { host: ep.host, port: ep.port, user, password, database: name },
+        ep.kind === 'forwarded' ? `pg through a port-forward to ${ep.instance?.name}` : `pg to ${ep.host}:${ep.port}`,
+        ep,
+        ep.host,
+        opts,
+      ),
     viaExec: () => PsqlDatabase.open(r),
   })
 }
 
 /** Open, use, always close. */
-export const withDatabase = <T>(r: Reach, use: (db: Database) => Promise<T>, opts: OpenOptions = {}): Promise<T> => using(openDatabase(r, opts), use)
+export const withDatabase = <T>(r: Reach, use: (db: Database) => Promise<T>, opts: OpenOptions = {}): Promise<T> =>
+  using(openDatabase(r, opts), use)
 
 function printSql(sql: string) {
-  out.info(`[dry-run] would execute SQL:\n${sql.split('\n').map((l) => `      ${l}`).join('\n')}`)
+  out.info(
+    `[dry-run] would execute SQL:\n${sql
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n')}`,
+  )
 }
 
 /** The pg client to a port on this machine. */
@@ -69,7 +90,14 @@ class PgDatabase implements Database {
     private endpoint: Endpoint | null,
   ) {}
 
-  static async open(r: Reach, where: pg.ClientConfig, via: string, endpoint: Endpoint | null, host: string | null, opts: OpenOptions): Promise<Database> {
+  static async open(
+    r: Reach,
+    where: pg.ClientConfig,
+    via: string,
+    endpoint: Endpoint | null,
+    host: string | null,
+    opts: OpenOptions,
+  ): Promise<Database> {
     const { config } = r
     const settings: pg.ClientConfig = {
       ...where,
@@ -86,14 +114,33 @@ class PgDatabase implements Database {
       await client.connect()
     } catch (e) {
       await endpoint?.close()
-      const hint = endpoint?.kind === 'published' ? `Is the ${config.services.postgres} service running and healthy? Check the credentials in the app's .env.` : 'Is the server running, and are the credentials right?'
+      const hint =
+        endpoint?.kind === 'published'
+          ? `Is the ${config.services.postgres} service running and healthy? Check the credentials in the app's .env.`
+          : 'Is the server running, and are the credentials right?'
       throw new Error(`cannot connect to PostgreSQL (${via}): ${(e as Error).message}. ${hint}`)
     }
     const db = new PgDatabase(r, client, settings, via, endpoint)
     try {
-      const [row] = await db.rows<{ name: string; addr: string | null }>('SELECT current_database() AS name, host(inet_server_addr()) AS addr')
+      const [row] = await db.rows<{ name: string; addr: string | null }>(
+        'SELECT current_database() AS name, host(inet_server_addr()) AS addr',
+      )
       db.name = row.name
-      Object.assign(db, await identify(r, { service: config.services.postgres, subject: `database ${row.name}`, addr: row.addr, endpoint, host, database: row.name }, opts))
+      Object.assign(
+        db,
+        await identify(
+          r,
+          {
+            service: config.services.postgres,
+            subject: `database ${row.name}`,
+            addr: row.addr,
+            endpoint,
+            host,
+            database: row.name,
+          },
+          opts,
+        ),
+      )
       return db
     } catch (e) {
       await db.close()
@@ -119,7 +166,10 @@ class PgDatabase implements Database {
     if (!pid) return
     const side = new pg.Client({ ...this.settings, application_name: `${appName()}:cancel` })
     side.on('error', () => {})
-    await side.connect().then(() => side.query('SELECT pg_cancel_backend($1)', [pid])).catch(() => {})
+    await side
+      .connect()
+      .then(() => side.query('SELECT pg_cancel_backend($1)', [pid]))
+      .catch(() => {})
     await side.end().catch(() => {})
   }
 
@@ -172,17 +222,32 @@ class PsqlDatabase implements Database {
     return db
   }
 
-  private psql(args: string[], options: { input?: string; timeoutMs: number; appName?: string; signal?: AbortSignal | undefined }) {
+  private psql(
+    args: string[],
+    options: { input?: string; timeoutMs: number; appName?: string; signal?: AbortSignal | undefined },
+  ) {
     const { config, target } = this.r
     const { user, password, name } = config.database
-    const env = { PGPASSWORD: password, PGAPPNAME: options.appName ?? appName(), PGOPTIONS: `-c lock_timeout=${Math.round(config.database.lockTimeoutMs)}` }
-    return target.exec(config.services.postgres, ['psql', '-X', '-q', '-At', '-U', user, '-d', name, ...args], { env, allowFailure: true, input: options.input, timeoutMs: options.timeoutMs, ...('signal' in options ? { signal: options.signal } : {}) })
+    const env = {
+      PGPASSWORD: password,
+      PGAPPNAME: options.appName ?? appName(),
+      PGOPTIONS: `-c lock_timeout=${Math.round(config.database.lockTimeoutMs)}`,
+    }
+    return target.exec(config.services.postgres, ['psql', '-X', '-q', '-At', '-U', user, '-d', name, ...args], {
+      env,
+      allowFailure: true,
+      input: options.input,
+      timeoutMs: options.timeoutMs,
+      ...('signal' in options ? { signal: options.signal } : {}),
+    })
   }
 
   /** Interrupted: cancel our session's statement on the server (the psql inside keeps running otherwise). */
   private cancel = () => {
     const sql = `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = ${literal(appName())}`
-    void this.psql(['-c', sql], { timeoutMs: 10_000, appName: `${appName()}:cancel`, signal: undefined }).catch(() => {})
+    void this.psql(['-c', sql], { timeoutMs: 10_000, appName: `${appName()}:cancel`, signal: undefined }).catch(
+      () => {},
+    )
   }
 
   private async run(sql: string): Promise<string> {
@@ -190,19 +255,32 @@ class PsqlDatabase implements Database {
     signal.throwIfAborted()
     signal.addEventListener('abort', this.cancel, { once: true })
     try {
-      const input = `\\set VERBOSITY verbose\nSET statement_timeout = ${Math.round(config.database.statementTimeoutMs)};\n${sql}\n`
-      const res = await this.psql(['-v', 'ON_ERROR_STOP=1', '-f', '-'], { input, timeoutMs: config.database.statementTimeoutMs + 10_000 })
+      const input =
+        `\\set VERBOSITY verbose\nSET statement_timeout = ` +
+        `${Math.round(config.database.statementTimeoutMs)};\n${sql}\n`
+      const res = await this.psql(['-v', 'ON_ERROR_STOP=1', '-f', '-'], {
+        input,
+        timeoutMs: config.database.statementTimeoutMs + 10_000,
+      })
       if (signal.aborted) throw signal.reason
       if (res.code === 0) return res.stdout
       const text = res.stderr.trim() || res.stdout.trim() || `psql exited with ${res.code}`
-      throw new DbError(text.split('\n').filter((l) => !/^(LOCATION|psql:.*ROLLBACK)/.test(l)).join(' '), /ERROR:\s+([0-9A-Z]{5}):/.exec(text)?.[1])
+      throw new DbError(
+        text
+          .split('\n')
+          .filter((l) => !/^(LOCATION|psql:.*ROLLBACK)/.test(l))
+          .join(' '),
+        /ERROR:\s+([0-9A-Z]{5}):/.exec(text)?.[1],
+      )
     } finally {
       signal.removeEventListener('abort', this.cancel)
     }
   }
 
   async rows<T>(sql: string): Promise<T[]> {
-    return JSON.parse((await this.run(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q;`)).trim() || '[]') as T[]
+    return JSON.parse(
+      (await this.run(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q;`)).trim() || '[]',
+    ) as T[]
   }
 
   async execute(sql: string): Promise<void> {

@@ -21,8 +21,22 @@ export interface OpenOptions {
 
 /** Where each server's settings are: the URL and access keys, its service and port. */
 const SERVERS = {
-  database: { urlKey: 'DATABASE_URL', accessKey: 'DB_ACCESS', port: 5432, url: (c: Config) => c.database.url, access: (c: Config) => c.database.access, service: (c: Config) => c.services.postgres },
-  redis: { urlKey: 'REDIS_URL', accessKey: 'REDIS_ACCESS', port: 6379, url: (c: Config) => c.redis.url, access: (c: Config) => c.redis.access, service: (c: Config) => c.services.redis },
+  database: {
+    urlKey: 'DATABASE_URL',
+    accessKey: 'DB_ACCESS',
+    port: 5432,
+    url: (c: Config) => c.database.url,
+    access: (c: Config) => c.database.access,
+    service: (c: Config) => c.services.postgres,
+  },
+  redis: {
+    urlKey: 'REDIS_URL',
+    accessKey: 'REDIS_ACCESS',
+    port: 6379,
+    url: (c: Config) => c.redis.url,
+    access: (c: Config) => c.redis.access,
+    service: (c: Config) => c.services.redis,
+  },
 } as const
 
 export interface Ways<T> {
@@ -47,16 +61,28 @@ export function choosePath<T>(r: Reach, server: keyof typeof SERVERS, ways: Ways
     if (access !== 'exec') {
       const endpoint = await r.target.endpoint(s.service(r.config), s.port)
       if (endpoint) return ways.viaEndpoint(endpoint)
-      if (access === 'port') throw new Error(`service ${s.service(r.config)} publishes no port for ${s.port}; publish it in the compose file, set ${s.urlKey}, or set ${s.accessKey}=exec`)
+      if (access === 'port')
+        throw new Error(
+          `service ${s.service(r.config)} publishes no port for ${s.port}; publish it in the compose file, set ` +
+            `${s.urlKey}, or set ${s.accessKey}=exec`,
+        )
     }
     return ways.viaExec()
   })
 }
 
 /** A client run inside a service's instance: how it is reached, and why the server is this project's. */
-export async function inside(r: Reach, service: string, client: string): Promise<{ name: string; via: string; server: string }> {
+export async function inside(
+  r: Reach,
+  service: string,
+  client: string,
+): Promise<{ name: string; via: string; server: string }> {
   const c = await r.target.instance(service)
-  return { name: c.name, via: `${client} in container ${c.name}`, server: `${c.name}, an instance of ${service} in ${r.target.describe()} (${client} runs inside it)` }
+  return {
+    name: c.name,
+    via: `${client} in container ${c.name}`,
+    server: `${c.name}, an instance of ${service} in ${r.target.describe()} (${client} runs inside it)`,
+  }
 }
 
 /** Opens a connection; any failure but a refusal or an interruption says the server cannot be reached. */
@@ -70,7 +96,10 @@ export async function opening<T>(r: Reach, connect: () => Promise<T>): Promise<T
 }
 
 /** Open, use, always close. */
-export async function using<K extends { close(): Promise<void> }, T>(open: Promise<K>, use: (k: K) => Promise<T>): Promise<T> {
+export async function using<K extends { close(): Promise<void> }, T>(
+  open: Promise<K>,
+  use: (k: K) => Promise<T>,
+): Promise<T> {
   const k = await open
   try {
     return await use(k)

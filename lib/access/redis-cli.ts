@@ -16,7 +16,8 @@ if ARGV[4] == 'unlink' then
   for i = 1, #keys, 500 do n = n + redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys))) end
   out[2] = n
 else
-  for i, k in ipairs(keys) do out[i + 1] = (k:gsub('.', function(c) return string.format('%02x', string.byte(c)) end)) end
+  local hex = function(c) return string.format('%02x', string.byte(c)) end
+  for i, k in ipairs(keys) do out[i + 1] = (k:gsub('.', hex)) end
 end
 return out`
 
@@ -26,7 +27,8 @@ c=0; n=0; : > "/tmp/rt-scan-$$"
 while :; do
   out=$(redis-cli "$@" EVAL "$RT_LUA" 0 "$c" "$RT_PATTERN" "$RT_COUNT" "$RT_ACTION") || { echo "$out" >&2; exit 1; }
   c=$(printf '%s\\n' "$out" | sed -n 1p)
-  if [ "$RT_ACTION" = unlink ]; then n=$((n + $(printf '%s\\n' "$out" | sed -n 2p))); else printf '%s\\n' "$out" | sed -n '2,$p' >> "/tmp/rt-scan-$$"; fi
+  if [ "$RT_ACTION" = unlink ]; then n=$((n + $(printf '%s\\n' "$out" | sed -n 2p)))
+  else printf '%s\\n' "$out" | sed -n '2,$p' >> "/tmp/rt-scan-$$"; fi
   [ "$c" = 0 ] && break
 done
 if [ "$RT_ACTION" = unlink ]; then echo "$n"; else sort -u "/tmp/rt-scan-$$" | grep -c . || true; fi
@@ -60,10 +62,22 @@ export class CliKv implements Kv {
     const { config, target, signal } = this.r
     signal.throwIfAborted()
     const user = config.redis.username ? ['--user', config.redis.username] : []
-    const res = await target.exec(config.services.redis, ['redis-cli', '-e', ...user, '-n', String(this.db), ...args], { timeoutMs: config.redis.timeoutMs, mutates, env: this.env, allowFailure: true })
+    const res = await target.exec(config.services.redis, ['redis-cli', '-e', ...user, '-n', String(this.db), ...args], {
+      timeoutMs: config.redis.timeoutMs,
+      mutates,
+      env: this.env,
+      allowFailure: true,
+    })
     const text = res.stdout.trim()
-    const error = ERROR_REPLY.test(text) ? text : res.code !== 0 ? (res.stderr.trim() || text || `exit ${res.code}`) : null
-    if (error) throw new Error(`redis-cli ${args[0]} in ${this.container} answered: ${error}${/AUTH|WRONGPASS/.test(error) ? ". Check REDIS_PASSWORD (and REDIS_USERNAME) in the app's .env." : ''}`)
+    const error = ERROR_REPLY.test(text)
+      ? text
+      : res.code !== 0
+        ? res.stderr.trim() || text || `exit ${res.code}`
+        : null
+    const hint = /AUTH|WRONGPASS/.test(error ?? '')
+      ? ". Check REDIS_PASSWORD (and REDIS_USERNAME) in the app's .env."
+      : ''
+    if (error) throw new Error(`redis-cli ${args[0]} in ${this.container} answered: ${error}${hint}`)
     return text
   }
 
@@ -91,11 +105,23 @@ export class CliKv implements Kv {
 
   private async scanAll(pattern: string, action: 'count' | 'unlink'): Promise<number> {
     const { config, target } = this.r
-    const env = { ...this.env, RT_LUA: SCAN_BATCH, RT_PATTERN: pattern, RT_COUNT: String(SCAN_COUNT), RT_ACTION: action, RT_DB: String(this.db), RT_USER: config.redis.username }
+    const env = {
+      ...this.env,
+      RT_LUA: SCAN_BATCH,
+      RT_PATTERN: pattern,
+      RT_COUNT: String(SCAN_COUNT),
+      RT_ACTION: action,
+      RT_DB: String(this.db),
+      RT_USER: config.redis.username,
+    }
     const res = await target.execTracked(config.services.redis, SCAN_LOOP, { timeoutMs: config.commandTimeoutMs, env })
-    if (res.stopped !== undefined) throw new Error(`SCAN of ${pattern} in ${this.container} did not finish within COMMAND_TIMEOUT; ${res.stopped}`)
+    if (res.stopped !== undefined)
+      throw new Error(`SCAN of ${pattern} in ${this.container} did not finish within COMMAND_TIMEOUT; ${res.stopped}`)
     const n = res.stdout.trim().split('\n').pop() ?? ''
-    if (res.code !== 0 || !/^\d+$/.test(n)) throw new Error(`SCAN of ${pattern} in ${this.container} failed: ${(res.stderr || res.stdout).trim() || `exit ${res.code}`}`)
+    if (res.code !== 0 || !/^\d+$/.test(n))
+      throw new Error(
+        `SCAN of ${pattern} in ${this.container} failed: ${(res.stderr || res.stdout).trim() || `exit ${res.code}`}`,
+      )
     return Number(n)
   }
 
@@ -107,7 +133,10 @@ export class CliKv implements Kv {
 
   async deleteByPatterns(patterns: string[]) {
     if (this.r.dryRun) {
-      out.info(`[dry-run] would run in ${this.container}: ${showCommand(['redis-cli', 'EVAL', '<SCAN + UNLINK>'])} per batch of ${SCAN_COUNT}: ${patterns.join(', ')}`)
+      out.info(
+        `[dry-run] would run in ${this.container}: ${showCommand(['redis-cli', 'EVAL', '<SCAN + UNLINK>'])} per ` +
+          `batch of ${SCAN_COUNT}: ${patterns.join(', ')}`,
+      )
       return this.countByPatterns(patterns)
     }
     const removed: Record<string, number> = {}

@@ -6,7 +6,9 @@ import { identify } from './identity.ts'
 import { field, FLUSH_KEEPING, parseKeyspace, SCAN_COUNT, type Kv } from './kv.ts'
 import type { OpenOptions, Reach } from './reach.ts'
 
-type Where = ({ url: string } | { host: string; port: number; db: number }) & { /** use the app's REDIS_USERNAME/REDIS_PASSWORD */ auth: boolean }
+type Where = ({ url: string } | { host: string; port: number; db: number }) & {
+  /** use the app's REDIS_USERNAME/REDIS_PASSWORD */ auth: boolean
+}
 
 export class ClientKv implements Kv {
   server = ''
@@ -20,7 +22,15 @@ export class ClientKv implements Kv {
     private endpoint: Endpoint | null,
   ) {}
 
-  static async open(r: Reach, where: Where, via: string, db: number, endpoint: Endpoint | null, host: string | null, opts: OpenOptions): Promise<Kv> {
+  static async open(
+    r: Reach,
+    where: Where,
+    via: string,
+    db: number,
+    endpoint: Endpoint | null,
+    host: string | null,
+    opts: OpenOptions,
+  ): Promise<Kv> {
     const { config } = r
     const { username, password } = config.redis
     const options: RedisOptions = {
@@ -34,7 +44,10 @@ export class ClientKv implements Kv {
       ...(where.auth && username ? { username } : {}),
       ...(where.auth && password ? { password } : {}),
     }
-    const client = 'url' in where ? new Redis(where.url, options) : new Redis({ host: where.host, port: where.port, db: where.db, ...options })
+    const client =
+      'url' in where
+        ? new Redis(where.url, options)
+        : new Redis({ host: where.host, port: where.port, db: where.db, ...options })
     client.on('error', () => {}) // surfaced by the command that fails
     const kv = new ClientKv(r, client, via, db, endpoint)
     try {
@@ -42,13 +55,22 @@ export class ClientKv implements Kv {
     } catch (e) {
       await kv.close()
       const why = (e as Error).message
-      const hint = /NOAUTH|WRONGPASS|AUTH/i.test(why) ? "Check REDIS_PASSWORD (and REDIS_USERNAME) in the app's .env." : `Is the ${config.services.redis} service running and healthy?`
+      const hint = /NOAUTH|WRONGPASS|AUTH/i.test(why)
+        ? "Check REDIS_PASSWORD (and REDIS_USERNAME) in the app's .env."
+        : `Is the ${config.services.redis} service running and healthy?`
       throw new Error(`cannot connect to Redis (${via}): ${why}. ${hint}`)
     }
     try {
       const [, laddr] = /(?:^| )laddr=(\S+):\d+(?: |$)/.exec(String(await client.call('CLIENT', 'INFO'))) ?? []
       const addr = laddr?.replace(/^\[|\]$/g, '') ?? null
-      Object.assign(kv, await identify(r, { service: config.services.redis, subject: `the Redis server (db ${db})`, addr, endpoint, host }, opts))
+      Object.assign(
+        kv,
+        await identify(
+          r,
+          { service: config.services.redis, subject: `the Redis server (db ${db})`, addr, endpoint, host },
+          opts,
+        ),
+      )
       return kv
     } catch (e) {
       await kv.close()
@@ -74,7 +96,14 @@ export class ClientKv implements Kv {
   }
 
   async flush(mode: 'flushall' | 'flushdb', keep: string[]) {
-    if (this.r.dryRun) return void out.info(`[dry-run] would send: ${mode.toUpperCase()} ASYNC${keep.length ? `, keeping ${keep.join(', ')}` : ''} (${this.via})`), 0
+    if (this.r.dryRun)
+      return (
+        void out.info(
+          `[dry-run] would send: ${mode.toUpperCase()} ASYNC${keep.length ? `, keeping ${keep.join(', ')}` : ''} ` +
+            `(${this.via})`,
+        ),
+        0
+      )
     this.r.signal.throwIfAborted()
     return Number(await this.client.eval(FLUSH_KEEPING, 0, mode.toUpperCase(), ...keep))
   }

@@ -15,15 +15,35 @@ export function openRedis(r: Reach, opts: OpenOptions = {}): Promise<Kv> {
   return choosePath<Kv>(r, 'redis', {
     viaUrl: (url) => {
       const parts = redisUrlParts(url)
-      return ClientKv.open(r, { url, auth: !parts.username && !parts.password }, `REDIS_URL (host ${parts.host ?? 'a local socket'}, db ${parts.db})`, parts.db, null, parts.host, opts)
+      return ClientKv.open(
+        r,
+        { url, auth: !parts.username && !parts.password },
+        `REDIS_URL (host ${parts.host ?? 'a local socket'}, db ${parts.db})`,
+        parts.db,
+        null,
+        parts.host,
+        opts,
+      )
     },
     viaEndpoint: (ep) => {
-      const via = ep.kind === 'forwarded' ? `redis client through a port-forward to ${ep.instance?.name}, db ${config.redis.db}` : `redis client to ${ep.host}:${ep.port} db ${config.redis.db}`
-      return ClientKv.open(r, { host: ep.host, port: ep.port, db: config.redis.db, auth: true }, via, config.redis.db, ep, ep.host, opts)
+      const via =
+        ep.kind === 'forwarded'
+          ? `redis client through a port-forward to ${ep.instance?.name}, db ${config.redis.db}`
+          : `redis client to ${ep.host}:${ep.port} db ${config.redis.db}`
+      return ClientKv.open(
+        r,
+        { host: ep.host, port: ep.port, db: config.redis.db, auth: true },
+        via,
+        config.redis.db,
+        ep,
+        ep.host,
+        opts,
+      )
     },
     viaExec: () => CliKv.open(r),
   })
 }
 
 /** Open, use, always close. */
-export const withRedis = <T>(r: Reach, use: (kv: Kv) => Promise<T>, opts: OpenOptions = {}): Promise<T> => using(openRedis(r, opts), use)
+export const withRedis = <T>(r: Reach, use: (kv: Kv) => Promise<T>, opts: OpenOptions = {}): Promise<T> =>
+  using(openRedis(r, opts), use)

@@ -10,7 +10,10 @@ export const DEADLOCK = '40P01'
 /** Double-quote an identifier or schema.identifier whose form checkTableName accepted. */
 export function quoteIdent(name: string): string {
   if (!TABLE_NAME.test(name)) throw new Error(`refusing to quote malformed name ${JSON.stringify(name)}`)
-  return name.split('.').map((p) => `"${p}"`).join('.')
+  return name
+    .split('.')
+    .map((p) => `"${p}"`)
+    .join('.')
 }
 
 /** A SQL string literal. */
@@ -25,7 +28,12 @@ export function literal(text: string): string {
  * every table a foreign key ties to them is in the list, so PostgreSQL itself refuses if a table
  * appeared that the plan did not name.
  */
-export function truncateSql(tables: string[], lockTimeoutMs: number, statementTimeoutMs: number, partitioned: string[] = []): string {
+export function truncateSql(
+  tables: string[],
+  lockTimeoutMs: number,
+  statementTimeoutMs: number,
+  partitioned: string[] = [],
+): string {
   const target = (t: string) => (partitioned.includes(t) ? quoteIdent(t) : `ONLY ${quoteIdent(t)}`)
   return [
     'BEGIN;',
@@ -44,7 +52,13 @@ export const COUNT_LIMIT = 10_000
 
 /** Rows of each table itself (ONLY: a parent's count leaves its children out), up to COUNT_LIMIT + 1. */
 export function countSql(tables: string[]): string {
-  return tables.map((t) => `SELECT ${literal(t)} AS name, count(*)::int AS n FROM (SELECT 1 FROM ONLY ${quoteIdent(t)} LIMIT ${COUNT_LIMIT + 1}) t`).join('\nUNION ALL\n')
+  return tables
+    .map(
+      (t) =>
+        `SELECT ${literal(t)} AS name, count(*)::int AS n FROM (SELECT 1 FROM ONLY ${quoteIdent(t)} LIMIT ` +
+        `${COUNT_LIMIT + 1}) t`,
+    )
+    .join('\nUNION ALL\n')
 }
 
 /** A count from countSql for people: "10000+" when counting stopped. */

@@ -93,10 +93,9 @@ def broker(args):
     url = args.get('broker') or os.environ.get('CELERY_BROKER_URL') or os.environ.get('REDIS_URL')
     if url:
         return url
-    pw = os.environ.get('REDIS_PASSWORD', '')
-    auth = ':%s@' % quote(pw, safe='') if pw else ''
+    secret = quote(os.environ.get('REDIS_PASSWORD', ''), safe='')
     host, port = os.environ.get('REDIS_HOST', 'redis'), os.environ.get('REDIS_PORT', '6379')
-    return 'redis://%s%s:%s/%s' % (auth, host, port, os.environ.get('REDIS_DB', '0'))
+    return 'redis://%s%s:%s/%s' % (':' + secret + '@' if secret else '', host, port, os.environ.get('REDIS_DB', '0'))
 
 brokers = {}
 def connect(url):
@@ -139,9 +138,12 @@ def handle(args):
 
     action, queues = args['action'], args.get('queues', [])
     report = {}
+    def queue(q):
+        exchange = (q.get('exchange') or {}).get('name') or ''
+        return {'name': q['name'], 'exchange': exchange, 'key': q.get('routing_key') or ''}
+
     def consumed(partial=False):
-        return {w: [{'name': q['name'], 'exchange': (q.get('exchange') or {}).get('name') or '', 'key': q.get('routing_key') or ''}
-                    for q in qs] for w, qs in ask('active_queues', partial).items()}
+        return {w: [queue(q) for q in qs] for w, qs in ask('active_queues', partial).items()}
 
     if action == 'survey':
         report['consumed'] = consumed(partial=True)
@@ -182,7 +184,8 @@ def handle(args):
         report['bound'] = sorted(bound)
         found = tasks()
         report['busy'] = sum(1 for kind in found.values() if kind == 'active')
-        report['reserved'] = sum(1 for t, kind in found.items() if kind == 'reserved' and t not in args.get('revoked', []))
+        revoked = args.get('revoked', [])
+        report['reserved'] = sum(1 for t, kind in found.items() if kind == 'reserved' and t not in revoked)
     report['seconds'] = round(time.time() - t0, 3)
     return report
 
@@ -203,9 +206,12 @@ while True:
 /** Celery's own defaults: a worker's node name, and how %h, %n and %d expand in one given with -n. */
 export function nodeName(given: string | null, hostname: string): string {
   const named = given ?? '%h'
-  const [name, host] = named.includes('@') ? [named.slice(0, named.indexOf('@')), named.slice(named.indexOf('@') + 1)] : ['celery', named]
+  const [name, host] = named.includes('@')
+    ? [named.slice(0, named.indexOf('@')), named.slice(named.indexOf('@') + 1)]
+    : ['celery', named]
   const [short, ...rest] = hostname.split('.')
-  const expand = (s: string) => s.replace(/%([hnd%])/g, (_, k: string) => ({ h: hostname, n: short, d: rest.join('.'), '%': '%' })[k]!)
+  const expand = (s: string) =>
+    s.replace(/%([hnd%])/g, (_, k: string) => ({ h: hostname, n: short, d: rest.join('.'), '%': '%' })[k]!)
   return `${expand(name)}@${expand(host || '%h')}`
 }
 
@@ -231,8 +237,16 @@ export function workersIn(table: ProcessTable): CeleryWorker[] {
   const pids = new Set(workers.map((p) => p.pid))
   return workers
     .filter((p) => !pids.has(p.ppid))
-    .map((p) => ({ name: nodeName(hostnameFlag(p.argv), table.hostname), service: table.instance.service, instance: table.instance.name, pid: p.pid }))
+    .map((p) => ({
+      name: nodeName(hostnameFlag(p.argv), table.hostname),
+      service: table.instance.service,
+      instance: table.instance.name,
+      pid: p.pid,
+    }))
 }
+
+/** The program's last argument: it marks the suite's own process in a container's process table. */
+export const CONTROLLER_TAG = 'reset-and-test-celery-control'
 
 /** The program running in a worker instance, per target, from the plan to the proof. */
 const sessions = new WeakMap<Reach['target'], { service: string; process: LineProcess }>()
@@ -244,7 +258,9 @@ export interface Controller {
   services: string[]
 }
 
-/** The program, started in an instance of the controller's services when none runs there (it imports Celery meanwhile). */
+/**
+ * The program, started in an instance of the controller's services when none runs there (it imports Celery meanwhile).
+ */
 export async function startController(c: Controller): Promise<{ service: string; process: LineProcess }> {
   const { target } = c.r
   let open = sessions.get(target)
@@ -252,7 +268,7 @@ export async function startController(c: Controller): Promise<{ service: string;
     void open?.process.close()
     const service = c.services[0]
     if (!service) throw new Error('no running worker instance to reach the Celery workers from')
-    open = { service, process: await target.session(service, ['python3', '-u', '-c', PROGRAM]) }
+    open = { service, process: await target.session(service, ['python3', '-u', '-c', PROGRAM, CONTROLLER_TAG]) }
     sessions.set(target, open)
   }
   return open
@@ -263,7 +279,10 @@ async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<
   const open = await startController(c)
   const args = { broker: config.celery.brokerUrl, wait: 1, within: 10, ...request }
   const failed = (why: string) =>
-    new Error(`Celery's remote control in ${open.service} failed: ${why}. Is the broker reachable from the worker (CELERY_BROKER_URL)?`)
+    new Error(
+      `Celery's remote control in ${open.service} failed: ${why}. Is the broker reachable from the worker ` +
+        `(CELERY_BROKER_URL)?`,
+    )
   let answer: { error?: string; noReply?: string[] } & T
   try {
     answer = JSON.parse(await open.process.ask(JSON.stringify(args), 30_000))
@@ -272,7 +291,11 @@ async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<
     void open.process.close()
     throw failed(e instanceof Error ? e.message : String(e))
   }
-  if (answer.noReply) throw new Error(`no answer from the Celery worker${answer.noReply.length > 1 ? 's' : ''} ${answer.noReply.join(', ')} within 10 s`)
+  if (answer.noReply)
+    throw new Error(
+      `no answer from the Celery worker${answer.noReply.length > 1 ? 's' : ''} ${answer.noReply.join(', ')} within ` +
+        `10 s`,
+    )
   if (answer.error) throw failed(answer.error)
   return answer
 }
@@ -296,9 +319,15 @@ export async function surveyOf(c: Controller, workers: string[], within = 10): P
  * Sets aside the messages waiting in the queues and revokes every task in the workers (killing the
  * running ones), again until a round finds nothing: a killed task may have sent others.
  */
-export async function quiesce(c: Controller, workers: string[], queues: string[], revoked: string[]): Promise<Quiesced> {
+export async function quiesce(
+  c: Controller,
+  workers: string[],
+  queues: string[],
+  revoked: string[],
+): Promise<Quiesced> {
   const q = await ask<Quiesced>(c, { action: 'quiesce', workers, queues, revoked })
-  if (q.busy) throw new Error(`${q.busy} tasks still run or wait in ${workers.join(', ')} after being revoked with SIGKILL`)
+  if (q.busy)
+    throw new Error(`${q.busy} tasks still run or wait in ${workers.join(', ')} after being revoked with SIGKILL`)
   return q
 }
 
@@ -309,11 +338,17 @@ export async function quiesce(c: Controller, workers: string[], queues: string[]
  */
 export async function giveBack(c: Controller, queues: Queue[]): Promise<number> {
   const names = [...new Set(queues.map((q) => q.name))]
-  return (await ask<{ returned: number }>(c, { action: 'give-back', workers: [], queues: names, bind: queues })).returned
+  return (await ask<{ returned: number }>(c, { action: 'give-back', workers: [], queues: names, bind: queues }))
+    .returned
 }
 
 /** What the broker and the workers say now: the proof reads every claim from them. */
-export async function brokerState(c: Controller, workers: string[], queues: string[], revoked: string[]): Promise<BrokerState> {
+export async function brokerState(
+  c: Controller,
+  workers: string[],
+  queues: string[],
+  revoked: string[],
+): Promise<BrokerState> {
   return ask<BrokerState>(c, { action: 'state', workers, queues, revoked })
 }
 

@@ -4,6 +4,7 @@
 // every count is computed in one read-only query and both sides are shown.
 import { existsSync, readFileSync } from 'node:fs'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml'
+import { KEYS } from '../config/settings.ts'
 
 /** One check of a phase (validation's relations), for the table and the JUnit report. */
 export interface CheckResult {
@@ -39,16 +40,22 @@ export interface Checks {
 }
 
 /** A setting's value as the suite resolved it; undefined for a name that is not a setting. */
-export type Settings = (key: string) => string | undefined
+export type SettingLookup = (key: string) => string | undefined
 
 const FIELDS = ['name', 'count', 'relation', 'other']
 const SETTING = /\$\{([A-Z][A-Z0-9_]*)\}/g
 const WHOLE = /^\d+$/
 
-/** A setting's value inside SQL: a whole number as it is, anything else as quoted literals, one per comma-separated item. */
+/**
+ * A setting's value inside SQL: a whole number as it is, anything else as quoted literals, one per comma-separated
+ * item.
+ */
 export function sqlValue(value: string): string {
   if (WHOLE.test(value.trim())) return value.trim()
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean)
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   return items.map((s) => `'${s.replace(/'/g, "''")}'`).join(', ') || 'NULL'
 }
 
@@ -56,12 +63,17 @@ export function sqlValue(value: string): string {
  * Reads a checks file. Every mistake is reported with its line, all at once; the caller turns
  * them into exit 9 before anything is touched.
  */
-export function loadChecks(file: string, settings: Settings): { checks: Checks; problems: string[] } {
+export function loadChecks(file: string, settings: SettingLookup): { checks: Checks; problems: string[] } {
   const reader = new ChecksReader(file, settings)
-  if (!existsSync(file)) return { checks: reader.checks, problems: [`CHECKS_FILE ${file} does not exist (copy checks/fastapi-k8-proto.yaml and edit it)`] }
+  if (!existsSync(file))
+    return {
+      checks: reader.checks,
+      problems: [`CHECKS_FILE ${file} does not exist (copy the default, ${KEYS.CHECKS_FILE[0]}, and edit it)`],
+    }
   reader.read(readFileSync(file, 'utf8'))
   const { checks, problems } = reader
-  if (!problems.length && checks.relations.length === 0) problems.push(`${file}: no check is on (each one's setting is empty); validate would prove nothing`)
+  if (!problems.length && checks.relations.length === 0)
+    problems.push(`${file}: no check is on (each one's setting is empty); validate would prove nothing`)
   return { checks, problems }
 }
 
@@ -72,7 +84,7 @@ class ChecksReader {
 
   constructor(
     private file: string,
-    private settings: Settings,
+    private settings: SettingLookup,
   ) {
     this.checks = { file, relations: [], off: [] }
   }
@@ -83,9 +95,13 @@ class ChecksReader {
 
   read(text: string) {
     const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false })
-    for (const e of doc.errors) this.problems.push(`${this.file}:${e.linePos?.[0].line ?? 1}: not valid YAML: ${e.message.split('\n')[0]}`)
+    for (const e of doc.errors)
+      this.problems.push(`${this.file}:${e.linePos?.[0].line ?? 1}: not valid YAML: ${e.message.split('\n')[0]}`)
     if (this.problems.length) return
-    if (!isSeq(doc.contents)) return void this.problems.push(`${this.at(doc.contents as Node)}: the file must be a list of checks (each item starting with "- name:")`)
+    if (!isSeq(doc.contents))
+      return void this.problems.push(
+        `${this.at(doc.contents as Node)}: the file must be a list of checks (each item starting with "- name:")`,
+      )
     for (const item of doc.contents.items) {
       if (isMap(item)) this.check(item)
       else this.problems.push(`${this.at(item as Node)}: a check is a mapping with ${FIELDS.join(', ')}`)
@@ -98,7 +114,8 @@ class ChecksReader {
     const field = (name: string) => item.get(name, true) as Node | undefined
     for (const pair of item.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '?'
-      if (!FIELDS.includes(key)) this.problems.push(`${this.at(pair.key as Node)}: unknown field "${key}" (a check has ${FIELDS.join(', ')})`)
+      if (!FIELDS.includes(key))
+        this.problems.push(`${this.at(pair.key as Node)}: unknown field "${key}" (a check has ${FIELDS.join(', ')})`)
     }
     for (const f of FIELDS) if (field(f) === undefined) this.problems.push(`${this.at(item)}: the check has no "${f}"`)
     if (this.problems.length > before) return
@@ -107,12 +124,27 @@ class ChecksReader {
     if (!name) this.problems.push(`${this.at(nameNode)}: "name" must be a sentence saying what holds`)
     const relNode = field('relation')!
     const op = isScalar(relNode) ? String(relNode.value) : ''
-    if (!(RELATIONS as readonly string[]).includes(op)) this.problems.push(`${this.at(relNode)}: relation ${JSON.stringify(op)} is not one of ${RELATIONS.join(' ')} (quote it: relation: "=")`)
+    if (!(RELATIONS as readonly string[]).includes(op))
+      this.problems.push(
+        `${this.at(relNode)}: relation ${JSON.stringify(op)} is not one of ${RELATIONS.join(' ')} (quote it: ` +
+          `relation: "=")`,
+      )
     const left = this.side(field('count')!, 'count', name)
     const right = this.side(field('other')!, 'other', name)
     if (left === 'off' || right === 'off') this.checks.off.push(`${name} (${this.offBy} is empty)`)
     else if (left && right && name && this.problems.length === before) {
-      this.checks.relations.push({ name: substitute(name, this.settings, () => {}, (v) => v), left, op: op as Op, right, at: this.at(item) })
+      this.checks.relations.push({
+        name: substitute(
+          name,
+          this.settings,
+          () => {},
+          (v) => v,
+        ),
+        left,
+        op: op as Op,
+        right,
+        at: this.at(item),
+      })
     }
   }
 
@@ -127,27 +159,47 @@ class ChecksReader {
       if (whole) return this.settingSide(node, whole[1])
       if (WHOLE.test(raw)) return { label: raw, value: Number(raw) }
     }
-    this.problems.push(`${this.at(node)}: ${which} must be ${which === 'other' ? 'a whole number, ${SETTING} or ' : ''}a mapping "label: SELECT count(*) ..."`)
+    this.problems.push(
+      `${this.at(node)}: ${which} must be ${which === 'other' ? 'a whole number, ${SETTING} or ' : ''}a mapping ` +
+        `"label: SELECT count(*) ..."`,
+    )
     return null
   }
 
   private query(node: YAMLMap, which: string): Side | null {
-    if (node.items.length !== 1) return void this.problems.push(`${this.at(node)}: ${which} is one "label: SELECT ..." pair`), null
+    if (node.items.length !== 1)
+      return (void this.problems.push(`${this.at(node)}: ${which} is one "label: SELECT ..." pair`), null)
     const [pair] = node.items
     const label = isScalar(pair.key) ? String(pair.key.value) : ''
     const sql = isScalar(pair.value) ? String(pair.value.value ?? '') : ''
     const bad = sqlProblem(sql)
-    if (bad) return void this.problems.push(`${this.at(pair.value as Node)}: ${which}: ${bad}`), null
-    const text = substitute(sql, this.settings, (k) => this.problems.push(`${this.at(pair.value as Node)}: \${${k}} is not a setting of the suite (see .env.example)`), sqlValue)
-    return { label: substitute(label, this.settings, () => {}, (v) => v), sql: text }
+    if (bad) return (void this.problems.push(`${this.at(pair.value as Node)}: ${which}: ${bad}`), null)
+    const text = substitute(
+      sql,
+      this.settings,
+      (k) =>
+        this.problems.push(`${this.at(pair.value as Node)}: \${${k}} is not a setting of the suite (see .env.example)`),
+      sqlValue,
+    )
+    return {
+      label: substitute(
+        label,
+        this.settings,
+        () => {},
+        (v) => v,
+      ),
+      sql: text,
+    }
   }
 
   /** ${SETTING} as the whole of `other`: compared as a number; empty turns the check off. */
   private settingSide(node: Node, key: string): Side | 'off' | null {
     const value = this.settings(key)
-    if (value === undefined) this.problems.push(`${this.at(node)}: \${${key}} is not a setting of the suite (see .env.example)`)
-    else if (value.trim() === '') return (this.offBy = key), 'off'
-    else if (!WHOLE.test(value.trim())) this.problems.push(`${this.at(node)}: ${key}=${JSON.stringify(value)} must be a whole number to be compared`)
+    if (value === undefined)
+      this.problems.push(`${this.at(node)}: \${${key}} is not a setting of the suite (see .env.example)`)
+    else if (value.trim() === '') return ((this.offBy = key), 'off')
+    else if (!WHOLE.test(value.trim()))
+      this.problems.push(`${this.at(node)}: ${key}=${JSON.stringify(value)} must be a whole number to be compared`)
     else return { label: key, value: Number(value) }
     return null
   }
@@ -161,7 +213,12 @@ function sqlProblem(sql: string): string | null {
   return null
 }
 
-function substitute(text: string, settings: Settings, unknown: (key: string) => void, render: (value: string) => string): string {
+function substitute(
+  text: string,
+  settings: SettingLookup,
+  unknown: (key: string) => void,
+  render: (value: string) => string,
+): string {
   return text.replace(SETTING, (_, key: string) => {
     const value = settings(key)
     if (value === undefined) {
@@ -177,7 +234,10 @@ export function relationsSql(list: Relation[]): { sql: string; columns: string[]
   const columns: string[] = []
   const parts: string[] = []
   for (const [i, r] of list.entries()) {
-    for (const [side, s] of [['l', r.left], ['r', r.right]] as const) {
+    for (const [side, s] of [
+      ['l', r.left],
+      ['r', r.right],
+    ] as const) {
       if (s.sql === undefined) continue
       const col = `${side}${i}`
       columns.push(col)

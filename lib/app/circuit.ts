@@ -13,7 +13,8 @@ export const pausedKey = (service: string) => `queue_paused:${service}`
 // ---- patterns for the selective reset ----
 
 /** Every reason the patterns cannot be used by reset-circuit: none, empty, or matching every key. */
-export const patternProblems = (patterns: string[]) => checkPatterns(patterns, 'use --all to empty the database (FLUSHDB)')
+export const patternProblems = (patterns: string[]) =>
+  checkPatterns(patterns, 'use --all to empty the database (FLUSHDB)')
 
 /** Does a Redis glob pattern (* ? [abc] [^a] [a-z] \x) match the key? */
 export function globMatch(pattern: string, key: string): boolean {
@@ -50,7 +51,12 @@ export interface Breaker {
 }
 
 /** A breaker from its three raw values. */
-export function readBreaker(name: string, state: string | null, failures: string | null, paused: string | null): Breaker {
+export function readBreaker(
+  name: string,
+  state: string | null,
+  failures: string | null,
+  paused: string | null,
+): Breaker {
   let shown = 'closed (no key)'
   let openedAt = '-'
   if (state !== null) {
@@ -62,7 +68,13 @@ export function readBreaker(name: string, state: string | null, failures: string
       shown = 'unreadable'
     }
   }
-  return { name, state: shown, openedAt, failures: Number(failures ?? 0) || 0, paused: ['1', 'true', 'True'].includes(paused ?? '') }
+  return {
+    name,
+    state: shown,
+    openedAt,
+    failures: Number(failures ?? 0) || 0,
+    paused: ['1', 'true', 'True'].includes(paused ?? ''),
+  }
 }
 
 /** opened_at as the app writes it (epoch seconds) or an ISO text, shown as ISO. */
@@ -77,7 +89,10 @@ function when(v: unknown): string {
 export const tripped = (b: Breaker) => b.paused || !['closed', 'closed (no key)'].includes(b.state)
 
 export function breakerTable(breakers: Breaker[]): string {
-  return table([['service', 'state', 'opened at', 'failures', 'queue'], ...breakers.map((b) => [b.name, b.state, b.openedAt, String(b.failures), b.paused ? 'PAUSED' : 'running'])])
+  return table([
+    ['service', 'state', 'opened at', 'failures', 'queue'],
+    ...breakers.map((b) => [b.name, b.state, b.openedAt, String(b.failures), b.paused ? 'PAUSED' : 'running']),
+  ])
 }
 
 /** Every configured service's breaker, and the global one when its key exists. */

@@ -25,25 +25,43 @@ export interface CodePlan {
   branch?: string
 }
 
-/** The plan from the script's flags, as typed: --backup NAME, --revert COMMIT, --from-backup NAME, --branch NAME, --repo DIR. */
+/**
+ * The plan from the script's flags, as typed: --backup NAME, --revert COMMIT, --from-backup NAME, --branch NAME, --repo
+ * DIR.
+ */
 export function codePlanFromFlags(flags: Record<string, string | boolean>, positionals: string[]): CodePlan {
-  if (positionals.length) throw new UsageError(`unexpected argument ${positionals.join(' ')} (--backup takes the NAME: --backup NAME)`)
+  if (positionals.length)
+    throw new UsageError(`unexpected argument ${positionals.join(' ')} (--backup takes the NAME: --backup NAME)`)
   const text = (name: string) => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined)
   const repo = text('repo')
-  return codePlan({ backup: text('backup'), revert: text('revert'), fromBackup: text('from-backup'), branch: text('branch'), repo: repo && path.resolve(repo) })
+  return codePlan({
+    backup: text('backup'),
+    revert: text('revert'),
+    fromBackup: text('from-backup'),
+    branch: text('branch'),
+    repo: repo && path.resolve(repo),
+  })
 }
 
 /** The plan; a UsageError says what is wrong with it. */
 export function codePlan(given: CodePlan): CodePlan {
   const problems: string[] = []
-  for (const [flag, value] of [['--backup', given.backup], ['--from-backup', given.fromBackup], ['--branch', given.branch]] as const) {
+  for (const [flag, value] of [
+    ['--backup', given.backup],
+    ['--from-backup', given.fromBackup],
+    ['--branch', given.branch],
+  ] as const) {
     if (value === '') problems.push(`${flag} needs a NAME`)
-    else if (value !== undefined && (!NAME.test(value) || value.includes('..') || value.endsWith('.lock'))) problems.push(`${flag} ${JSON.stringify(value)} is not a usable branch name (letters, digits, . _ / -)`)
+    else if (value !== undefined && (!NAME.test(value) || value.includes('..') || value.endsWith('.lock')))
+      problems.push(`${flag} ${JSON.stringify(value)} is not a usable branch name (letters, digits, . _ / -)`)
   }
   if (given.revert === '') problems.push('--revert needs a COMMIT')
-  else if (given.revert !== undefined && !/^[A-Za-z0-9][\w./^~@{}-]*$/.test(given.revert)) problems.push(`--revert ${JSON.stringify(given.revert)} is not a commit`)
-  if (given.revert !== undefined && given.fromBackup !== undefined) problems.push('--revert and --from-backup are two different rollbacks; choose one')
-  if (given.branch !== undefined && given.fromBackup === undefined) problems.push('--branch names the branch --from-backup makes; give --from-backup too')
+  else if (given.revert !== undefined && !/^[A-Za-z0-9][\w./^~@{}-]*$/.test(given.revert))
+    problems.push(`--revert ${JSON.stringify(given.revert)} is not a commit`)
+  if (given.revert !== undefined && given.fromBackup !== undefined)
+    problems.push('--revert and --from-backup are two different rollbacks; choose one')
+  if (given.branch !== undefined && given.fromBackup === undefined)
+    problems.push('--branch names the branch --from-backup makes; give --from-backup too')
   if (problems.length) throw new UsageError(problems.join('; '))
   return given
 }
@@ -84,8 +102,11 @@ export class Git {
 
   /** The full hash and one-line description of a commit, or an error naming the repository. */
   async commit(ref: string): Promise<{ sha: string; line: string }> {
-    const res = await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { allowFailure: true })
-    if (res.code !== 0) throw new Error(`no commit ${JSON.stringify(ref)} in ${this.repo}; see the recent commits above`)
+    const res = await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], {
+      allowFailure: true,
+    })
+    if (res.code !== 0)
+      throw new Error(`no commit ${JSON.stringify(ref)} in ${this.repo}; see the recent commits above`)
     const sha = res.stdout.trim()
     const line = (await this.git(['log', '-1', '--oneline', sha])).stdout.trim()
     return { sha, line }
@@ -102,7 +123,12 @@ export function changedFiles(porcelain: string): string[] {
   return porcelain
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => l.slice(3).replace(/^.* -> /, '').replace(/^"(.*)"$/, '$1'))
+    .map((l) =>
+      l
+        .slice(3)
+        .replace(/^.* -> /, '')
+        .replace(/^"(.*)"$/, '$1'),
+    )
 }
 
 /** Shows the recent commits, then carries out the plan: backup branch, then revert or branch from the backup. */
@@ -116,17 +142,25 @@ export async function rollbackCode(git: Git, plan: CodePlan, dryRun = false): Pr
   const changed = await git.changedFiles()
   if (changed.length) {
     throw new RefusedError(
-      `the work tree of ${git.repo} has uncommitted changes in ${changed.join(', ')}. Commit them or stash them (git stash), then rerun; nothing was changed.`,
+      `the work tree of ${git.repo} has uncommitted changes in ${changed.join(', ')}. Commit them or stash them (git ` +
+        `stash), then rerun; nothing was changed.`,
     )
   }
   if (plan.backup && (await git.branchExists(backupBranch(plan.backup)))) {
-    throw new Error(`branch ${backupBranch(plan.backup)} already exists; choose another --backup NAME or delete it (git branch -D ${backupBranch(plan.backup)}); nothing was changed`)
+    throw new Error(
+      `branch ${backupBranch(plan.backup)} already exists; choose another --backup NAME or delete it (git branch -D ` +
+        `${backupBranch(plan.backup)}); nothing was changed`,
+    )
   }
   const target = plan.fromBackup ? (plan.branch ?? rollbackBranch(plan.fromBackup)) : null
   if (plan.fromBackup && !(await git.branchExists(backupBranch(plan.fromBackup))) && plan.backup !== plan.fromBackup) {
-    throw new Error(`there is no branch ${backupBranch(plan.fromBackup)} to roll back to; make one with --backup ${plan.fromBackup} before the change. Nothing was changed.`)
+    throw new Error(
+      `there is no branch ${backupBranch(plan.fromBackup)} to roll back to; make one with --backup ` +
+        `${plan.fromBackup} before the change. Nothing was changed.`,
+    )
   }
-  if (target && (await git.branchExists(target))) throw new Error(`branch ${target} already exists; name another with --branch; nothing was changed`)
+  if (target && (await git.branchExists(target)))
+    throw new Error(`branch ${target} already exists; name another with --branch; nothing was changed`)
   const reverted = plan.revert ? await git.commit(plan.revert) : null
 
   const figures: Record<string, string | number> = {}
@@ -146,8 +180,12 @@ export async function rollbackCode(git: Git, plan: CodePlan, dryRun = false): Pr
     if (res.code !== 0) {
       const conflicts = (await git.git(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean)
       await git.git(['revert', '--abort'], { mutates: true, allowFailure: true })
-      const why = conflicts.length ? `it conflicts in ${conflicts.join(', ')}` : (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-3).join(' ')
-      throw new Error(`git revert of ${reverted.line} failed: ${why}. The revert was aborted; the work tree is as it was.`)
+      const why = conflicts.length
+        ? `it conflicts in ${conflicts.join(', ')}`
+        : (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-3).join(' ')
+      throw new Error(
+        `git revert of ${reverted.line} failed: ${why}. The revert was aborted; the work tree is as it was.`,
+      )
     }
     if (!dryRun) done(`reverted ${reverted.line}: HEAD is now ${(await git.log(1))[0]}`)
     figures.reverted = reverted.sha.slice(0, 12)

@@ -37,6 +37,20 @@ export async function logFindings(log: LogFile, offset: number | undefined): Pro
 export function saveFindings(f: LogFindings, dir: string): string {
   const file = path.join(dir, `log-findings-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(dir, { recursive: true })
-  writeFileSync(file, masked(JSON.stringify({ log: f.where, testStartedAtByte: f.offset ?? null, duringTheReset: f.reset.findings, duringTheTest: f.test.findings }, null, 2)) + '\n')
+  writeFileSync(
+    file,
+    masked(
+      JSON.stringify(
+        {
+          log: f.where,
+          testStartedAtByte: f.offset ?? null,
+          duringTheReset: f.reset.findings,
+          duringTheTest: f.test.findings,
+        },
+        null,
+        2,
+      ),
+    ) + '\n',
+  )
   return file
 }

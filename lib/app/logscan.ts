@@ -24,7 +24,13 @@ const LEVEL_WORDS = new Set(['CRITICAL', 'FATAL', 'ERROR', 'WARNING', 'WARN', 'I
 /** Levels in text lines are upper case: "error" in a message is a word, "ERROR" in a header is a level. */
 const TEXT_LEVEL = /\b(CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|DEBUG|TRACE|NOTICE)\b/
 /** Spelling of problem levels in JSON and logfmt, compared in lower case. */
-const JSON_LEVELS: Record<string, string> = { error: 'ERROR', err: 'ERROR', critical: 'CRITICAL', crit: 'CRITICAL', fatal: 'FATAL' }
+const JSON_LEVELS: Record<string, string> = {
+  error: 'ERROR',
+  err: 'ERROR',
+  critical: 'CRITICAL',
+  crit: 'CRITICAL',
+  fatal: 'FATAL',
+}
 const TRACEBACK = 'Traceback (most recent call last)'
 const CHAINED = /^(During handling of the above exception|The above exception was the direct cause)/
 /** The last line of a traceback: "ValueError: bad", "redis.exceptions.ConnectionError: ...", "KeyboardInterrupt". */
@@ -157,7 +163,9 @@ export class LogScanner {
   }
 }
 
-/** Where a traceback starts: '' for a line that is the header itself, the text before it for a `compose logs` prefix. */
+/**
+ * Where a traceback starts: '' for a line that is the header itself, the text before it for a `compose logs` prefix.
+ */
 function tracebackPrefix(line: string): string | null {
   const at = line.indexOf(TRACEBACK)
   if (at < 0) return null
@@ -219,7 +227,14 @@ function jsonRecord(trimmed: string): Problem | null | undefined {
   return {
     level,
     logger: typeof logger === 'string' ? logger : '',
-    message: oneLine(message === undefined || message === null ? exception.message : typeof message === 'string' ? message : JSON.stringify(message)) || oneLine(exception.message),
+    message:
+      oneLine(
+        message === undefined || message === null
+          ? exception.message
+          : typeof message === 'string'
+            ? message
+            : JSON.stringify(message),
+      ) || oneLine(exception.message),
     exception: exception.type,
   }
 }
@@ -373,7 +388,26 @@ export class FindingGroups {
     const found = this.groups.get(key) ?? (this.groups.size >= MAX_KINDS ? this.groups.get('\0more') : undefined)
     if (!found) {
       const full = this.groups.size >= MAX_KINDS
-      this.groups.set(full ? '\0more' : key, full ? { level: 'ERROR', logger: '', message: `(more kinds than the ${MAX_KINDS} kept)`, exception: '', count: 1, firstOffset: e.offset } : { level: e.level, logger: e.logger, message: e.message, exception: e.exception, count: 1, firstOffset: e.offset })
+      this.groups.set(
+        full ? '\0more' : key,
+        full
+          ? {
+              level: 'ERROR',
+              logger: '',
+              message: `(more kinds than the ${MAX_KINDS} kept)`,
+              exception: '',
+              count: 1,
+              firstOffset: e.offset,
+            }
+          : {
+              level: e.level,
+              logger: e.logger,
+              message: e.message,
+              exception: e.exception,
+              count: 1,
+              firstOffset: e.offset,
+            },
+      )
       return
     }
     found.count++
@@ -391,7 +425,10 @@ export class FindingGroups {
 /** At most maxLines lines of at most maxChars characters each, e.g.
  * "12× ERROR celery.worker AttributeError: 'NoneType' object has no attribute 'x'"; when more findings
  * exist, the last line says how many more ("… and 7 more kinds (23 entries) in logs/combined.log"). */
-export function summarizeFindings(findings: Finding[], options: { maxLines?: number; maxChars?: number; where?: string } = {}): string[] {
+export function summarizeFindings(
+  findings: Finding[],
+  options: { maxLines?: number; maxChars?: number; where?: string } = {},
+): string[] {
   const maxLines = Math.max(0, Math.floor(options.maxLines ?? 10))
   const maxChars = Math.max(1, Math.floor(options.maxChars ?? 200))
   if (findings.length === 0 || maxLines === 0) return []

@@ -41,7 +41,8 @@ export function parseCurrent(text: string, known: Revision[]): string[] {
     .filter((id): id is string => id !== undefined && ids.has(id))
 }
 
-export const heads = (revisions: Revision[]) => revisions.filter((r) => !revisions.some((o) => o.parents.includes(r.id))).map((r) => r.id)
+export const heads = (revisions: Revision[]) =>
+  revisions.filter((r) => !revisions.some((o) => o.parents.includes(r.id))).map((r) => r.id)
 
 /** The revisions and everything they follow. */
 export function lineage(revisions: Revision[], from: string[]): Set<string> {
@@ -68,11 +69,22 @@ export function resolveRevision(ref: string, revisions: Revision[], current: str
   }
   const step = /^([+-])(\d+)$/.exec(ref)
   if (step) {
-    if (current.length !== 1) throw new Error(`${ref} is relative to the current revision, but the database is at ${current.join(', ') || 'base'}; name a revision`)
+    if (current.length !== 1)
+      throw new Error(
+        `${ref} is relative to the current revision, but the database is at ${current.join(', ') || 'base'}; name a ` +
+          `revision`,
+      )
     let at: string | null = current[0]
     for (let i = 0; i < Number(step[2]); i++) {
-      const next: string[] = step[1] === '-' ? (revisions.find((r) => r.id === at)?.parents ?? []) : revisions.filter((r) => r.parents.includes(at!)).map((r) => r.id)
-      if (next.length > 1) throw new Error(`${ref} is ambiguous: ${at} ${step[1] === '-' ? 'follows' : 'is followed by'} ${next.join(' and ')}; name a revision`)
+      const next: string[] =
+        step[1] === '-'
+          ? (revisions.find((r) => r.id === at)?.parents ?? [])
+          : revisions.filter((r) => r.parents.includes(at!)).map((r) => r.id)
+      if (next.length > 1)
+        throw new Error(
+          `${ref} is ambiguous: ${at} ${step[1] === '-' ? 'follows' : 'is followed by'} ${next.join(' and ')}; name ` +
+            `a revision`,
+        )
       if (next.length === 0) {
         if (step[1] === '-' && i === Number(step[2]) - 1) return null
         throw new Error(`${ref} goes past the ${step[1] === '-' ? 'first' : 'last'} revision; ${known()}`)
@@ -85,14 +97,16 @@ export function resolveRevision(ref: string, revisions: Revision[], current: str
   if (exact) return exact.id
   const prefixed = revisions.filter((r) => r.id.startsWith(ref))
   if (prefixed.length === 1) return prefixed[0].id
-  if (prefixed.length > 1) throw new Error(`revision ${JSON.stringify(ref)} is ambiguous: ${prefixed.map((r) => r.id).join(', ')}`)
+  if (prefixed.length > 1)
+    throw new Error(`revision ${JSON.stringify(ref)} is ambiguous: ${prefixed.map((r) => r.id).join(', ')}`)
   throw new Error(`unknown revision ${JSON.stringify(ref)}; ${known()}`)
 }
 
 /** Revisions whose downgrade runs to go from `current` to `target` (null: base), newest first. */
 export function downgradePath(revisions: Revision[], current: string[], target: string | null): Revision[] {
   const above = lineage(revisions, current)
-  if (target !== null && !above.has(target)) throw new Error(`${target} is not below the current revision ${current.join(', ') || '(base)'}; use upgrade`)
+  if (target !== null && !above.has(target))
+    throw new Error(`${target} is not below the current revision ${current.join(', ') || '(base)'}; use upgrade`)
   const kept = target === null ? new Set<string>() : lineage(revisions, [target])
   return revisions.filter((r) => above.has(r.id) && !kept.has(r.id))
 }
@@ -101,7 +115,8 @@ export function downgradePath(revisions: Revision[], current: string[], target: 
 export function upgradePath(revisions: Revision[], current: string[], target: string): Revision[] {
   const done = lineage(revisions, current)
   const path = lineage(revisions, [target])
-  if (current.some((c) => !path.has(c))) throw new Error(`${target} is not above the current revision ${current.join(', ')}; use downgrade`)
+  if (current.some((c) => !path.has(c)))
+    throw new Error(`${target} is not above the current revision ${current.join(', ')}; use downgrade`)
   return revisions.filter((r) => path.has(r.id) && !done.has(r.id)).reverse()
 }
 
@@ -117,10 +132,15 @@ export interface MigrationRequest {
 /** `current` | `history` | `upgrade [REV]` | `downgrade REV`, from the positional arguments. */
 export function parseRequest(args: string[]): MigrationRequest {
   const [action = 'current', ref, ...rest] = args
-  if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown action ${JSON.stringify(action)}; actions are current, history, upgrade [REV], downgrade REV`)
+  if (!(ACTIONS as readonly string[]).includes(action))
+    throw new UsageError(
+      `unknown action ${JSON.stringify(action)}; actions are current, history, upgrade [REV], downgrade REV`,
+    )
   if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`)
-  if ((action === 'current' || action === 'history') && ref !== undefined) throw new UsageError(`${action} takes no revision`)
-  if (action === 'downgrade' && ref === undefined) throw new UsageError('downgrade needs a revision: downgrade REV (an id, base, or -1)')
+  if ((action === 'current' || action === 'history') && ref !== undefined)
+    throw new UsageError(`${action} takes no revision`)
+  if (action === 'downgrade' && ref === undefined)
+    throw new UsageError('downgrade needs a revision: downgrade REV (an id, base, or -1)')
   return { action: action as Action, ref: action === 'upgrade' ? (ref ?? 'head') : ref }
 }
 
@@ -153,8 +173,15 @@ export class Migrations {
       return { code: 0, stdout: '', stderr: '', timedOut: false }
     }
     const env = { PGOPTIONS: `-c lock_timeout=${Math.round(config.database.lockTimeoutMs)}` }
-    const res = await target.execTracked(config.services.api, showCommand(argv), { timeoutMs: config.commandTimeoutMs, env })
-    if (res.stopped !== undefined) throw new Error(`${showCommand(argv)} did not finish within ${config.commandTimeoutMs / 1000} s in ${config.services.api}; ${res.stopped}`)
+    const res = await target.execTracked(config.services.api, showCommand(argv), {
+      timeoutMs: config.commandTimeoutMs,
+      env,
+    })
+    if (res.stopped !== undefined)
+      throw new Error(
+        `${showCommand(argv)} did not finish within ${config.commandTimeoutMs / 1000} s in ${config.services.api}; ` +
+          `${res.stopped}`,
+      )
     if (res.code !== 0) throw new CommandError(argv, res, config.secrets)
     return res
   }
@@ -165,17 +192,27 @@ export class Migrations {
       return await this.exec([plan.action, revisionName(plan.target)], true)
     } catch (e) {
       if (!/LockNotAvailable|lock timeout/.test((e as Error).message)) throw e
-      const holders = await withDatabase(this.r, async (db) => lockHolders(db, (await resolveTables(db, this.r.config.database.tables)).map((t) => t.oid))).catch(() => [] as string[])
+      const holders = await withDatabase(this.r, async (db) =>
+        lockHolders(
+          db,
+          (await resolveTables(db, this.r.config.database.tables)).map((t) => t.oid),
+        ),
+      ).catch(() => [] as string[])
       throw new Error(
-        `the ${plan.action} could not lock a table within LOCK_TIMEOUT=${this.r.config.database.lockTimeoutMs / 1000} s and stopped (see where it is with: rollback-db current).\n` +
-          (holders.length ? holders.map((h) => `      ${h}`).join('\n') + '\n      End that session or let it finish, then rerun.' : '      Stop the workers or the session holding the lock, then rerun.'),
+        `the ${plan.action} could not lock a table within ` +
+          `LOCK_TIMEOUT=${this.r.config.database.lockTimeoutMs / 1000} s and stopped (see where it is with: ` +
+          `rollback-db current).\n` +
+          (holders.length
+            ? holders.map((h) => `      ${h}`).join('\n') + '\n      End that session or let it finish, then rerun.'
+            : '      Stop the workers or the session holding the lock, then rerun.'),
       )
     }
   }
 
   async history(): Promise<Revision[]> {
     const revisions = parseHistory((await this.exec(['history'])).stdout)
-    if (!revisions.length) throw new Error(`${this.cmd.join(' ')} history lists no revisions; is MIGRATION_CMD right for this app?`)
+    if (!revisions.length)
+      throw new Error(`${this.cmd.join(' ')} history lists no revisions; is MIGRATION_CMD right for this app?`)
     return revisions
   }
 
@@ -185,12 +222,17 @@ export class Migrations {
 
   /** What an upgrade or downgrade would do; an unknown or wrong-way revision fails here, before anything changes. */
   async plan(request: MigrationRequest): Promise<MigrationPlan & { revisions: Revision[] }> {
-    if (request.action !== 'upgrade' && request.action !== 'downgrade') throw new Error(`${request.action} changes nothing`)
+    if (request.action !== 'upgrade' && request.action !== 'downgrade')
+      throw new Error(`${request.action} changes nothing`)
     const revisions = await this.history()
     const current = await this.current(revisions)
     const target = resolveRevision(request.ref!, revisions, current)
-    if (request.action === 'upgrade' && target === null) throw new Error('upgrade to base goes down; use downgrade base')
-    const steps = request.action === 'downgrade' ? downgradePath(revisions, current, target) : upgradePath(revisions, current, target!)
+    if (request.action === 'upgrade' && target === null)
+      throw new Error('upgrade to base goes down; use downgrade base')
+    const steps =
+      request.action === 'downgrade'
+        ? downgradePath(revisions, current, target)
+        : upgradePath(revisions, current, target!)
     return { action: request.action, current, target, steps, revisions }
   }
 }
@@ -201,9 +243,11 @@ export const revisionNames = (ids: string[]) => ids.join(', ') || 'base'
 /** The confirmation's lines for a plan. */
 export function describePlan(plan: MigrationPlan, database: string): string[] {
   const from = revisionNames(plan.current)
-  if (!plan.steps.length) return [`database ${database}: already at ${revisionName(plan.target)}; nothing to ${plan.action}`]
+  if (!plan.steps.length)
+    return [`database ${database}: already at ${revisionName(plan.target)}; nothing to ${plan.action}`]
   return [
-    `database ${database}: ${plan.action} from ${from} to ${revisionName(plan.target)}, running the ${plan.action} of ${plan.steps.length} revision${plan.steps.length > 1 ? 's' : ''}:`,
+    `database ${database}: ${plan.action} from ${from} to ${revisionName(plan.target)}, running the ${plan.action} ` +
+      `of ${plan.steps.length} revision${plan.steps.length > 1 ? 's' : ''}:`,
     ...plan.steps.map((r) => `  ${r.id}${r.message ? `: ${r.message}` : ''}`),
   ]
 }
@@ -222,7 +266,8 @@ here = os.path.dirname(os.path.abspath(ini))
 cp = configparser.ConfigParser(interpolation=None); cp.read(ini)
 get = lambda k: cp.get('alembic', k, fallback='').replace('%(here)s', here).strip()
 script = get('script_location') or here
-dirs = re.split(r'[\s,:;]+', get('version_locations')) if get('version_locations') else [os.path.join(script, 'versions')]
+locations = get('version_locations')
+dirs = re.split(r'[\s,:;]+', locations) if locations else [os.path.join(script, 'versions')]
 revs, downs = set(), set()
 for d in filter(None, dirs):
     for f in glob.glob(os.path.join(d if os.path.isabs(d) else os.path.join(here, d), '**', '*.py'), recursive=True):
@@ -239,7 +284,10 @@ print(json.dumps({'heads': sorted(revs - downs)}))
 /** Why the database's migrations are behind the scripts on disk ("at 0002, the scripts' head is 0003"), or null. */
 export async function migrationsBehind(r: Reach): Promise<string | null> {
   const { config, target } = r
-  const res = await target.exec(config.services.api, ['python3', '-c', HEADS], { allowFailure: true, timeoutMs: 15_000 })
+  const res = await target.exec(config.services.api, ['python3', '-c', HEADS], {
+    allowFailure: true,
+    timeoutMs: 15_000,
+  })
   const found = res.code === 0 ? (JSON.parse(res.stdout.trim().split('\n').pop() || '{}') as { heads?: string[] }) : {}
   if (!found.heads?.length) return null
   const current = await withDatabase(r, async (db) => {
@@ -248,5 +296,8 @@ export async function migrationsBehind(r: Reach): Promise<string | null> {
   })
   const behind = found.heads.filter((h) => !current.includes(h))
   if (!behind.length) return null
-  return `its migrations are behind: the database is at ${revisionNames(current)}, the scripts' head is ${found.heads.join(', ')}`
+  return (
+    `its migrations are behind: the database is at ${revisionNames(current)}, the scripts' head is ` +
+    `${found.heads.join(', ')}`
+  )
 }

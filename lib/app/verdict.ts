@@ -13,7 +13,10 @@ export interface Verdict {
 function lineOf(text: string, match: RegExpExecArray): string {
   const start = text.lastIndexOf('\n', match.index) + 1
   const end = text.indexOf('\n', match.index)
-  return text.slice(start, end < 0 ? undefined : end).replace(/\x1b\[[0-9;]*m/g, '').trim()
+  return text
+    .slice(start, end < 0 ? undefined : end)
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .trim()
 }
 
 /**
@@ -22,11 +25,23 @@ function lineOf(text: string, match: RegExpExecArray): string {
  */
 export function verdict(output: string, code: number, pass: RegExp | null, fail: RegExp | null): Verdict {
   const failed = fail?.exec(output)
-  if (failed) return { passed: false, decided: 'fail pattern', reason: `the test printed its failure verdict "${lineOf(output, failed)}" (TEST_FAIL_PATTERN; exit code ${code})` }
+  if (failed)
+    return {
+      passed: false,
+      decided: 'fail pattern',
+      reason: `the test printed its failure verdict "${lineOf(output, failed)}" (TEST_FAIL_PATTERN; exit code ${code})`,
+    }
   if (code !== 0) return { passed: false, decided: 'exit code', reason: `the test exited with code ${code}` }
   if (pass) {
     const passed = pass.exec(output)
-    if (!passed) return { passed: false, decided: 'no pass verdict', reason: `the test exited 0 but printed no line matching TEST_PASS_PATTERN /${pass.source}/ (set TEST_PASS_PATTERN= to let the exit code alone decide)` }
+    if (!passed)
+      return {
+        passed: false,
+        decided: 'no pass verdict',
+        reason:
+          `the test exited 0 but printed no line matching TEST_PASS_PATTERN /${pass.source}/ (set ` +
+          `TEST_PASS_PATTERN= to let the exit code alone decide)`,
+      }
     return { passed: true, decided: 'pass pattern', reason: `verdict "${lineOf(output, passed)}" and exit code 0` }
   }
   return { passed: true, decided: 'exit code 0', reason: 'exit code 0 (no TEST_PASS_PATTERN to match)' }

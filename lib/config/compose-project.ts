@@ -1,4 +1,5 @@
-// Works out, without running Docker, what Compose v2 would load for an app directory: its compose files, project name, .env and each service's container environment.
+// Works out, without running Docker, what Compose v2 would load for an app directory: its compose files, project name,
+// .env and each service's container environment.
 //
 // The rules follow compose-go as used by `docker compose` 2.26.1 and are checked against
 // `docker compose config` in test/e2e/compose-oracle.test.ts. It models running plain `docker compose`
@@ -6,10 +7,20 @@
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { parseAllDocuments, type ScalarTag } from 'yaml'
-import { EnvFileError, interpolate, InterpolationError, parseEnvFile, parseEnvStatements, type Lookup } from './dotenv.ts'
+import {
+  EnvFileError,
+  interpolate,
+  InterpolationError,
+  parseEnvFile,
+  parseEnvStatements,
+  type Lookup,
+} from './dotenv.ts'
 
 export interface ComposeProject {
-  /** Project directory: the directory of the first compose file (the app's directory unless COMPOSE_FILE points elsewhere). */
+  /**
+   * Project directory: the directory of the first compose file (the app's directory unless COMPOSE_FILE points
+   * elsewhere).
+   */
   dir: string
   /** Absolute paths of the compose files Compose would load, in order. */
   files: string[]
@@ -17,15 +28,24 @@ export interface ComposeProject {
   filesSource: string
   /** The project name Compose would use. */
   name: string
-  /** e.g. 'COMPOSE_PROJECT_NAME in the environment', 'COMPOSE_PROJECT_NAME in <dir>/.env', 'name: in <file>', 'the directory name <dir>'. */
+  /**
+   * e.g. 'COMPOSE_PROJECT_NAME in the environment', 'COMPOSE_PROJECT_NAME in <dir>/.env', 'name: in <file>', 'the
+   * directory name <dir>'.
+   */
   nameSource: string
   /** The project's .env as parsed (empty when absent); see dotenvFiles. */
   dotenv: Record<string, string>
   /** The .env files Compose read for the project environment, in order (at most two, usually one). */
   dotenvFiles: string[]
-  /** The services Compose runs by default, in file order: those without `profiles:` or with a profile named in COMPOSE_PROFILES ('*' = all). environment() also accepts the others. */
+  /**
+   * The services Compose runs by default, in file order: those without `profiles:` or with a profile named in
+   * COMPOSE_PROFILES ('*' = all). environment() also accepts the others.
+   */
   services: string[]
-  /** Effective container environment of a service as Compose computes it: env_file(s) (interpolated as Compose does), then `environment:` (list or map form, interpolated), merged across the compose files. */
+  /**
+   * Effective container environment of a service as Compose computes it: env_file(s) (interpolated as Compose does),
+   * then `environment:` (list or map form, interpolated), merged across the compose files.
+   */
   environment(service: string): Record<string, string>
 }
 
@@ -58,7 +78,8 @@ class ProjectEnv {
   readonly lookup: Lookup = (name) => this.vars.get(name)?.value
 
   constructor(shellEnv: Record<string, string | undefined>) {
-    for (const [k, v] of Object.entries(shellEnv)) if (v !== undefined) this.vars.set(k, { value: v, from: 'the environment' })
+    for (const [k, v] of Object.entries(shellEnv))
+      if (v !== undefined) this.vars.set(k, { value: v, from: 'the environment' })
     this.enabled = envFilesEnabled(shellEnv.COMPOSE_DISABLE_ENV_FILE)
   }
 
@@ -79,10 +100,22 @@ export function loadComposeProject(dir: string, shellEnv: Record<string, string 
   // 1. COMPOSE_FILE from the shell is taken before any .env is read, split by the shell's
   //    COMPOSE_PATH_SEPARATOR, and the .env is then read from the first file's directory
   //    (verified: with COMPOSE_FILE=sub/x.yml, <dir>/.env is not read at all).
-  const fromShell = shellEnv.COMPOSE_FILE !== undefined ? { files: splitComposeFile(shellEnv.COMPOSE_FILE, shellEnv.COMPOSE_PATH_SEPARATOR, cwd, 'COMPOSE_FILE in the environment'), source: 'COMPOSE_FILE in the environment' } : null
+  const fromShell =
+    shellEnv.COMPOSE_FILE !== undefined
+      ? {
+          files: splitComposeFile(
+            shellEnv.COMPOSE_FILE,
+            shellEnv.COMPOSE_PATH_SEPARATOR,
+            cwd,
+            'COMPOSE_FILE in the environment',
+          ),
+          source: 'COMPOSE_FILE in the environment',
+        }
+      : null
   // 2. The .env of the working directory joins the environment; the shell wins over it.
   env.read(path.join(fromShell ? path.dirname(fromShell.files[0]) : cwd, '.env'))
-  // 3. Otherwise COMPOSE_FILE from that .env (split by COMPOSE_PATH_SEPARATOR from the shell or the .env), otherwise the default names.
+  // 3. Otherwise COMPOSE_FILE from that .env (split by COMPOSE_PATH_SEPARATOR from the shell or the .env), otherwise
+  // the default names.
   const { files, source: filesSource } = fromShell ?? filesFromDotenv(env, cwd)
   // 4. The project directory is the first file's; Compose reads the .env there too, adding only the
   //    variables not set yet (verified: COMPOSE_FILE=sub/x.yml in <dir>/.env also reads sub/.env).
@@ -103,7 +136,11 @@ export function loadComposeProject(dir: string, shellEnv: Record<string, string 
     services: [...services.values()].filter((s) => isActive(s, env.lookup('COMPOSE_PROFILES'))).map((s) => s.name),
     environment(service) {
       const model = services.get(service)
-      if (!model) throw new Error(`service "${service}" is not defined in ${files.join(', ')} (services: ${[...services.keys()].join(', ') || 'none'}); fix the service name`)
+      if (!model)
+        throw new Error(
+          `service "${service}" is not defined in ${files.join(', ')} (services: ` +
+            `${[...services.keys()].join(', ') || 'none'}); fix the service name`,
+        )
       return serviceEnvironment(model, projectDir, env.lookup)
     },
   }
@@ -133,7 +170,10 @@ function envFilesEnabled(disable: string | undefined): boolean {
   if (disable === undefined) return true
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(disable)) return false
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(disable)) return true
-  throw new Error(`COMPOSE_DISABLE_ENV_FILE=${JSON.stringify(disable)} in the environment is not a boolean; set it to true or false, or unset it`)
+  throw new Error(
+    `COMPOSE_DISABLE_ENV_FILE=${JSON.stringify(disable)} in the environment is not a boolean; set it to true or ` +
+      `false, or unset it`,
+  )
 }
 
 function readProjectDotenv(file: string, lookup: Lookup): Record<string, string> {
@@ -141,10 +181,15 @@ function readProjectDotenv(file: string, lookup: Lookup): Record<string, string>
   try {
     // Compose puts the .env into its own process environment, so a statement with no variable name fails there.
     const empty = parseEnvStatements(text, lookup).find((s) => s.key === '' && s.value !== undefined)
-    if (empty) throw new EnvFileError(empty.line, 'no variable name before the value (Compose fails with "setenv: invalid argument")')
+    if (empty)
+      throw new EnvFileError(
+        empty.line,
+        'no variable name before the value (Compose fails with "setenv: invalid argument")',
+      )
     return parseEnvFile(text, lookup)
   } catch (e) {
-    if (e instanceof EnvFileError) throw new Error(`${file}: ${e.message}; fix that line (Compose cannot read this .env either)`)
+    if (e instanceof EnvFileError)
+      throw new Error(`${file}: ${e.message}; fix that line (Compose cannot read this .env either)`)
     throw e
   }
 }
@@ -155,7 +200,8 @@ function splitComposeFile(value: string, separator: string | undefined, cwd: str
     // An empty entry (COMPOSE_FILE='' or 'a.yml::b.yml') is the directory itself, which Compose fails to read.
     if (entry === '') {
       throw new Error(
-        `${source} has an empty entry (COMPOSE_FILE=${JSON.stringify(value)}); list compose files separated by '${sep}', or unset COMPOSE_FILE to use the default names`,
+        `${source} has an empty entry (COMPOSE_FILE=${JSON.stringify(value)}); list compose files separated by ` +
+          `'${sep}', or unset COMPOSE_FILE to use the default names`,
       )
     }
     const file = path.resolve(cwd, entry)
@@ -163,9 +209,13 @@ function splitComposeFile(value: string, separator: string | undefined, cwd: str
     try {
       isDirectory = statSync(file).isDirectory()
     } catch {
-      throw new Error(`${source} names ${file}, which does not exist; fix COMPOSE_FILE (entries are separated by '${sep}', relative to ${cwd})`)
+      throw new Error(
+        `${source} names ${file}, which does not exist; fix COMPOSE_FILE (entries are separated by '${sep}', ` +
+          `relative to ${cwd})`,
+      )
     }
-    if (isDirectory) throw new Error(`${source} names ${file}, which is a directory; COMPOSE_FILE must list compose files`)
+    if (isDirectory)
+      throw new Error(`${source} names ${file}, which is a directory; COMPOSE_FILE must list compose files`)
     return file
   })
 }
@@ -175,7 +225,9 @@ function defaultFiles(dir: string): string[] {
   // file is looked up independently of which main name won (compose.yaml + docker-compose.override.yml work together).
   const main = DEFAULT_FILE_NAMES.map((n) => path.join(dir, n)).find(isFile)
   if (!main) {
-    throw new Error(`no compose file in ${dir} (looked for ${DEFAULT_FILE_NAMES.join(', ')}); create one there or set COMPOSE_FILE`)
+    throw new Error(
+      `no compose file in ${dir} (looked for ${DEFAULT_FILE_NAMES.join(', ')}); create one there or set COMPOSE_FILE`,
+    )
   }
   const override = DEFAULT_OVERRIDE_FILE_NAMES.map((n) => path.join(dir, n)).find(isFile)
   return override ? [main, override] : [main]
@@ -250,9 +302,15 @@ function goFloat(v: number): string {
   return String(v)
 }
 
+/** A date, then an optional time with fractions and zone: go-yaml's timestamp forms. */
+const GO_TIMESTAMP = new RegExp(
+  String.raw`^(\d{4})-(\d{1,2})-(\d{1,2})` +
+    String.raw`(?:(?:([Tt])|( ))(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?(Z|([+-])(\d{2}):(\d{2}))?)?$`,
+)
+
 /** go-yaml's timestamp forms, printed as Go's time.Time.String() (assuming the machine's zone is UTC, as in Docker). */
 function goTimestamp(s: string): string | undefined {
-  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:([Tt])|( ))(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?(Z|([+-])(\d{2}):(\d{2}))?)?$/.exec(s)
+  const m = GO_TIMESTAMP.exec(s)
   if (!m) return undefined
   const [, y, mo, d, tee, space, h, mi, sec, frac, zone, zSign, zHour, zMinute] = m
   if (tee && !zone) return undefined // the T forms need a zone,
@@ -303,9 +361,11 @@ function goResolvePlain(s: string): Yaml {
     if (f) return f
   }
   // go-yaml's own 0b / 0o handling (reached only by oddities such as 0b-101).
-  if (plain.startsWith('0b')) int = goParseIntRadix(plain.slice(2), 2, false) ?? goParseIntRadix(plain.slice(2), 2, true)
+  if (plain.startsWith('0b'))
+    int = goParseIntRadix(plain.slice(2), 2, false) ?? goParseIntRadix(plain.slice(2), 2, true)
   else if (plain.startsWith('-0b')) int = goParseIntRadix('-' + plain.slice(3), 2, false)
-  if (int === undefined && plain.startsWith('0o')) int = goParseIntRadix(plain.slice(2), 8, false) ?? goParseIntRadix(plain.slice(2), 8, true)
+  if (int === undefined && plain.startsWith('0o'))
+    int = goParseIntRadix(plain.slice(2), 8, false) ?? goParseIntRadix(plain.slice(2), 8, true)
   else if (int === undefined && plain.startsWith('-0o')) int = goParseIntRadix('-' + plain.slice(3), 8, false)
   return int !== undefined ? new GoScalar('int', int.toString()) : s
 }
@@ -315,7 +375,8 @@ function goResolveTagged(kind: 'int' | 'float' | 'bool' | 'null') {
     const v = goResolvePlain(s)
     if (kind === 'null' && v === null) return null
     if (v instanceof GoScalar && v.kind === kind) return v
-    if (kind === 'float' && v instanceof GoScalar && v.kind === 'int') return new GoScalar('float', goFloat(Number(v.text)))
+    if (kind === 'float' && v instanceof GoScalar && v.kind === 'int')
+      return new GoScalar('float', goFloat(Number(v.text)))
     throw new Error(`cannot decode ${JSON.stringify(s)} as a !!${kind}`)
   }
 }
@@ -325,7 +386,10 @@ const GO_TAGS: ScalarTag[] = [
   // Any plain scalar but the merge key `<<`, which the yaml package handles itself.
   { tag: 'tag:compose-project:plain', default: true, test: /^(?!<<$)/, resolve: goResolvePlain },
   // Explicit !!int, !!float, !!bool, !!null (an explicit !!str keeps the text).
-  ...(['int', 'float', 'bool', 'null'] as const).map((kind): ScalarTag => ({ tag: `tag:yaml.org,2002:${kind}`, resolve: goResolveTagged(kind) })),
+  ...(['int', 'float', 'bool', 'null'] as const).map((kind): ScalarTag => ({
+    tag: `tag:yaml.org,2002:${kind}`,
+    resolve: goResolveTagged(kind),
+  })),
 ]
 
 interface FileModel {
@@ -365,7 +429,9 @@ function readComposeFile(file: string, lookup: Lookup): FileModel {
   let rawName: string | undefined
   for (const d of raw) {
     if (d.include !== undefined) {
-      throw new Error(`${file} uses include:, which this reader does not model; list the included files in COMPOSE_FILE instead`)
+      throw new Error(
+        `${file} uses include:, which this reader does not model; list the included files in COMPOSE_FILE instead`,
+      )
     }
     if (d.name === undefined || d.name === null || d.name === '') continue
     if (typeof d.name !== 'string') throw new Error(`${file}: name must be a string; quote the project name`)
@@ -381,7 +447,10 @@ function interpolateTree(value: Yaml, lookup: Lookup, file: string, at: string[]
       return interpolate(value, lookup)
     } catch (e) {
       if (e instanceof InterpolationError) {
-        throw new Error(`${file}: error while interpolating ${at.join('.')}: ${e.message}; set the variable or fix the \${...} expression`)
+        throw new Error(
+          `${file}: error while interpolating ${at.join('.')}: ${e.message}; set the variable or fix the \${...} ` +
+            `expression`,
+        )
       }
       throw e
     }
@@ -416,7 +485,9 @@ function goString(v: Yaml): string {
   return JSON.stringify(v)
 }
 
-/** Compose merges `environment` and `env_file` of several files as sequences (a map becomes sorted `KEY=value` / `KEY`). */
+/**
+ * Compose merges `environment` and `env_file` of several files as sequences (a map becomes sorted `KEY=value` / `KEY`).
+ */
 function toSequence(value: Yaml | undefined): Yaml[] {
   if (value === undefined || value === null) return []
   if (Array.isArray(value)) return value
@@ -470,7 +541,12 @@ function isActive(service: ServiceModel, composeProfiles: string | undefined): b
   return active.includes('*') || service.profiles.some((p) => active.includes(p))
 }
 
-function projectName(models: FileModel[], env: Map<string, Origin>, lookup: Lookup, projectDir: string): { name: string; source: string } {
+function projectName(
+  models: FileModel[],
+  env: Map<string, Origin>,
+  lookup: Lookup,
+  projectDir: string,
+): { name: string; source: string } {
   const fromEnv = env.get('COMPOSE_PROJECT_NAME')
   // An empty COMPOSE_PROJECT_NAME counts as unset (but an empty one in the shell still hides the .env's).
   if (fromEnv && fromEnv.value !== '') {
@@ -478,7 +554,8 @@ function projectName(models: FileModel[], env: Map<string, Origin>, lookup: Look
     // Compose does not normalise this one: it refuses it.
     if (normalizeProjectName(fromEnv.value) !== fromEnv.value) {
       throw new Error(
-        `invalid project name ${JSON.stringify(fromEnv.value)} (${source}): use only lowercase letters, digits, '-' and '_', starting with a letter or digit, e.g. ${JSON.stringify(normalizeProjectName(fromEnv.value))}`,
+        `invalid project name ${JSON.stringify(fromEnv.value)} (${source}): use only lowercase letters, digits, '-' ` +
+          `and '_', starting with a letter or digit, e.g. ${JSON.stringify(normalizeProjectName(fromEnv.value))}`,
       )
     }
     return { name: fromEnv.value, source }
@@ -494,12 +571,18 @@ function projectName(models: FileModel[], env: Map<string, Origin>, lookup: Look
       throw new Error(`${named.file}: error while interpolating name: ${(e as Error).message}`)
     }
     const name = normalizeProjectName(value)
-    if (!name) throw new Error(`${named.file}: name: ${JSON.stringify(value)} leaves an empty project name; use letters or digits in it`)
+    if (!name)
+      throw new Error(
+        `${named.file}: name: ${JSON.stringify(value)} leaves an empty project name; use letters or digits in it`,
+      )
     return { name, source: `name: in ${named.file}` }
   }
   const name = normalizeProjectName(path.basename(projectDir))
   if (!name) {
-    throw new Error(`the directory name of ${projectDir} leaves an empty project name; set COMPOSE_PROJECT_NAME or a top-level name: in the compose file`)
+    throw new Error(
+      `the directory name of ${projectDir} leaves an empty project name; set COMPOSE_PROJECT_NAME or a top-level ` +
+        `name: in the compose file`,
+    )
   }
   return { name, source: `the directory name ${projectDir}` }
 }
@@ -540,14 +623,16 @@ function environmentEntries(value: Yaml | undefined, service: string): Map<strin
   if (value === undefined || value === null) return entries
   if (isMapping(value)) {
     for (const [k, v] of Object.entries(value)) {
-      if (Array.isArray(v) || isMapping(v)) throw new Error(`service ${service}: environment.${k} must be a string, number, boolean or null`)
+      if (Array.isArray(v) || isMapping(v))
+        throw new Error(`service ${service}: environment.${k} must be a string, number, boolean or null`)
       entries.set(k, v === null ? null : goString(v))
     }
     return entries
   }
   if (!Array.isArray(value)) throw new Error(`service ${service}: environment must be a list or a mapping`)
   for (const item of value) {
-    if (typeof item !== 'string') throw new Error(`service ${service}: environment entries must be strings like KEY=value`)
+    if (typeof item !== 'string')
+      throw new Error(`service ${service}: environment entries must be strings like KEY=value`)
     const eq = item.indexOf('=')
     if (eq < 0) entries.set(item, null)
     else entries.set(item.slice(0, eq), item.slice(eq + 1))
@@ -557,7 +642,10 @@ function environmentEntries(value: Yaml | undefined, service: string): Map<strin
 
 function serviceEnvironment(model: ServiceModel, projectDir: string, projectLookup: Lookup): Record<string, string> {
   if (model.extendsIn) {
-    throw new Error(`service ${model.name} uses extends: (in ${model.extendsIn}), which this reader does not model; copy the settings into the service`)
+    throw new Error(
+      `service ${model.name} uses extends: (in ${model.extendsIn}), which this reader does not model; copy the ` +
+        `settings into the service`,
+    )
   }
   // env_file paths are relative to the project directory, whichever file names them.
   const fromFiles = new Map<string, string>()
@@ -572,13 +660,17 @@ function serviceEnvironment(model: ServiceModel, projectDir: string, projectLook
       text = readFileSync(file, 'utf8')
     } catch (e) {
       if (!ref.required && (e as NodeJS.ErrnoException).code === 'ENOENT') continue
-      throw new Error(`service ${model.name}: env file ${file} not found (${(e as Error).message}); create it or mark it required: false`)
+      throw new Error(
+        `service ${model.name}: env file ${file} not found (${(e as Error).message}); create it or mark it required: ` +
+          `false`,
+      )
     }
     let vars: Record<string, string>
     try {
       vars = parseEnvFile(text, lookup)
     } catch (e) {
-      if (e instanceof EnvFileError) throw new Error(`${file}: ${e.message}; fix that line (env_file of service ${model.name})`)
+      if (e instanceof EnvFileError)
+        throw new Error(`${file}: ${e.message}; fix that line (env_file of service ${model.name})`)
       throw e
     }
     for (const [k, v] of Object.entries(vars)) fromFiles.set(k, v)

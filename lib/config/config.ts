@@ -14,9 +14,24 @@ import type { Secrets } from '../util/mask.ts'
 import { loadComposeProject, type ComposeProject } from './compose-project.ts'
 import { parseEnvFile } from './dotenv.ts'
 import {
-  ACCESS_MODES, checkTableName, ENV_PREFIX, flagOf, KEYS, list, patternProblems, REDIS_MODES, RESTART_MODES, SERVICE_NAME, TARGETS,
-  type AccessMode, type Key, type RedisMode, type RestartMode, type TargetKind,
+  ACCESS_MODES,
+  checkTableName,
+  ENV_PREFIX,
+  flagOf,
+  KEYS,
+  list,
+  patternProblems,
+  REDIS_MODES,
+  RESTART_MODES,
+  SERVICE_NAME,
+  TARGETS,
+  type AccessMode,
+  type Key,
+  type RedisMode,
+  type ModeName,
+  type TargetKind,
 } from './settings.ts'
+import { LOCAL_CONTEXT, LOCAL_NAMESPACE, localKubeconfig } from './local-cluster.ts'
 
 export * from './settings.ts'
 
@@ -46,7 +61,7 @@ export interface Config {
   /** Where the run lock and the resume record live. */
   stateDir: string
   restart: {
-    mode: RestartMode
+    mode: ModeName
     /** Services (or container names) to restart; empty: all. */
     services: string[]
     readyTimeoutMs: number
@@ -67,8 +82,25 @@ export interface Config {
     /** The database name the app uses. */
     name: string
   }
-  redis: { mode: RedisMode; patterns: string[]; keep: string[]; db: number; username: string; password: string; access: AccessMode; url: string; timeoutMs: number }
-  test: { command: string; passPattern: RegExp | null; failPattern: RegExp | null; timeoutMs: number; checksFile: string; strictLogs: boolean }
+  redis: {
+    mode: RedisMode
+    patterns: string[]
+    keep: string[]
+    db: number
+    username: string
+    password: string
+    access: AccessMode
+    url: string
+    timeoutMs: number
+  }
+  test: {
+    command: string
+    passPattern: RegExp | null
+    failPattern: RegExp | null
+    timeoutMs: number
+    checksFile: string
+    strictLogs: boolean
+  }
   safety: {
     safeHosts: string[]
     allowProduction: string
@@ -77,7 +109,12 @@ export interface Config {
     /** Suite settings exported without the prefix, which the suite does not read: shown in the plan. */
     ignored: string[]
   }
-  recovery: { migrationCmd: string[]; circuitServices: string[]; circuitPatterns: string[]; processingLimitMinutes: number }
+  recovery: {
+    migrationCmd: string[]
+    circuitServices: string[]
+    circuitPatterns: string[]
+    processingLimitMinutes: number
+  }
   /** Every setting's value as resolved: for ${SETTING} in the checks file. */
   values: Record<Key, string>
   /** Passwords never to print, and the names that must stay readable. */
@@ -134,7 +171,8 @@ class Reader {
   ) {
     this.suiteEnv = this.envFile(path.join(root, '.env'))
     for (const k of Object.keys(env)) {
-      if (k.startsWith(ENV_PREFIX) && env[k] !== undefined && !(k.slice(ENV_PREFIX.length) in KEYS)) this.problems.push(`${k} in the environment is not a setting of the suite (see .env.example)`)
+      if (k.startsWith(ENV_PREFIX) && env[k] !== undefined && !(k.slice(ENV_PREFIX.length) in KEYS))
+        this.problems.push(`${k} in the environment is not a setting of the suite (see .env.example)`)
     }
   }
 
@@ -164,20 +202,23 @@ class Reader {
 
   oneOf<T extends string>(key: Key, allowed: readonly T[]): T {
     const v = this.get(key).toLowerCase() as T
-    if (!allowed.includes(v)) this.problems.push(`${key}=${JSON.stringify(this.get(key))} is not one of ${allowed.join(', ')}`)
+    if (!allowed.includes(v))
+      this.problems.push(`${key}=${JSON.stringify(this.get(key))} is not one of ${allowed.join(', ')}`)
     return v
   }
 
   seconds(key: Key): number {
     const v = this.get(key)
     const n = Number(v)
-    if (v === '' || !Number.isFinite(n) || n <= 0) this.problems.push(`${key}=${JSON.stringify(v)} must be a positive number of seconds`)
+    if (v === '' || !Number.isFinite(n) || n <= 0)
+      this.problems.push(`${key}=${JSON.stringify(v)} must be a positive number of seconds`)
     return n * 1000
   }
 
   count(key: Key, v = this.get(key)): number {
     const n = Number(v)
-    if (v === '' || !Number.isInteger(n) || n < 0) this.problems.push(`${key}=${JSON.stringify(v)} must be a whole number, 0 or more`)
+    if (v === '' || !Number.isInteger(n) || n < 0)
+      this.problems.push(`${key}=${JSON.stringify(v)} must be a whole number, 0 or more`)
     return n
   }
 
@@ -197,7 +238,8 @@ class Reader {
 
   services(key: Key): string[] {
     const names = list(this.get(key))
-    for (const s of names) if (!SERVICE_NAME.test(s)) this.problems.push(`${key}: ${JSON.stringify(s)} is not a service name`)
+    for (const s of names)
+      if (!SERVICE_NAME.test(s)) this.problems.push(`${key}: ${JSON.stringify(s)} is not a service name`)
     return names
   }
 
@@ -229,7 +271,8 @@ class Reader {
       const v = this.environment(svc)[name]
       if (v !== undefined && v !== '') return [v, `${name} of the ${svc} service (${this.compose!.dir})`]
     }
-    if (this.appEnv[name] !== undefined && this.appEnv[name] !== '') return [this.appEnv[name], `${name} in ${path.join(this.appDir, '.env')}`]
+    if (this.appEnv[name] !== undefined && this.appEnv[name] !== '')
+      return [this.appEnv[name], `${name} in ${path.join(this.appDir, '.env')}`]
     return undefined
   }
 
@@ -250,7 +293,25 @@ class Reader {
   }
 }
 
-type Stack = Pick<Config, 'target' | 'appDir' | 'compose' | 'composeFiles' | 'project' | 'composeCmd' | 'kube' | 'services' | 'requiredServices' | 'workerServices' | 'celery' | 'apiPort' | 'apiHealthPath' | 'logFile' | 'commandTimeoutMs' | 'stateDir'>
+type Stack = Pick<
+  Config,
+  | 'target'
+  | 'appDir'
+  | 'compose'
+  | 'composeFiles'
+  | 'project'
+  | 'composeCmd'
+  | 'kube'
+  | 'services'
+  | 'requiredServices'
+  | 'workerServices'
+  | 'celery'
+  | 'apiPort'
+  | 'apiHealthPath'
+  | 'logFile'
+  | 'commandTimeoutMs'
+  | 'stateDir'
+>
 
 /** The app, what Compose makes of it (or the namespace), and its services. */
 function readStack(r: Reader): Stack {
@@ -281,24 +342,48 @@ function readStack(r: Reader): Stack {
     project: target === 'kubernetes' ? kube.namespace : (r.compose?.name ?? path.basename(appDir)),
     composeCmd: r.get('COMPOSE_CMD') ? r.get('COMPOSE_CMD').split(/\s+/) : null,
     kube,
-    services: { api: r.service('API_SERVICE'), postgres: r.service('POSTGRES_SERVICE'), redis: r.service('REDIS_SERVICE') },
+    services: {
+      api: r.service('API_SERVICE'),
+      postgres: r.service('POSTGRES_SERVICE'),
+      redis: r.service('REDIS_SERVICE'),
+    },
     requiredServices: r.services('REQUIRED_SERVICES'),
     workerServices: r.services('WORKER_SERVICES'),
     celery: { brokerUrl: r.get('CELERY_BROKER_URL') },
     apiPort: r.count('API_PORT'),
     apiHealthPath,
-    logFile: target === 'kubernetes' ? r.get('LOG_FILE') || '/app/logs/combined.log' : path.resolve(appDir, r.get('LOG_FILE') || 'logs/combined.log'),
+    logFile:
+      target === 'kubernetes'
+        ? r.get('LOG_FILE') || '/app/logs/combined.log'
+        : path.resolve(appDir, r.get('LOG_FILE') || 'logs/combined.log'),
     commandTimeoutMs: r.seconds('COMMAND_TIMEOUT'),
     stateDir: path.resolve(r.root, r.get('STATE_DIR')),
   }
 }
 
+/**
+ * The context and namespace the suite acts in: both named, or neither (the bundled local cluster,
+ * scripts/ensure-k8s.mts, and the example on it). One without the other is a mistake.
+ */
 function readKube(r: Reader, target: TargetKind): Config['kube'] {
-  const kube = { context: r.get('KUBE_CONTEXT'), namespace: r.get('KUBE_NAMESPACE'), kubeconfig: r.get('KUBECONFIG_FILE'), selector: r.get('KUBE_SELECTOR') }
+  const kube = {
+    context: r.get('KUBE_CONTEXT'),
+    namespace: r.get('KUBE_NAMESPACE'),
+    kubeconfig: r.get('KUBECONFIG_FILE'),
+    selector: r.get('KUBE_SELECTOR'),
+  }
   if (target === 'kubernetes') {
-    if (!kube.context) r.problems.push('TARGET=kubernetes needs KUBE_CONTEXT: the suite acts only in the context you name')
-    if (!kube.namespace) r.problems.push('TARGET=kubernetes needs KUBE_NAMESPACE: the suite acts only in the namespace you name')
-    if (!kube.selector.includes('{service}')) r.problems.push('KUBE_SELECTOR must contain {service}, e.g. app.kubernetes.io/component={service}')
+    if (!kube.context && !kube.namespace && !kube.kubeconfig) {
+      const bundled = 'the bundled local cluster (no KUBE_CONTEXT set)'
+      Object.assign(kube, { context: LOCAL_CONTEXT, namespace: LOCAL_NAMESPACE, kubeconfig: localKubeconfig(r.env) })
+      Object.assign(r.sources, { KUBE_CONTEXT: bundled, KUBE_NAMESPACE: bundled })
+    }
+    if (!kube.context)
+      r.problems.push('TARGET=kubernetes needs KUBE_CONTEXT: the suite acts only in the context you name')
+    if (!kube.namespace)
+      r.problems.push('TARGET=kubernetes needs KUBE_NAMESPACE: the suite acts only in the namespace you name')
+    if (!kube.selector.includes('{service}'))
+      r.problems.push('KUBE_SELECTOR must contain {service}, e.g. app.kubernetes.io/component={service}')
   }
   if (kube.kubeconfig) kube.kubeconfig = path.resolve(r.root, kube.kubeconfig)
   return kube
@@ -306,14 +391,23 @@ function readKube(r: Reader, target: TargetKind): Config['kube'] {
 
 function readRestart(r: Reader): Config['restart'] {
   const mode = r.oneOf('RESTART_MODE', RESTART_MODES)
-  return { mode, services: r.services('SERVICES'), readyTimeoutMs: r.seconds('READY_TIMEOUT'), driftIgnore: list(r.get('DRIFT_IGNORE')) }
+  return {
+    mode,
+    services: r.services('SERVICES'),
+    readyTimeoutMs: r.seconds('READY_TIMEOUT'),
+    driftIgnore: list(r.get('DRIFT_IGNORE')),
+  }
 }
 
 function readDatabase(r: Reader): Config['database'] {
   const tables = r.tables('RESET_TABLES')
   if (tables.length === 0) r.problems.push('RESET_TABLES is empty: name the tables to truncate, e.g. jobs,leads')
   const url = r.get('DATABASE_URL')
-  if (url && !/^postgres(ql)?:\/\//.test(url)) r.problems.push('DATABASE_URL must start with postgres:// or postgresql:// (a driver suffix such as +asyncpg is for the app, not for this suite)')
+  if (url && !/^postgres(ql)?:\/\//.test(url))
+    r.problems.push(
+      'DATABASE_URL must start with postgres:// or postgresql:// (a driver suffix such as +asyncpg is for the app, ' +
+        'not for this suite)',
+    )
   const user = r.appValue('POSTGRES_USER', ['POSTGRES_SERVICE', 'API_SERVICE'], 'postgres')
   return {
     tables,
@@ -333,8 +427,11 @@ function readRedis(r: Reader): Config['redis'] {
   const mode = r.oneOf('REDIS_MODE', REDIS_MODES)
   const patterns = list(r.get('REDIS_PATTERNS'))
   if (mode === 'patterns') {
-    if (patterns.length === 0) r.problems.push('REDIS_MODE=patterns needs REDIS_PATTERNS, e.g. circuit_breaker:*,queue_paused:*')
-    else for (const p of patternProblems(patterns, 'use REDIS_MODE=flushdb to empty the database')) r.problems.push(`REDIS_PATTERNS: ${p}`)
+    if (patterns.length === 0)
+      r.problems.push('REDIS_MODE=patterns needs REDIS_PATTERNS, e.g. circuit_breaker:*,queue_paused:*')
+    else
+      for (const p of patternProblems(patterns, 'use REDIS_MODE=flushdb to empty the database'))
+        r.problems.push(`REDIS_PATTERNS: ${p}`)
   }
   const url = r.get('REDIS_URL')
   if (url && !/^rediss?:\/\//.test(url)) r.problems.push('REDIS_URL must start with redis:// or rediss://')
@@ -358,8 +455,11 @@ function readTest(r: Reader): Config['test'] {
   if (!command) r.problems.push('TEST_COMMAND is empty')
   for (const key of Object.keys(KEYS) as Key[]) if (key.startsWith('EXPECT_') && r.get(key) !== '') r.count(key)
   const states = list(r.get('CAMPAIGN_FINISHED_STATES'))
-  for (const s of states) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) r.problems.push(`CAMPAIGN_FINISHED_STATES: ${JSON.stringify(s)} is not a state name`)
-  if (states.length === 0) r.problems.push('CAMPAIGN_FINISHED_STATES is empty; the real app leaves its campaigns RUNNING: RUNNING,COMPLETED')
+  for (const s of states)
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s))
+      r.problems.push(`CAMPAIGN_FINISHED_STATES: ${JSON.stringify(s)} is not a state name`)
+  if (states.length === 0)
+    r.problems.push('CAMPAIGN_FINISHED_STATES is empty; the real app leaves its campaigns RUNNING: RUNNING,COMPLETED')
   return {
     command,
     passPattern: r.pattern('TEST_PASS_PATTERN'),
@@ -376,8 +476,23 @@ function readSafety(r: Reader, stack: Stack): Config['safety'] {
     { source: path.join(r.root, '.env'), env: r.suiteEnv },
     { source: path.join(stack.appDir, '.env'), env: r.appEnv },
   ]
-  if (r.compose?.services.includes(stack.services.api)) signalSources.push({ source: `the ${stack.services.api} service's environment`, env: r.environment(stack.services.api) })
-  const ignored = (['APP_DIR', 'SERVICES', 'LOG_FILE', 'DATABASE_URL', 'REDIS_URL', 'RESTART_MODE', 'RESET_TABLES', 'TEST_COMMAND'] as Key[]).filter((k) => r.env[k] !== undefined)
+  if (r.compose?.services.includes(stack.services.api))
+    signalSources.push({
+      source: `the ${stack.services.api} service's environment`,
+      env: r.environment(stack.services.api),
+    })
+  const ignored = (
+    [
+      'APP_DIR',
+      'SERVICES',
+      'LOG_FILE',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'RESTART_MODE',
+      'RESET_TABLES',
+      'TEST_COMMAND',
+    ] as Key[]
+  ).filter((k) => r.env[k] !== undefined)
   return { safeHosts: list(r.get('SAFE_HOSTS')), allowProduction: r.get('ALLOW_PRODUCTION'), signalSources, ignored }
 }
 
@@ -391,7 +506,8 @@ function readRecovery(r: Reader): Config['recovery'] {
   if (migrationCmd.length === 0) r.problems.push('MIGRATION_CMD is empty; e.g. alembic or "flask db"')
   const limit = r.get('PROCESSING_LIMIT')
   const processingLimitMinutes = Number(limit)
-  if (limit === '' || !Number.isFinite(processingLimitMinutes) || processingLimitMinutes <= 0) r.problems.push(`PROCESSING_LIMIT=${JSON.stringify(limit)} must be a positive number`)
+  if (limit === '' || !Number.isFinite(processingLimitMinutes) || processingLimitMinutes <= 0)
+    r.problems.push(`PROCESSING_LIMIT=${JSON.stringify(limit)} must be a positive number`)
   return { migrationCmd, circuitServices, circuitPatterns, processingLimitMinutes }
 }
 
@@ -399,7 +515,9 @@ function readRecovery(r: Reader): Config['recovery'] {
 function secretsOf(config: Config): Secrets {
   const { database, redis, services, compose, project } = config
   return {
-    values: [database.password, redis.password, urlPassword(database.url), urlPassword(redis.url)].filter((s) => s.length > 0),
+    values: [database.password, redis.password, urlPassword(database.url), urlPassword(redis.url)].filter(
+      (s) => s.length > 0,
+    ),
     words: [
       ...Object.values(services),
       ...config.requiredServices,
@@ -429,7 +547,12 @@ export function databaseUrlHost(url: string): string | null {
 export function redisUrlParts(url: string): { host: string | null; db: number; username: string; password: string } {
   try {
     const p = parseRedisUrl(url) as { host?: string; db?: string; username?: string; password?: string; path?: string }
-    return { host: p.path ? null : (p.host ?? 'localhost'), db: Number(p.db ?? 0), username: p.username ?? '', password: p.password ?? '' }
+    return {
+      host: p.path ? null : (p.host ?? 'localhost'),
+      db: Number(p.db ?? 0),
+      username: p.username ?? '',
+      password: p.password ?? '',
+    }
   } catch {
     return { host: null, db: 0, username: '', password: '' }
   }

@@ -20,13 +20,18 @@ const noLookup: Lookup = () => undefined
 // Interpolation (compose-go template package)
 // ---------------------------------------------------------------------------------------------
 
-// compose-go's pattern, `\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)|{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?](.*))?)}|(?P<invalid>)))`.
+// compose-go's pattern (one regular expression, cut here in two):
+// `\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)|`
+// `{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?](.*))?)}|(?P<invalid>)))`.
 // Go's `.` stops at a newline, hence [^\n]. The braced form is greedy up to the LAST `}` of the line;
 // the first balanced `}` is found afterwards (firstClosingBrace) and the remainder interpolated again.
 const PATTERN = /\$(?:(\$)|([_a-zA-Z][_a-zA-Z0-9]*)|\{(?:([_a-zA-Z][_a-zA-Z0-9]*(?::?[-+?][^\n]*)?)\}|()))/g
 const PATTERN_ONE = new RegExp(PATTERN.source)
 
-/** An interpolation that Compose refuses: `${`, `${1X}`, `${X:=y}`, or a `${X:?msg}` / `${X?msg}` whose variable is missing. */
+/**
+ * An interpolation that Compose refuses: `${`, `${1X}`, `${X:=y}`, or a `${X:?msg}` / `${X?msg}` whose variable is
+ * missing.
+ */
 export class InterpolationError extends Error {}
 
 type Substitution = (substitution: string, lookup: Lookup, onUnset?: (name: string) => void) => string | undefined
@@ -104,15 +109,18 @@ function operator(sep: string, decide: (name: string, value: string | undefined,
 }
 
 /** ${NAME:-default} / ${NAME-default}: the default when unset (or, with the colon, empty). */
-const withDefault = (sep: ':-' | '-') => operator(sep, (_, value, dflt) => (value === undefined || (sep === ':-' && value === '') ? dflt : value))
+const withDefault = (sep: ':-' | '-') =>
+  operator(sep, (_, value, dflt) => (value === undefined || (sep === ':-' && value === '') ? dflt : value))
 
 /** ${NAME:+alt} / ${NAME+alt}: the alternative when set (and, with the colon, not empty). */
-const withAlternative = (sep: ':+' | '+') => operator(sep, (_, value, alt) => (value !== undefined && (sep === '+' || value !== '') ? alt : (value ?? '')))
+const withAlternative = (sep: ':+' | '+') =>
+  operator(sep, (_, value, alt) => (value !== undefined && (sep === '+' || value !== '') ? alt : (value ?? '')))
 
 /** ${NAME:?message} / ${NAME?message}: an error when unset (or, with the colon, empty). */
 const withRequired = (sep: ':?' | '?') =>
   operator(sep, (name, value, reason) => {
-    if (value === undefined || (sep === ':?' && value === '')) throw new InterpolationError(`required variable ${name} is missing a value${reason ? `: ${reason}` : ''}`)
+    if (value === undefined || (sep === ':?' && value === ''))
+      throw new InterpolationError(`required variable ${name} is missing a value${reason ? `: ${reason}` : ''}`)
     return value
   })
 
@@ -187,7 +195,8 @@ const EXPORT = /^export[\t\n\f\r ]+/
 export function parseEnvFile(text: string, lookup: Lookup = noLookup): Record<string, string> {
   const out: Record<string, string> = {}
   for (const { key, value } of parseEnvStatements(text, lookup)) {
-    if (value !== undefined) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+    if (value !== undefined)
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
   }
   return out
 }
@@ -262,7 +271,11 @@ class EnvScanner {
         terminator = c
         break
       }
-      if (!isSpace(c) && !KEY_RUNE.test(c)) fail(`unexpected character ${JSON.stringify(c)} in variable name ${JSON.stringify(s.slice(this.i).split('\n')[0])}`)
+      if (!isSpace(c) && !KEY_RUNE.test(c))
+        fail(
+          `unexpected character ${JSON.stringify(c)} in variable name ` +
+            `${JSON.stringify(s.slice(this.i).split('\n')[0])}`,
+        )
       j += c.length
     }
     // Compose's quirk: text at the end of the file with neither `=` nor a line feed is the value of

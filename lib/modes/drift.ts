@@ -22,7 +22,8 @@ const holdsLog = (source: string, logFile: string) => {
 }
 
 /** "app/workers/tasks.py" when inside the app directory, else the whole path. */
-const shown = (appDir: string, file: string) => (file.startsWith(`${appDir}${path.sep}`) ? path.relative(appDir, file) : file)
+const shown = (appDir: string, file: string) =>
+  file.startsWith(`${appDir}${path.sep}`) ? path.relative(appDir, file) : file
 
 /** Services whose instance runs code older than a file under its mounts; one reason each, the newest file. */
 export function codeChanges(config: Config, tables: ProcessTable[]): CodeChange[] {
@@ -41,7 +42,8 @@ export function codeChanges(config: Config, tables: ProcessTable[]): CodeChange[
       if (holdsLog(m.source, config.logFile)) continue
       const file = newest(m.source)
       const after = file ? file.mtimeMs - started : 0
-      if (file && after > 0 && after > (found.get(t.instance.service)?.after ?? 0)) found.set(t.instance.service, { file: file.file, after })
+      if (file && after > 0 && after > (found.get(t.instance.service)?.after ?? 0))
+        found.set(t.instance.service, { file: file.file, after })
     }
   }
   return [...found].map(([service, f]) => ({

@@ -9,7 +9,18 @@
 import { countRows, endSessions, reachOf, resolveTables, sessionsOn, type Session } from '../access/catalog.ts'
 import { withDatabase, type Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
-import { brokerState, giveBack, surveyOf, quiesce, startController, workersIn, type Consumed, type Controller, type Queue } from '../app/celery.ts'
+import {
+  brokerState,
+  CONTROLLER_TAG,
+  giveBack,
+  surveyOf,
+  quiesce,
+  startController,
+  workersIn,
+  type Consumed,
+  type Controller,
+  type Queue,
+} from '../app/celery.ts'
 import { migrationsBehind } from '../app/migrations.ts'
 import { requestApi, straysOf } from '../targets/instances.ts'
 import type { Instance, ProcessTable } from '../targets/target.ts'
@@ -32,14 +43,18 @@ function merged(changes: Change[]): Change[] {
 }
 
 /** Services SERVICES names: in place, restarted besides what changed. */
-const named = (r: Reach) => (r.config.restart.services.length ? r.target.servicesFor(r.config.restart.services) : Promise.resolve([]))
+const named = (r: Reach) =>
+  r.config.restart.services.length ? r.target.servicesFor(r.config.restart.services) : Promise.resolve([])
 
 /** Sessions holding locks on the tables the reset empties (none when a table is missing: the database part says so). */
 async function lockingSessions(r: Reach): Promise<Session[]> {
   return withDatabase(r, async (db) => {
     const tables = await resolveTables(db, r.config.database.tables).catch(() => null)
     if (!tables) return []
-    return sessionsOn(db, [...tables, ...(await reachOf(db, tables))].map((t) => t.oid))
+    return sessionsOn(
+      db,
+      [...tables, ...(await reachOf(db, tables))].map((t) => t.oid),
+    )
   })
 }
 
@@ -66,8 +81,13 @@ export class InPlace implements RestartMode {
       running.includes(config.services.api) ? migrationsBehind(r) : null,
       lockingSessions(r),
     ])
-    const owner = (s: Session) => all.find((i) => s.addr !== null && i.addresses.includes(s.addr) && app.includes(i.service))
-    const workers = await this.survey(r, tables.filter((t) => holds.includes(t.instance.service)), holds)
+    const owner = (s: Session) =>
+      all.find((i) => s.addr !== null && i.addresses.includes(s.addr) && app.includes(i.service))
+    const workers = await this.survey(
+      r,
+      tables.filter((t) => holds.includes(t.instance.service)),
+      holds,
+    )
     const changed = merged([
       ...drifted.map((d) => ({ ...d, recreate: true })),
       ...codeChanges(config, tables).map((c) => ({ ...c, recreate: false })),
@@ -81,7 +101,9 @@ export class InPlace implements RestartMode {
     this.planned = {
       mode: this.name,
       origin: originOf(r, all),
-      restart: all.filter((i) => restarts(i.service) && !holds.includes(i.service) && i.readiness !== 'stopped').map(nameOf),
+      restart: all
+        .filter((i) => restarts(i.service) && !holds.includes(i.service) && i.readiness !== 'stopped')
+        .map(nameOf),
       changed,
       strays: tables.flatMap(straysIn),
       held,
@@ -96,7 +118,11 @@ export class InPlace implements RestartMode {
    * The Celery workers of the held services, each with the queues it says it consumes; one that
    * consumes nothing (deaf since a broker reconnect) or does not answer needs its restart.
    */
-  private async survey(r: Reach, tables: ProcessTable[], services: string[]): Promise<(PausedWorker & { why?: string })[]> {
+  private async survey(
+    r: Reach,
+    tables: ProcessTable[],
+    services: string[],
+  ): Promise<(PausedWorker & { why?: string })[]> {
     const found = tables.flatMap(workersIn)
     const empty = tables.filter((t) => !found.some((w) => w.instance === t.instance.name)).map((t) => t.instance.name)
     if (empty.length) {
@@ -105,7 +131,11 @@ export class InPlace implements RestartMode {
           'Leave that service out of WORKER_SERVICES, or use --restart-mode restart.',
       )
     }
-    const { consumed, silent, scheduled } = await surveyOf(this.controller(r, services), found.map((w) => w.name), 3)
+    const { consumed, silent, scheduled } = await surveyOf(
+      this.controller(r, services),
+      found.map((w) => w.name),
+      3,
+    )
     return found.map((w) => {
       const queues = (consumed[w.name] ?? []).map((q) => q.name)
       const why = silent.includes(w.name)
@@ -113,7 +143,8 @@ export class InPlace implements RestartMode {
         : !queues.length
           ? `${w.name} consumes no queue (deaf since a broker reconnect?); a restart makes it consume again`
           : scheduled[w.name]
-            ? `${w.name} holds ${scheduled[w.name]} tasks scheduled for later (a countdown); only a restart discards them without a trace`
+            ? `${w.name} holds ${scheduled[w.name]} tasks scheduled for later (a countdown); only a restart discards ` +
+              `them without a trace`
             : undefined
       return { ...w, queues, why }
     })
@@ -129,14 +160,23 @@ export class InPlace implements RestartMode {
     const lines = [`containers, mode in-place (${c.origin}): ${restarted}`]
     const heldStopped = servicesOf(c.held, 'stopped')
     for (const x of c.changed) {
-      const how = heldStopped.includes(x.service) ? 'held stopped and started after Redis is cleared' : x.recreate ? 'recreated' : 'restarted'
+      const how = heldStopped.includes(x.service)
+        ? 'held stopped and started after Redis is cleared'
+        : x.recreate
+          ? 'recreated'
+          : 'restarted'
       lines.push(`  ${x.service} ${how}: ${x.why}`)
     }
     for (const s of c.strays) lines.push(`  stopped, not the service itself: ${s.instance} pid ${s.pid}: ${s.command}`)
-    for (const s of c.sessions) lines.push(`  session ended before the truncation (it holds a lock on the tables): pid ${s.pid}, ${s.detail}`)
-    if (c.workers.length) lines.push(`paused in place while the database and Redis are emptied: ${pausedLine(c.workers)}`)
+    for (const s of c.sessions)
+      lines.push(`  session ended before the truncation (it holds a lock on the tables): pid ${s.pid}, ${s.detail}`)
+    if (c.workers.length)
+      lines.push(`paused in place while the database and Redis are emptied: ${pausedLine(c.workers)}`)
     const stopped = c.held.filter((h) => h.as === 'stopped')
-    if (stopped.length) lines.push(`held stopped while the database and Redis are emptied, then started: ${stopped.map((i) => i.name).join(', ')}`)
+    if (stopped.length)
+      lines.push(
+        `held stopped while the database and Redis are emptied, then started: ${stopped.map((i) => i.name).join(', ')}`,
+      )
     return lines
   }
 
@@ -149,15 +189,25 @@ export class InPlace implements RestartMode {
     const planned = this.need()
     const t0 = Date.now()
     await this.stopStrays(r, planned.strays)
-    const held = servicesOf(planned.held)
-    const now = planned.changed.filter((c) => !held.includes(c.service) && planned.restart.some((i) => i.service === c.service))
+    const now = planned.changed.filter((c) => planned.restart.some((i) => i.service === c.service))
     for (const c of now) out.warn(`${c.service}: ${c.why}; ${c.recreate ? 'recreating' : 'restarting'} it`)
     const recreate = now.filter((c) => c.recreate).map((c) => c.service)
     const restart = now.filter((c) => !c.recreate).map((c) => c.service)
-    await Promise.all([recreate.length && r.target.recreate(recreate), restart.length && r.target.restart(restart), this.hold(r)])
+    const [recreated, restarted] = await Promise.all([
+      recreate.length ? r.target.recreate(recreate) : '',
+      restart.length ? r.target.restart(restart) : '',
+      this.hold(r),
+    ])
     if (r.dryRun) return { mode: this.name }
-    if (now.length) await r.target.waitReady({ services: [...recreate, ...restart], since: t0 })
-    out.ok(`${now.length ? `restarted ${now.map((c) => c.service).join(', ')}, nothing else` : 'nothing restarted'}: ${seconds(Date.now() - t0)}`)
+    // Every running service, restarted or not: the stack must be ready for the phases after this one.
+    const held = servicesOf(planned.held)
+    const running = runningServices(await r.target.instances()).filter((s) => !held.includes(s))
+    await r.target.waitReady({ services: running, since: t0 })
+    const commands = [recreated, restarted].filter(Boolean).join(' & ')
+    const what = now.length
+      ? `restarted ${now.map((c) => c.service).join(', ')}, nothing else (${commands})`
+      : 'nothing restarted'
+    out.ok(`${what}: ${seconds(Date.now() - t0)}`)
     return { mode: this.name, restarted: now.map((c) => c.service).join(',') || 'none', strays: planned.strays.length }
   }
 
@@ -167,20 +217,31 @@ export class InPlace implements RestartMode {
     if (r.dryRun) return out.info(`[dry-run] would stop ${list}`)
     const instances = await r.target.current()
     const by = (name: string) => instances.find((i) => i.name === name)
-    await Promise.all([...new Set(strays.map((s) => s.instance))].map((name) => {
-      const instance = by(name)
-      return instance && r.target.stopProcesses(instance, strays.filter((s) => s.instance === name))
-    }))
+    await Promise.all(
+      [...new Set(strays.map((s) => s.instance))].map((name) => {
+        const instance = by(name)
+        return (
+          instance &&
+          r.target.stopProcesses(
+            instance,
+            strays.filter((s) => s.instance === name),
+          )
+        )
+      }),
+    )
     out.ok(`stopped ${strays.length} processes that were not the service itself: ${list}`)
   }
 
   async hold(r: ModeRun): Promise<void> {
-    const planned = this.need()
+    const planned = this.planned
+    if (!planned) return // the run holds no worker (it does not clear Redis)
     const stopped = servicesOf(planned.held, 'stopped')
     const paused = servicesOf(planned.held, 'paused')
     if (!stopped.length && !paused.length) return
     if (r.dryRun) {
-      if (!r.record.held.length) out.info(`[dry-run] would ${[...(paused.length ? [`pause ${paused.join(', ')}`] : []), ...(stopped.length ? [`stop ${stopped.join(', ')}`] : [])].join(' and ')} until Redis is cleared`)
+      const what = [paused.length && `pause ${paused.join(', ')}`, stopped.length && `stop ${stopped.join(', ')}`]
+      if (!r.record.held.length)
+        out.info(`[dry-run] would ${what.filter(Boolean).join(' and ')} until Redis is cleared`)
       return r.record.hold([...stopped, ...paused])
     }
     r.record.hold([...stopped, ...paused])
@@ -193,7 +254,11 @@ export class InPlace implements RestartMode {
     const names = (await this.workersNow(r, services)).map((w) => w.name)
     const c = this.controller(r, services)
     const { consumed, silent } = await surveyOf(c, names)
-    if (silent.length) throw new Error(`no answer from the Celery worker${silent.length > 1 ? 's' : ''} ${silent.join(', ')} within 10 s; nothing was emptied`)
+    if (silent.length)
+      throw new Error(
+        `no answer from the Celery worker${silent.length > 1 ? 's' : ''} ${silent.join(', ')} within 10 s; nothing ` +
+          `was emptied`,
+      )
     this.before = { ...consumed, ...this.before }
     const queues = [...new Set(Object.values(consumed).flatMap((qs) => qs.map((q) => q.name)))]
     const known = this.revoked.length
@@ -213,9 +278,14 @@ export class InPlace implements RestartMode {
     const fresh = now.filter((i) => !planned.some((w) => w.instance === i.name))
     const known = planned.filter((w) => now.some((i) => i.name === w.instance))
     if (!fresh.length) return known
-    const tables = (await Promise.all([...new Set(fresh.map((i) => i.service))].map((s) => r.target.processes(s)))).flat()
+    const tables = (
+      await Promise.all([...new Set(fresh.map((i) => i.service))].map((s) => r.target.processes(s)))
+    ).flat()
     const added = tables.filter((t) => fresh.some((i) => i.name === t.instance.name)).flatMap(workersIn)
-    out.warn(`${fresh.map((i) => i.name).join(', ')} appeared since the plan: ${added.length} Celery workers there are paused too`)
+    out.warn(
+      `${fresh.map((i) => i.name).join(', ')} appeared since the plan: ${added.length} Celery workers there are ` +
+        `paused too`,
+    )
     return [...known, ...added]
   }
 
@@ -223,9 +293,16 @@ export class InPlace implements RestartMode {
     const sessions = await sessionsOn(db, oids)
     if (!sessions.length) return
     const list = sessions.map((s) => `pid ${s.pid} (${s.detail})`).join('; ')
-    if (r.dryRun) return out.info(`[dry-run] would end ${sessions.length} sessions holding locks on the tables: ${list}`)
-    const ended = await endSessions(db, sessions.map((s) => s.pid))
-    out.ok(`ended ${ended} sessions holding locks on the tables (a restart would have ended them, or waited for them): ${list}`)
+    if (r.dryRun)
+      return out.info(`[dry-run] would end ${sessions.length} sessions holding locks on the tables: ${list}`)
+    const ended = await endSessions(
+      db,
+      sessions.map((s) => s.pid),
+    )
+    out.ok(
+      `ended ${ended} sessions holding locks on the tables (a restart would have ended them, or waited for them): ` +
+        `${list}`,
+    )
   }
 
   async release(r: ModeRun): Promise<string | null> {
@@ -241,7 +318,10 @@ export class InPlace implements RestartMode {
     if (stopped.length) lines.push(await bringBack(r, stopped, () => this.bring(r, stopped)))
     if (queues.length) {
       const back = await giveBack(this.controller(r, servicesOf(planned.held, 'paused')), uniqueQueues(queues))
-      lines.push(`${servicesOf(planned.held, 'paused').join(', ')}: consuming as before${back ? `; ${back} set-aside messages put back in their queues` : ''}`)
+      lines.push(
+        `${servicesOf(planned.held, 'paused').join(', ')}: consuming as ` +
+          `before${back ? `; ${back} set-aside messages put back in their queues` : ''}`,
+      )
     }
     r.record.released()
     return lines.join('; ') || null
@@ -249,19 +329,35 @@ export class InPlace implements RestartMode {
 
   /** Starts the services held stopped; those whose configuration changed are recreated. */
   private async bring(r: ModeRun, services: string[]): Promise<void> {
-    const recreate = this.need().changed.filter((c) => c.recreate && services.includes(c.service)).map((c) => c.service)
+    const recreate = this.need()
+      .changed.filter((c) => c.recreate && services.includes(c.service))
+      .map((c) => c.service)
     const start = services.filter((s) => !recreate.includes(s))
     await Promise.all([recreate.length && r.target.recreate(recreate), start.length && r.target.start(start)])
   }
 
   async prove(r: ModeRun, tables: string[]): Promise<string | null> {
-    const planned = this.need()
+    const planned = this.planned
+    if (!planned?.held.length) return null // nothing was paused: the run did not clear the broker
     const services = servicesOf(planned.held)
     const workers = (await Promise.all(services.map((s) => r.target.processes(s)))).flat().flatMap(workersIn)
-    const queues = [...new Set(Object.values(this.before ?? {}).flat().map((q) => q.name))]
+    const queues = [
+      ...new Set(
+        Object.values(this.before ?? {})
+          .flat()
+          .map((q) => q.name),
+      ),
+    ]
     const { config, target } = r
     const [state, rows, api] = await Promise.all([
-      workers.length ? brokerState(this.controller(r, services), workers.map((w) => w.name), queues, this.revoked) : null,
+      workers.length
+        ? brokerState(
+            this.controller(r, services),
+            workers.map((w) => w.name),
+            queues,
+            this.revoked,
+          )
+        : null,
       tables.length ? withDatabase(r, (db) => countRows(db, tables)) : {},
       config.apiHealthPath ? requestApi(target, config.services.api, config.apiPort, config.apiHealthPath) : null,
     ])
@@ -274,7 +370,9 @@ export class InPlace implements RestartMode {
     const stopped = servicesOf(planned.held, 'stopped')
     const paused = servicesOf(planned.held, 'paused')
     const parts = [
-      ...(paused.length ? [`the messages waiting for ${paused.join(', ')} are set aside in the broker (reset-and-test:held:*)`] : []),
+      ...(paused.length
+        ? [`the messages waiting for ${paused.join(', ')} are set aside in the broker (reset-and-test:held:*)`]
+        : []),
       ...(stopped.length ? [`${stopped.join(', ')} ${stopped.length > 1 ? 'are' : 'is'} held stopped`] : []),
     ]
     return `${parts.join('; ')} until flush-redis runs (--resume runs it).`
@@ -283,13 +381,25 @@ export class InPlace implements RestartMode {
 
 const nameOf = (i: Instance) => ({ name: i.name, service: i.service })
 
+/** The strays of an instance; the suite's own Celery program (started while the plan is made) is not one. */
 const straysIn = (t: ProcessTable) =>
-  straysOf(t).map((p) => ({ ...p, instance: t.instance.name, service: t.instance.service, command: p.argv.join(' ').replace(/\s+/g, ' ').slice(0, 200) }))
+  straysOf(t)
+    .filter((p) => !p.argv.includes(CONTROLLER_TAG))
+    .map((p) => ({
+      pid: p.pid,
+      hostPid: p.hostPid,
+      instance: t.instance.name,
+      service: t.instance.service,
+      command: p.argv.join(' ').replace(/\s+/g, ' ').slice(0, 200),
+    }))
 
 const sessionWhy = (s: Session) =>
-  `its database session pid ${s.pid} holds a lock on the tables (${s.detail}); ending it alone would leave a dead connection in its pool`
+  `its database session pid ${s.pid} holds a lock on the tables (${s.detail}); ending it alone would leave a dead ` +
+  `connection in its pool`
 
-const uniqueQueues = (queues: Queue[]) => [...new Map(queues.map((q) => [`${q.exchange}|${q.key}|${q.name}`, q])).values()]
+const uniqueQueues = (queues: Queue[]) => [
+  ...new Map(queues.map((q) => [`${q.exchange}|${q.key}|${q.name}`, q])).values(),
+]
 
 /** "celery ×8, email ×1": how many workers consume each queue. */
 export function queuesLine(consumed: Consumed): string {
@@ -304,5 +414,8 @@ function pausedLine(workers: PausedWorker[]): string {
   for (const w of workers) by.set(w.service, (by.get(w.service) ?? 0) + 1)
   const counts = [...by].map(([s, n], i) => (i === 0 ? `${n} Celery workers of ${s}` : `${n} of ${s}`)).join(', ')
   const queues = [...new Set(workers.flatMap((w) => w.queues))].join(', ')
-  return `${counts} (queues ${queues}): the messages waiting in their queues set aside, their tasks revoked (running ones killed); what they consume is not touched`
+  return (
+    `${counts} (queues ${queues}): the messages waiting in their queues set aside, their tasks revoked (running ` +
+    `ones killed); what they consume is not touched`
+  )
 }

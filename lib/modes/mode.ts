@@ -4,7 +4,7 @@
 import type { Session } from '../access/catalog.ts'
 import type { Database } from '../access/database.ts'
 import type { Reach } from '../access/reach.ts'
-import type { Config, RestartMode as ModeName } from '../config/config.ts'
+import type { Config, ModeName } from '../config/config.ts'
 import type { Proc } from '../targets/target.ts'
 
 export type { ModeName }
@@ -30,9 +30,10 @@ export interface PausedWorker {
 }
 
 /** A process in an app container that is not the service itself (an earlier test's, a shell's). */
-export interface Stray extends Proc {
+export interface Stray extends Pick<Proc, 'pid' | 'hostPid'> {
   instance: string
   service: string
+  /** Its command line, shortened to one line. */
   command: string
 }
 
@@ -78,7 +79,9 @@ export interface RestartMode {
   beforeTruncate(r: ModeRun, db: Database, oids: number[]): Promise<void>
   /** Lets the held workers go (after Redis is cleared, or after a refusal); returns a line saying so. */
   release(r: ModeRun): Promise<string | null>
-  /** After the flush and the release: the clean state read from the servers (`tables` empty); throws what does not hold. */
+  /**
+   * After the flush and the release: the clean state read from the servers (`tables` empty); throws what does not hold.
+   */
   prove(r: ModeRun, tables: string[]): Promise<string | null>
   /** What stays held when the run stops now, for the message: "worker is held stopped". */
   heldNote(r: ModeRun): string | null

@@ -16,7 +16,10 @@ export interface ProofInput {
 }
 
 const names = (qs: { name: string }[] = []) => [...new Set(qs.map((q) => q.name))].sort().join(', ')
-const counted = (r: Record<string, number>) => Object.entries(r).map(([k, n]) => `${k.replace(/\x06\x16/g, ':')}=${n}`).join(', ')
+const counted = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, n]) => `${k.replace(/\x06\x16/g, ':')}=${n}`)
+    .join(', ')
 
 /** What does not hold, in words; none when the state is clean. */
 export function problemsOf(p: ProofInput): string[] {
@@ -27,16 +30,25 @@ export function problemsOf(p: ProofInput): string[] {
   if (s) {
     for (const [w, qs] of Object.entries(p.before)) {
       if (!(w in s.consumed)) problems.push(`${w} no longer answers`)
-      else if (names(s.consumed[w]) !== names(qs)) problems.push(`${w} consumes ${names(s.consumed[w]) || 'nothing'} (before the pause: ${names(qs)})`)
+      else if (names(s.consumed[w]) !== names(qs))
+        problems.push(`${w} consumes ${names(s.consumed[w]) || 'nothing'} (before the pause: ${names(qs)})`)
     }
     const already = (w: string) => (p.before[w]?.length ?? 0) > 0 // then the comparison above says it
-    for (const [w, qs] of Object.entries(s.consumed)) if (!qs.length && !already(w)) problems.push(`${w} consumes nothing`)
+    for (const [w, qs] of Object.entries(s.consumed))
+      if (!qs.length && !already(w)) problems.push(`${w} consumes nothing`)
     if (Object.keys(s.queues).length) problems.push(`messages waiting before the test: ${counted(s.queues)}`)
     if (Object.keys(s.held).length) problems.push(`messages still set aside: ${counted(s.held)}`)
     if (s.unacked) problems.push(`${s.unacked} messages delivered and not acknowledged`)
-    const unbound = [...new Set(Object.values(s.consumed).flat().map((q) => q.name))].filter((q) => !s.bound.includes(q))
+    const unbound = [
+      ...new Set(
+        Object.values(s.consumed)
+          .flat()
+          .map((q) => q.name),
+      ),
+    ].filter((q) => !s.bound.includes(q))
     if (unbound.length) problems.push(`no exchange routes to ${unbound.join(', ')}: a task sent there would be dropped`)
-    if (s.busy || s.reserved) problems.push(`${s.busy} tasks running and ${s.reserved} waiting in the workers before the test`)
+    if (s.busy || s.reserved)
+      problems.push(`${s.busy} tasks running and ${s.reserved} waiting in the workers before the test`)
   }
   if (p.api && !p.api.ok) problems.push(`the api does not answer: ${p.api.detail}`)
   return problems
@@ -48,7 +60,13 @@ export function proofOf(p: ProofInput): string {
   if (problems.length) throw new Error(`the state after the in-place reset is not clean: ${problems.join('; ')}`)
   const lines = [`${Object.keys(p.rows).length} tables empty`]
   if (p.state) {
-    const queues = [...new Set(Object.values(p.state.consumed).flat().map((q) => q.name))].sort()
+    const queues = [
+      ...new Set(
+        Object.values(p.state.consumed)
+          .flat()
+          .map((q) => q.name),
+      ),
+    ].sort()
     const workers = Object.keys(p.state.consumed).length
     lines.push(`queues ${queues.join(', ')} empty and bound (priority sub-queues and unacknowledged messages included)`)
     lines.push(`${workers} workers consume what they consumed before, none busy`)

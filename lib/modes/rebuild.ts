@@ -10,7 +10,9 @@ export class Rebuild extends Restarting {
   protected readonly verb = 'recreated'
 
   problems(config: Config): string[] {
-    return config.target === 'kubernetes' ? ['RESTART_MODE=rebuild is a Compose mode; on Kubernetes use restart (rollout restart)'] : []
+    return config.target === 'kubernetes'
+      ? ['RESTART_MODE=rebuild is a Compose mode; on Kubernetes use restart (rollout restart)']
+      : []
   }
 
   protected chosen(): string[] {

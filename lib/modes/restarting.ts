@@ -32,7 +32,9 @@ export abstract class Restarting implements RestartMode {
     const { config, target } = r
     const all = await target.instances()
     const running = runningServices(all)
-    this.services = config.restart.services.length ? await target.servicesFor(config.restart.services) : this.chosen(config, running)
+    this.services = config.restart.services.length
+      ? await target.servicesFor(config.restart.services)
+      : this.chosen(config, running)
     const named = (s: string) => this.services.length === 0 || this.services.includes(s)
     const restart = all.filter((i) => named(i.service) && !holds.includes(i.service) && i.readiness !== 'stopped')
     this.planned = {
@@ -52,8 +54,12 @@ export abstract class Restarting implements RestartMode {
   lines(c: PlannedContainers): string[] {
     const names = c.restart.map((i) => i.name).join(', ') || 'none'
     const lines = [`containers, mode ${c.mode} (${c.origin}): ${c.restart.length} ${this.verb}: ${names}`]
-    if (c.wipesVolumes) lines.push('  rebuild removes the volumes: every database of the stack is wiped, not only the tables below')
-    if (c.held.length) lines.push(`held stopped while the database and Redis are emptied, then started: ${c.held.map((i) => i.name).join(', ')}`)
+    if (c.wipesVolumes)
+      lines.push('  rebuild removes the volumes: every database of the stack is wiped, not only the tables below')
+    if (c.held.length)
+      lines.push(
+        `held stopped while the database and Redis are emptied, then started: ${c.held.map((i) => i.name).join(', ')}`,
+      )
     return lines
   }
 
@@ -83,7 +89,7 @@ export abstract class Restarting implements RestartMode {
   }
 
   async hold(r: ModeRun): Promise<void> {
-    const services = servicesOf(this.need().held)
+    const services = servicesOf(this.planned?.held ?? [])
     if (!services.length) return
     if (r.dryRun) {
       if (!r.record.held.length) out.info(`[dry-run] would stop ${services.join(', ')} until Redis is cleared`)
@@ -115,6 +121,9 @@ export abstract class Restarting implements RestartMode {
     const held = r.record.held
     if (!held.length) return null
     const verb = held.length > 1 ? 'are' : 'is'
-    return `${held.join(', ')} ${verb} held stopped until flush-redis runs (--resume runs it; ./scripts/assess.mts starts them too).`
+    return (
+      `${held.join(', ')} ${verb} held stopped until flush-redis runs (--resume runs it; ./scripts/assess.mts ` +
+      `starts them too).`
+    )
   }
 }

@@ -12,10 +12,14 @@ export function originOf(r: Reach, all: Instance[]): string {
 }
 
 /** Services that have an instance not left stopped. */
-export const runningServices = (all: Instance[]) => [...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service))]
+export const runningServices = (all: Instance[]) => [
+  ...new Set(all.filter((i) => i.readiness !== 'stopped').map((i) => i.service)),
+]
 
 /** The services of held instances (held in that way). */
-export const servicesOf = (held: HeldInstance[], as?: HeldAs) => [...new Set(held.filter((h) => !as || h.as === as).map((h) => h.service))]
+export const servicesOf = (held: HeldInstance[], as?: HeldAs) => [
+  ...new Set(held.filter((h) => !as || h.as === as).map((h) => h.service)),
+]
 
 /** The instances of the services to hold, held as `as` says for each service. */
 export const heldInstances = (all: Instance[], holds: string[], as: (service: string) => HeldAs): HeldInstance[] =>

@@ -4,7 +4,9 @@
 import minimist from 'minimist'
 import { flagOf, keyOf, KEYS, type Key } from '../config/settings.ts'
 
-/** A flag of a script for --help and the parser: ['--backup NAME', 'meaning'] takes a value, ['--all', '...'] does not. */
+/**
+ * A flag of a script for --help and the parser: ['--backup NAME', 'meaning'] takes a value, ['--all', '...'] does not.
+ */
 export type FlagSpec = [string, string]
 
 export interface Parsed {
@@ -16,7 +18,11 @@ export interface Parsed {
   problems: string[]
 }
 
-const names = (spec: FlagSpec) => spec[0].split(/[ ,]+/).filter((w) => w.startsWith('-')).map((w) => w.replace(/^--?/, ''))
+const names = (spec: FlagSpec) =>
+  spec[0]
+    .split(/[ ,]+/)
+    .filter((w) => w.startsWith('-'))
+    .map((w) => w.replace(/^--?/, ''))
 const takesValue = (spec: FlagSpec) => /^--?[\w-]+(?:,\s*--?[\w-]+)*\s+[A-Z]/.test(spec[0])
 
 /**
@@ -32,7 +38,9 @@ export function parseArgs(argv: string[], declared: FlagSpec[]): Parsed {
     kinds.set(long, takesValue(spec) ? 'value' : 'boolean')
     for (const s of short) alias[s] = long
   }
-  for (const key of Object.keys(KEYS)) if (!kinds.has(flagOf(key))) kinds.set(flagOf(key), 'value')
+  // A setting is a flag too; one whose default is true or false takes no value (--strict-logs).
+  for (const [key, [value]] of Object.entries(KEYS))
+    if (!kinds.has(flagOf(key))) kinds.set(flagOf(key), /^(true|false)$/.test(value) ? 'boolean' : 'value')
   const of = (kind: string) => [...kinds].filter(([, k]) => k === kind).map(([n]) => n)
   const raw = minimist(argv, { string: ['_', ...of('value')], boolean: of('boolean'), alias, unknown: () => true })
   const parsed: Parsed = { flags: {}, positionals: (raw._ ?? []).map(String), settings: {}, problems: [] }
@@ -46,9 +54,11 @@ export function parseArgs(argv: string[], declared: FlagSpec[]): Parsed {
     } else if (kinds.has(name)) parsed.flags[name] = kinds.get(name) === 'boolean' ? Boolean(value) : String(value)
     else parsed.problems.push(`unknown option: --${name} (see --help)`)
   }
-  for (const [name, value] of Object.entries(parsed.flags)) if (value === '') parsed.problems.push(`--${name} needs a value`)
+  for (const [name, value] of Object.entries(parsed.flags))
+    if (value === '') parsed.problems.push(`--${name} needs a value`)
   return parsed
 }
 
 /** A string flag's value, or undefined when it was not given. */
-export const text = (flags: Parsed['flags'], name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined)
+export const text = (flags: Parsed['flags'], name: string): string | undefined =>
+  typeof flags[name] === 'string' ? (flags[name] as string) : undefined

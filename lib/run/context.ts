@@ -2,11 +2,12 @@
 // other through them; lower layers take the narrow parts they need (a Reach, a Holding).
 import type { Reach } from '../access/reach.ts'
 import type { CheckResult } from '../app/checks.ts'
-import type { Config } from '../config/config.ts'
+import type { Config, Key } from '../config/config.ts'
 import type { Figures, RestartMode } from '../modes/index.ts'
 import type { DestructionPlan } from '../safety/plan.ts'
 import type { Runner } from '../util/command.ts'
 import type { RunRecord } from './record.ts'
+import type { FlagSpec } from './args.ts'
 import type { Step } from './registry.ts'
 
 export type { Figures }
@@ -37,11 +38,31 @@ export interface Ctx extends Reach {
   checks: CheckResult[]
 }
 
-/** A phase or task: its facts from the registry, and what it does. */
-export interface PhaseSpec extends Step {
-  /** A task that reuses a phase with other settings (reset-circuit: flush-redis by pattern) adjusts the configuration here, before the plan. */
+/** A script's own words: what it is for, in --help and the summary. */
+export interface Words {
+  /** The phase's line in the output: "==> [3/7] restart: <title>". */
+  title: string
+  /** --help's paragraph. */
+  purpose: string
+  /** Its own flags (the wrapper's are added). */
+  flags?: FlagSpec[]
+  /** The settings it reads, shown in --help with their meaning and default (each also a --key-name flag). */
+  settings?: Key[]
+  /** Positional arguments, for --help; none when unset. */
+  args?: string
+}
+
+/** A phase or task: its facts from the registry, its words, and what it does. */
+export interface PhaseSpec extends Step, Words {
+  /**
+   * A task that reuses a phase with other settings (reset-circuit: flush-redis by pattern) adjusts the configuration
+   * here, before the plan.
+   */
   configure?: (config: Config, options: Options) => Config
-  /** Problems with the configuration that only this phase cares about (validate: the checks file): exit 9 before anything runs. */
+  /**
+   * Problems with the configuration that only this phase cares about (validate: the checks file): exit 9 before
+   * anything runs.
+   */
   check?: (config: Config, options: Options) => string[]
   /** A task's own lines for the plan (restore, rollback-db, reset-circuit), in place of the default. */
   inventory?: (ctx: Ctx) => Promise<string[]>

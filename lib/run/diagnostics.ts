@@ -17,12 +17,19 @@ import { STEPS } from './registry.ts'
 const PART_MS = 20_000
 
 function within<T>(what: Promise<T>): Promise<T> {
-  return Promise.race([what, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PART_MS / 1000} s`)), PART_MS).unref())])
+  return Promise.race([
+    what,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer within ${PART_MS / 1000} s`)), PART_MS).unref(),
+    ),
+  ])
 }
 
 const text = (e: unknown) => `could not be had: ${(e as Error).message ?? e}\n`
 
-/** The service the failed phase or task works on (its registry entry says): its logs are wanted whatever state it is in. */
+/**
+ * The service the failed phase or task works on (its registry entry says): its logs are wanted whatever state it is in.
+ */
 function serviceOf(ctx: Ctx, phase: string | undefined): string | null {
   const service = STEPS.find((s) => s.name === phase)?.service
   return service ? ctx.config.services[service] : null
@@ -32,11 +39,18 @@ function serviceOf(ctx: Ctx, phase: string | undefined): string | null {
 async function apiProbeFails(ctx: Ctx): Promise<boolean> {
   const { config, target } = ctx
   if (!config.apiHealthPath || !config.requiredServices.includes(config.services.api)) return false
-  const probe = apiAnswers(() => target.endpoint(config.services.api, config.apiPort), config.services.api, config.apiHealthPath)
+  const probe = apiAnswers(
+    () => target.endpoint(config.services.api, config.apiPort),
+    config.services.api,
+    config.apiHealthPath,
+  )
   return !(await probe.check()).ready
 }
 
-export async function writeDiagnostics(ctx: Ctx, failure: { error: string; phase?: string; report: unknown }): Promise<string> {
+export async function writeDiagnostics(
+  ctx: Ctx,
+  failure: { error: string; phase?: string; report: unknown },
+): Promise<string> {
   const dir = path.join(SUITE_ROOT, 'diagnostics', new Date().toISOString().replace(/[:.]/g, '-'))
   mkdirSync(path.join(dir, 'logs'), { recursive: true })
   const save = (file: string, content: string) => writeFileSync(path.join(dir, file), masked(content))
@@ -49,10 +63,22 @@ export async function writeDiagnostics(ctx: Ctx, failure: { error: string; phase
   // Not ready: waiting or failed by its state, or running while its probe fails (the api's health
   // URL: a container without a healthcheck says "running" whatever its process does).
   const probeFailed = await within(apiProbeFails(ctx)).catch(() => true)
-  const unready = instances.filter((i) => ['waiting', 'failed'].includes(i.readiness) || (probeFailed && i.service === ctx.config.services.api))
+  const unready = instances.filter(
+    (i) => ['waiting', 'failed'].includes(i.readiness) || (probeFailed && i.service === ctx.config.services.api),
+  )
   const interesting = instances.filter((i) => unready.includes(i) || i.service === wanted)
-  for (const i of interesting) save(path.join('logs', `${i.name}.log`), `${describe(i)}${unready.includes(i) && i.readiness === 'ready' ? ` (its health probe ${ctx.config.apiHealthPath} fails)` : ''}\n\n${await within(ctx.target.logTail(i, 200)).catch(text)}\n`)
-  for (const i of unready) out.info(`not ready: ${describe(i)}${i.readiness === 'ready' ? ` (does not answer ${ctx.config.apiHealthPath})` : ''}`)
+  for (const i of interesting) {
+    const probe =
+      unready.includes(i) && i.readiness === 'ready' ? ` (its health probe ${ctx.config.apiHealthPath} fails)` : ''
+    save(
+      path.join('logs', `${i.name}.log`),
+      `${describe(i)}${probe}\n\n${await within(ctx.target.logTail(i, 200)).catch(text)}\n`,
+    )
+  }
+  for (const i of unready)
+    out.info(
+      `not ready: ${describe(i)}${i.readiness === 'ready' ? ` (does not answer ${ctx.config.apiHealthPath})` : ''}`,
+    )
   const missing = ctx.config.requiredServices.filter((s) => !instances.some((i) => i.service === s))
   if (missing.length) out.info(`no container at all: ${missing.join(', ')}`)
 

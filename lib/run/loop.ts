@@ -36,7 +36,14 @@ export interface LoopHooks {
 
 /** Runs the selected phases; never throws. */
 export async function runPhases(ctx: Ctx, selected: PhaseSpec[], hooks: LoopHooks): Promise<Outcome> {
-  const reports: PhaseReport[] = selected.map((p) => ({ number: p.number, name: p.name, status: 'not run', durationMs: 0, figures: {}, checks: [] }))
+  const reports: PhaseReport[] = selected.map((p) => ({
+    number: p.number,
+    name: p.name,
+    status: 'not run',
+    durationMs: 0,
+    figures: {},
+    checks: [],
+  }))
   let current: PhaseSpec | undefined
   try {
     const production = changesSomething(ctx, selected) ? await preflight(ctx) : []
@@ -44,7 +51,8 @@ export async function runPhases(ctx: Ctx, selected: PhaseSpec[], hooks: LoopHook
       ctx.signal.throwIfAborted()
       current = phase
       hooks.onPhase?.(phase.name)
-      if (destroysOf(phase, ctx.options.args) && !ctx.plan) ctx.plan = await gate(ctx, selected.slice(i), hooks.confirm, production)
+      if (destroysOf(phase, ctx.options.args) && !ctx.plan)
+        ctx.plan = await gate(ctx, selected.slice(i), hooks.confirm, production)
       await runOne(ctx, phase, reports[i])
       ctx.record.completed(phase.name)
     }
@@ -79,7 +87,10 @@ async function stop(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, reports:
   if (report) Object.assign(report, { status: aborted ? 'interrupted' : 'failed', error: masked(messageOf(e)) })
   if (phase && !(e instanceof RefusedError)) ctx.record.stopped(phase.name, aborted ? 'interrupted' : 'failed')
   if (aborted) {
-    out.fail(`${phase?.name ?? 'run'} stopped: ${messageOf(ctx.signal.reason)}; no later phase ran.${heldNote(ctx)} Rerun with --resume to continue.`)
+    out.fail(
+      `${phase?.name ?? 'run'} stopped: ${messageOf(ctx.signal.reason)}; no later phase ran.${heldNote(ctx)} Rerun ` +
+        `with --resume to continue.`,
+    )
     return exitCodeOf(ctx.signal.reason, EXIT.interrupted)
   }
   if (e instanceof RefusedError) {
@@ -88,7 +99,10 @@ async function stop(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, reports:
     return e.exitCode
   }
   const part = (e as { part?: string }).part
-  out.fail(`${part ? `the plan (${part}) for ${phase?.name ?? 'the run'}` : (phase?.name ?? 'run')} failed: ${messageOf(e)}; nothing was changed${heldNote(ctx)}`)
+  out.fail(
+    `${part ? `the plan (${part}) for ${phase?.name ?? 'the run'}` : (phase?.name ?? 'run')} failed: ` +
+      `${messageOf(e)}; nothing was changed${heldNote(ctx)}`,
+  )
   return exitCodeOf(e, phase?.exitCode ?? EXIT.environment)
 }
 

@@ -22,7 +22,10 @@ export interface RunRecordData {
 
 /** The name of a target's lock and record: its kind, its project or namespace, and a digest of where it is. */
 export function stateKey(config: Pick<Config, 'target' | 'project' | 'appDir' | 'kube'>): string {
-  const where = config.target === 'kubernetes' ? `${config.kube.kubeconfig}|${config.kube.context}|${config.kube.namespace}` : config.appDir
+  const where =
+    config.target === 'kubernetes'
+      ? `${config.kube.kubeconfig}|${config.kube.context}|${config.kube.namespace}`
+      : config.appDir
   return `${config.target}-${config.project}-${createHash('sha256').update(where).digest('hex').slice(0, 8)}`
 }
 
@@ -92,7 +95,8 @@ export class RunRecord {
   }
 
   private save() {
-    if (this.file) writeAtomically(this.file, JSON.stringify({ ...this.data, at: new Date().toISOString() }, null, 2) + '\n')
+    if (this.file)
+      writeAtomically(this.file, JSON.stringify({ ...this.data, at: new Date().toISOString() }, null, 2) + '\n')
   }
 }
 
@@ -143,7 +147,8 @@ export function acquireLock(file: string, script: string): () => void {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
         const held = readLock(file)
         if (!held || alive(held.pid)) {
-          throw new RefusedError(`another run is in progress: ${held ? `${held.script} (pid ${held.pid}, started ${held.startedAt})` : 'its lock is being written'}. Wait for it, or stop it; its lock is ${file}.`)
+          const who = held ? `${held.script} (pid ${held.pid}, started ${held.startedAt})` : 'its lock is being written'
+          throw new RefusedError(`another run is in progress: ${who}. Wait for it, or stop it; its lock is ${file}.`)
         }
         takeOverStale(file, held)
       }

@@ -18,7 +18,8 @@ export function repeatOf(flags: Record<string, string | boolean>): Repeat | null
   const untilFail = flags['until-fail'] === true
   if (flags.repeat === undefined) return untilFail ? { runs: Infinity, untilFail } : null
   const n = Number(flags.repeat)
-  if (!/^\d+$/.test(String(flags.repeat)) || n < 1) return `--repeat ${JSON.stringify(flags.repeat)} must be a whole number of runs, 1 or more`
+  if (!/^\d+$/.test(String(flags.repeat)) || n < 1)
+    return `--repeat ${JSON.stringify(flags.repeat)} must be a whole number of runs, 1 or more`
   return { runs: n, untilFail }
 }
 
@@ -29,7 +30,14 @@ interface Row {
 }
 
 /** Runs the cycle as asked; returns the exit code: 0 when every run passed, else the first failed run's. */
-export async function repeatRuns(fresh: () => Ctx, selected: PhaseSpec[], hooks: LoopHooks, repeat: Repeat, script: string, flags: Record<string, string | boolean>): Promise<ExitCode> {
+export async function repeatRuns(
+  fresh: () => Ctx,
+  selected: PhaseSpec[],
+  hooks: LoopHooks,
+  repeat: Repeat,
+  script: string,
+  flags: Record<string, string | boolean>,
+): Promise<ExitCode> {
   const rows: Row[] = []
   let yes = false
   for (let run = 1; run <= repeat.runs; run++) {
@@ -53,7 +61,9 @@ function printRuns(rows: Row[], selected: PhaseSpec[]) {
   const head = ['run', 'verdict', ...selected.map((p) => p.name), 'rows left', 'total']
   const body = rows.map(({ run, outcome, ms }) => [
     String(run),
-    outcome.exitCode === EXIT.ok ? 'passed' : `failed (exit ${outcome.exitCode}${outcome.stopped ? `, ${outcome.stopped}` : ''})`,
+    outcome.exitCode === EXIT.ok
+      ? 'passed'
+      : `failed (exit ${outcome.exitCode}${outcome.stopped ? `, ${outcome.stopped}` : ''})`,
     ...selected.map((p) => {
       const r = outcome.reports.find((x) => x.name === p.name)
       return r && r.status !== 'not run' ? seconds(r.durationMs) : '-'
@@ -65,5 +75,8 @@ function printRuns(rows: Row[], selected: PhaseSpec[]) {
   const mean = rows.length ? rows.reduce((n, r) => n + r.ms, 0) / rows.length : 0
   out.line('')
   out.line(table([head, ...body]))
-  out.line(`passed ${passed} of ${rows.length} runs (${rows.length ? Math.round((100 * passed) / rows.length) : 0}%), ${seconds(mean)} per run`)
+  out.line(
+    `passed ${passed} of ${rows.length} runs (${rows.length ? Math.round((100 * passed) / rows.length) : 0}%), ` +
+      `${seconds(mean)} per run`,
+  )
 }

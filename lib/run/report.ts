@@ -10,12 +10,32 @@ import type { Ctx } from './context.ts'
 import { writeDiagnostics } from './diagnostics.ts'
 import type { Outcome, PhaseReport } from './loop.ts'
 
-export async function finish(ctx: Ctx, script: string, outcome: Outcome, started: number, flags: Record<string, string | boolean>): Promise<number> {
+export async function finish(
+  ctx: Ctx,
+  script: string,
+  outcome: Outcome,
+  started: number,
+  flags: Record<string, string | boolean>,
+): Promise<number> {
   const { exitCode, reports } = outcome
   let diagnostics: string | undefined
-  const reportOf = () => ({ script, dryRun: ctx.dryRun, exitCode, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, target: ctx.target.describe(), plan: ctx.plan, phases: reports, diagnostics })
+  const reportOf = () => ({
+    script,
+    dryRun: ctx.dryRun,
+    exitCode,
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    target: ctx.target.describe(),
+    plan: ctx.plan,
+    phases: reports,
+    diagnostics,
+  })
   if (isFailure(exitCode)) {
-    diagnostics = await writeDiagnostics(ctx, { error: messageOf(outcome.error), phase: outcome.stopped, report: reportOf() }).catch((e) => {
+    diagnostics = await writeDiagnostics(ctx, {
+      error: messageOf(outcome.error),
+      phase: outcome.stopped,
+      report: reportOf(),
+    }).catch((e) => {
       out.warn(`could not write the diagnostics: ${messageOf(e)}`)
       return undefined
     })
@@ -23,7 +43,8 @@ export async function finish(ctx: Ctx, script: string, outcome: Outcome, started
   }
   if (reports.length > 1 || exitCode !== 0) printSummary(reports, Date.now() - started, exitCode)
   if (typeof flags.json === 'string') writeReport(flags.json, masked(JSON.stringify(reportOf(), null, 2)) + '\n')
-  if (typeof flags.junit === 'string') writeReport(flags.junit, masked(writeJunit(script.replace(/\.mts$/, ''), reports)))
+  if (typeof flags.junit === 'string')
+    writeReport(flags.junit, masked(writeJunit(script.replace(/\.mts$/, ''), reports)))
   return exitCode
 }
 
@@ -37,8 +58,15 @@ function writeReport(file: string, text: string) {
 export function printSummary(reports: PhaseReport[], totalMs: number, exitCode: number) {
   const rows = [['phase', 'status', 'duration', 'figures']]
   for (const r of reports) {
-    const figures = Object.entries(r.figures).map(([k, v]) => `${k}=${v}`).join(' ')
-    rows.push([r.number ? `${r.number} ${r.name}` : r.name, r.status, r.status === 'not run' ? '' : seconds(r.durationMs), figures])
+    const figures = Object.entries(r.figures)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')
+    rows.push([
+      r.number ? `${r.number} ${r.name}` : r.name,
+      r.status,
+      r.status === 'not run' ? '' : seconds(r.durationMs),
+      figures,
+    ])
   }
   out.line('')
   out.line(table(rows))

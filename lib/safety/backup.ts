@@ -40,7 +40,9 @@ export interface BackupDir {
 function note(dir: string, part: Partial<Manifest>) {
   mkdirSync(dir, { recursive: true })
   const file = path.join(dir, MANIFEST_FILE)
-  const now: Manifest = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { createdAt: new Date().toISOString() }
+  const now: Manifest = existsSync(file)
+    ? JSON.parse(readFileSync(file, 'utf8'))
+    : { createdAt: new Date().toISOString() }
   writeFileSync(file, JSON.stringify({ ...now, ...part }, null, 2) + '\n')
 }
 
@@ -52,7 +54,11 @@ export function readManifest(dir: string): Manifest {
 
 /** The newest backup folder, for restore without --dir. */
 export function latestBackup(root: string): string {
-  const dirs = existsSync(root) ? readdirSync(root).filter((d) => existsSync(path.join(root, d, MANIFEST_FILE))).sort() : []
+  const dirs = existsSync(root)
+    ? readdirSync(root)
+        .filter((d) => existsSync(path.join(root, d, MANIFEST_FILE)))
+        .sort()
+    : []
   if (!dirs.length) throw new Error(`no backups under ${root}; make one with --backup`)
   return path.join(root, dirs[dirs.length - 1])
 }
@@ -66,7 +72,10 @@ interface SavedTable {
 
 /** The database server's own identity (pg_control_system needs a superuser or pg_monitor; null without). */
 async function systemIdentifier(db: Database): Promise<string | null> {
-  return db.rows<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()').then((r) => r[0]?.id ?? null, () => null)
+  return db.rows<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()').then(
+    (r) => r[0]?.id ?? null,
+    () => null,
+  )
 }
 
 /**
@@ -77,8 +86,11 @@ async function systemIdentifier(db: Database): Promise<string | null> {
 export async function backupTables(b: BackupDir, db: Database, tables: string[]): Promise<void> {
   if (b.dryRun) return out.info(`[dry-run] would save every row of ${tables.join(', ')} to ${b.dir}/${DATABASE_FILE}`)
   const parts = tables.map((t, i) => {
-    const sequences = `SELECT coalesce(json_agg(json_build_object('name', s.oid::regclass::text, 'last_value', coalesce(pg_sequence_last_value(s.oid), (SELECT q.seqstart FROM pg_sequence q WHERE q.seqrelid = s.oid))::text, 'is_called', pg_sequence_last_value(s.oid) IS NOT NULL)), '[]'::json)
-      FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    const sequences = `SELECT coalesce(json_agg(json_build_object('name', s.oid::regclass::text, 'last_value',
+      coalesce(pg_sequence_last_value(s.oid), (SELECT q.seqstart FROM pg_sequence q WHERE q.seqrelid = s.oid))::text,
+      'is_called', pg_sequence_last_value(s.oid) IS NOT NULL)), '[]'::json)
+      FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a',
+      'i')
       WHERE s.relkind = 'S' AND d.refobjid = ${literal(quoteIdent(t))}::regclass`
     return `(SELECT coalesce(json_agg(t), '[]'::json) FROM ONLY ${quoteIdent(t)} t) AS r${i}, (${sequences}) AS s${i}`
   })
@@ -88,7 +100,11 @@ export async function backupTables(b: BackupDir, db: Database, tables: string[])
   writeFileSync(file, '')
   let rows = 0
   for (const [i, table] of tables.entries()) {
-    const saved: SavedTable = { table, rows: row[`r${i}`] as unknown[], sequences: row[`s${i}`] as SavedTable['sequences'] }
+    const saved: SavedTable = {
+      table,
+      rows: row[`r${i}`] as unknown[],
+      sequences: row[`s${i}`] as SavedTable['sequences'],
+    }
     appendFileSync(file, JSON.stringify(saved) + '\n')
     rows += saved.rows.length
   }
@@ -102,9 +118,12 @@ export async function refuseForeignBackup(b: BackupDir, m: Manifest, db: Databas
   if (m.stack && m.stack !== b.stack) why.push(`it was taken from ${m.stack}, and this is ${b.stack}`)
   if (db && m.database && m.database !== db.name) why.push(`it holds rows of database ${m.database}, not ${db.name}`)
   const system = db ? await systemIdentifier(db) : null
-  if (db && m.system && system && m.system !== system) why.push(`database ${db.name} is on another server (system identifier ${system}, the backup's ${m.system})`)
-  if (kv && m.redisServer && !sameRedis(m.redisServer, kv.server)) why.push(`its keys come from ${m.redisServer}, and the Redis reached is ${kv.server}`)
-  if (why.length) throw new RefusedError(`the backup ${b.dir} does not belong here: ${why.join('; ')}. Nothing was restored.`)
+  if (db && m.system && system && m.system !== system)
+    why.push(`database ${db.name} is on another server (system identifier ${system}, the backup's ${m.system})`)
+  if (kv && m.redisServer && !sameRedis(m.redisServer, kv.server))
+    why.push(`its keys come from ${m.redisServer}, and the Redis reached is ${kv.server}`)
+  if (why.length)
+    throw new RefusedError(`the backup ${b.dir} does not belong here: ${why.join('; ')}. Nothing was restored.`)
 }
 
 /** The Redis server's instance, without the address that changes when it restarts. */
@@ -117,13 +136,16 @@ async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
      WHERE con.contype = 'f' AND con.conrelid <> con.confrelid
        AND con.conrelid = ANY(ARRAY[${tables.map((t) => `${literal(quoteIdent(t))}::regclass`).join(', ')}]::oid[])`,
   )
-  const regclass = await db.rows<Record<string, string>>(`SELECT ${tables.map((t, i) => `${literal(quoteIdent(t))}::regclass::text AS n${i}`).join(', ')}`)
+  const regclass = await db.rows<Record<string, string>>(
+    `SELECT ${tables.map((t, i) => `${literal(quoteIdent(t))}::regclass::text AS n${i}`).join(', ')}`,
+  )
   const byName = new Map(tables.map((t, i) => [regclass[0][`n${i}`], t]))
   const ordered: string[] = []
   const visiting = new Set<string>()
   const visit = (n: string) => {
     if (ordered.includes(n) || !byName.has(n)) return
-    if (visiting.has(n)) throw new Error(`the foreign keys among ${tables.join(', ')} form a cycle; restore them by hand`)
+    if (visiting.has(n))
+      throw new Error(`the foreign keys among ${tables.join(', ')} form a cycle; restore them by hand`)
     visiting.add(n)
     for (const e of edges.filter((e) => e.child === n)) visit(e.parent)
     ordered.push(n)
@@ -132,17 +154,33 @@ async function parentsFirst(db: Database, tables: string[]): Promise<string[]> {
   return ordered.map((n) => byName.get(n)!)
 }
 
-/** Rows back, in one transaction: the saved tables emptied (ONLY, no CASCADE), reloaded parents first, sequences set. */
+/**
+ * Rows back, in one transaction: the saved tables emptied (ONLY, no CASCADE), reloaded parents first, sequences set.
+ */
 export async function restoreTables(db: Database, dir: string, lockTimeoutMs: number): Promise<number> {
-  const saved = readFileSync(path.join(dir, DATABASE_FILE), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as SavedTable)
-  const order = await parentsFirst(db, saved.map((s) => s.table))
-  const statements = ['BEGIN;', `SET LOCAL lock_timeout = '${Math.round(lockTimeoutMs)}ms';`, `TRUNCATE TABLE ${saved.map((s) => `ONLY ${quoteIdent(s.table)}`).join(', ')};`]
+  const saved = readFileSync(path.join(dir, DATABASE_FILE), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as SavedTable)
+  const order = await parentsFirst(
+    db,
+    saved.map((s) => s.table),
+  )
+  const statements = [
+    'BEGIN;',
+    `SET LOCAL lock_timeout = '${Math.round(lockTimeoutMs)}ms';`,
+    `TRUNCATE TABLE ${saved.map((s) => `ONLY ${quoteIdent(s.table)}`).join(', ')};`,
+  ]
   for (const table of order) {
     const s = saved.find((x) => x.table === table)!
     if (s.rows.length) {
-      statements.push(`INSERT INTO ${quoteIdent(table)} OVERRIDING SYSTEM VALUE SELECT * FROM json_populate_recordset(NULL::${quoteIdent(table)}, ${literal(JSON.stringify(s.rows))}::json);`)
+      statements.push(
+        `INSERT INTO ${quoteIdent(table)} OVERRIDING SYSTEM VALUE SELECT * FROM ` +
+          `json_populate_recordset(NULL::${quoteIdent(table)}, ${literal(JSON.stringify(s.rows))}::json);`,
+      )
     }
-    for (const q of s.sequences) statements.push(`SELECT setval(${literal(q.name)}, ${Number(q.last_value)}, ${q.is_called});`)
+    for (const q of s.sequences)
+      statements.push(`SELECT setval(${literal(q.name)}, ${Number(q.last_value)}, ${q.is_called});`)
   }
   statements.push('COMMIT;')
   await db.execute(statements.join('\n'))
@@ -151,10 +189,17 @@ export async function restoreTables(db: Database, dir: string, lockTimeoutMs: nu
 
 /** DUMP + PTTL of every key the plan removes, one JSON line each, with its database. */
 export async function backupKeys(b: BackupDir, kv: Kv, planned: PlannedRedis): Promise<void> {
-  if (!kv.client) throw new Error('--backup of Redis keys needs a port (the published port, a port-forward or REDIS_URL): REDIS_ACCESS=exec cannot DUMP')
+  if (!kv.client)
+    throw new Error(
+      '--backup of Redis keys needs a port (the published port, a port-forward or REDIS_URL): REDIS_ACCESS=exec ' +
+        'cannot DUMP',
+    )
   const patterns = planned.patterns?.map((p) => p.pattern) ?? ['*']
   const dbs = planned.databases.map((d) => d.db)
-  if (b.dryRun) return out.info(`[dry-run] would save the keys of db ${dbs.join(', ')} matching ${patterns.join(', ')} to ${b.dir}/${REDIS_FILE}`)
+  if (b.dryRun)
+    return out.info(
+      `[dry-run] would save the keys of db ${dbs.join(', ')} matching ${patterns.join(', ')} to ${b.dir}/${REDIS_FILE}`,
+    )
   const client = kv.client
   mkdirSync(b.dir, { recursive: true })
   const file = path.join(b.dir, REDIS_FILE)
@@ -171,7 +216,15 @@ export async function backupKeys(b: BackupDir, kv: Kv, planned: PlannedRedis): P
           const lines: string[] = []
           for (const key of keys) {
             const [value, ttl] = await Promise.all([client.dumpBuffer(key), client.pttl(key)])
-            if (value) lines.push(JSON.stringify({ db, key: key.toString('base64'), ttl: ttl > 0 ? ttl : 0, value: value.toString('base64') }))
+            if (value)
+              lines.push(
+                JSON.stringify({
+                  db,
+                  key: key.toString('base64'),
+                  ttl: ttl > 0 ? ttl : 0,
+                  value: value.toString('base64'),
+                }),
+              )
           }
           if (lines.length) appendFileSync(file, lines.join('\n') + '\n')
           saved += lines.length
@@ -187,7 +240,11 @@ export async function backupKeys(b: BackupDir, kv: Kv, planned: PlannedRedis): P
 
 /** Keys back with RESTORE ... REPLACE, in the databases they came from, with their TTLs. */
 export async function restoreKeys(b: BackupDir, kv: Kv): Promise<number> {
-  if (!kv.client) throw new Error('restoring Redis keys needs a port (the published port, a port-forward or REDIS_URL): REDIS_ACCESS=exec cannot RESTORE')
+  if (!kv.client)
+    throw new Error(
+      'restoring Redis keys needs a port (the published port, a port-forward or REDIS_URL): REDIS_ACCESS=exec cannot ' +
+        'RESTORE',
+    )
   const lines = readFileSync(path.join(b.dir, REDIS_FILE), 'utf8').split('\n').filter(Boolean)
   if (b.dryRun) {
     out.info(`[dry-run] would RESTORE ${lines.length} keys from ${path.join(b.dir, REDIS_FILE)}`)

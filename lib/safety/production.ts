@@ -3,7 +3,18 @@
 // cluster context or API server). Any one is enough to refuse, before anything changes.
 import { PRODUCTION_VALUE, type Config } from '../config/config.ts'
 
-export const ENVIRONMENT_VARS = ['ENVIRONMENT', 'APP_ENV', 'NODE_ENV', 'RAILS_ENV', 'RACK_ENV', 'FLASK_ENV', 'DJANGO_ENV', 'ENV', 'STAGE', 'DEPLOY_ENV']
+export const ENVIRONMENT_VARS = [
+  'ENVIRONMENT',
+  'APP_ENV',
+  'NODE_ENV',
+  'RAILS_ENV',
+  'RACK_ENV',
+  'FLASK_ENV',
+  'DJANGO_ENV',
+  'ENV',
+  'STAGE',
+  'DEPLOY_ENV',
+]
 
 /** Every source that says production. */
 export function productionSignals(config: { safety: Pick<Config['safety'], 'signalSources'> }): string[] {

@@ -23,7 +23,11 @@ export abstract class BaseTarget {
   /** A command in one instance (docker exec, kubectl exec). */
   protected abstract execIn(instance: Instance, argv: string[], options?: ExecOptions): Promise<RunResult>
   /** The command line that runs argv in the instance with its stdin open, and how the environment gets there. */
-  protected abstract execLine(instance: Instance, argv: string[], env: Record<string, string>): { argv: string[]; env: Record<string, string>; prelude?: string }
+  protected abstract execLine(
+    instance: Instance,
+    argv: string[],
+    env: Record<string, string>,
+  ): { argv: string[]; env: Record<string, string>; prelude?: string }
   /** "container" or "pod", for messages. */
   protected abstract readonly noun: string
   /** Can commands run in it? */
@@ -54,7 +58,11 @@ export abstract class BaseTarget {
     const known = new Set([...this.configuredServices(), ...all.map((i) => i.service)])
     const services = names.map((n) => (known.has(n) ? n : all.find((i) => i.name === n)?.service))
     const unknown = names.filter((_, i) => !services[i])
-    if (unknown.length) throw new Error(`no service or ${this.noun} named ${unknown.join(', ')} in ${this.describe()}; services are ${[...known].sort().join(', ')}`)
+    if (unknown.length)
+      throw new Error(
+        `no service or ${this.noun} named ${unknown.join(', ')} in ${this.describe()}; services are ` +
+          `${[...known].sort().join(', ')}`,
+      )
     return [...new Set(services as string[])]
   }
 
@@ -86,19 +94,31 @@ export abstract class BaseTarget {
     return Promise.all(running.map(read))
   }
 
-  async stopProcesses(instance: Instance, procs: Proc[]): Promise<void> {
+  async stopProcesses(instance: Instance, procs: Pick<Proc, 'pid' | 'hostPid'>[]): Promise<void> {
     const pids = procs.map((p) => String(p.pid))
-    if (pids.length) await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...pids], { allowFailure: true, timeoutMs: 20_000 })
+    if (pids.length)
+      await this.execIn(instance, ['sh', '-c', STOP_PIDS, 'sh', ...pids], { allowFailure: true, timeoutMs: 20_000 })
   }
 
-  async execTracked(service: string, command: string, options: ExecOptions = {}): Promise<RunResult & { stopped?: string }> {
+  async execTracked(
+    service: string,
+    command: string,
+    options: ExecOptions = {},
+  ): Promise<RunResult & { stopped?: string }> {
     const instance = await this.instance(service)
     const file = pidFile()
     const res = await this.execIn(instance, ['sh', '-c', TRACKED, file, command], { ...options, allowFailure: true })
     if (res.timedOut || this.signal.aborted) {
       // The run's signal has fired: this command must still run, so it gets none.
-      const stop = await this.execIn(instance, ['sh', '-c', STOP_TRACKED, file], { allowFailure: true, timeoutMs: 20_000, signal: undefined })
-      const stopped = stop.code === 0 ? stop.stdout.trim() || `stopped it in the ${this.noun}` : `could not stop it in the ${this.noun}: ${stop.stderr.trim()}`
+      const stop = await this.execIn(instance, ['sh', '-c', STOP_TRACKED, file], {
+        allowFailure: true,
+        timeoutMs: 20_000,
+        signal: undefined,
+      })
+      const stopped =
+        stop.code === 0
+          ? stop.stdout.trim() || `stopped it in the ${this.noun}`
+          : `could not stop it in the ${this.noun}: ${stop.stderr.trim()}`
       if (this.signal.aborted) throw this.signal.reason
       return { ...res, stopped }
     }

@@ -1,7 +1,19 @@
 // The Compose target: the project's containers, found by their compose labels (v1 and v2 alike)
 // and refused when they were created from another directory; compose command lines built from
 // the files and project name Compose itself would use; the log file on this machine.
-import { accessSync, closeSync, constants, createReadStream, existsSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, truncateSync } from 'node:fs'
+import {
+  accessSync,
+  closeSync,
+  constants,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  truncateSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { RefusedError } from '../util/errors.ts'
@@ -9,7 +21,17 @@ import { BaseTarget } from './base.ts'
 import { waitForStack } from './instances.ts'
 import { out, ticker } from '../util/output.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
-import type { Endpoint, ExecOptions, Instance, LogFile, Proc, ProcessTable, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
+import type {
+  Endpoint,
+  ExecOptions,
+  Instance,
+  LogFile,
+  Proc,
+  ProcessTable,
+  RecreateOptions,
+  Target,
+  WaitReadyOptions,
+} from './target.ts'
 import { hostProcessTable, stopHostProcesses } from './host-processes.ts'
 import type { Clock } from '../util/wait.ts'
 
@@ -53,12 +75,19 @@ export async function dockerEndpoint(run: Runner, env = process.env): Promise<st
   let context = env.DOCKER_CONTEXT
   if (!context) {
     try {
-      context = JSON.parse(readFileSync(path.join(env.DOCKER_CONFIG ?? path.join(os.homedir(), '.docker'), 'config.json'), 'utf8')).currentContext
+      context = JSON.parse(
+        readFileSync(path.join(env.DOCKER_CONFIG ?? path.join(os.homedir(), '.docker'), 'config.json'), 'utf8'),
+      ).currentContext
     } catch {}
   }
   if (!context || context === 'default') return LOCAL_DOCKER
-  const res = await run(['docker', 'context', 'inspect', context, '--format', '{{.Endpoints.docker.Host}}'], { allowFailure: true, timeoutMs: 15_000 })
-  return res.code === 0 ? res.stdout.trim() : `the docker context ${context} (${(res.stderr || res.stdout).trim().split('\n')[0]})`
+  const res = await run(['docker', 'context', 'inspect', context, '--format', '{{.Endpoints.docker.Host}}'], {
+    allowFailure: true,
+    timeoutMs: 15_000,
+  })
+  return res.code === 0
+    ? res.stdout.trim()
+    : `the docker context ${context} (${(res.stderr || res.stdout).trim().split('\n')[0]})`
 }
 
 /** Does SAFE_HOSTS name this endpoint (whole, host:port, or host)? */
@@ -97,21 +126,31 @@ export function onPath(name: string): string | null {
  * `docker compose` (v2) when the plugin answers, else `docker-compose` (v1) when it is on PATH;
  * COMPOSE_CMD wins. v1 is found, not run: its Python start-up costs half a second.
  */
-export async function detectCompose(run: Runner, override: string[] | null, which: (name: string) => string | null = onPath): Promise<string[]> {
+export async function detectCompose(
+  run: Runner,
+  override: string[] | null,
+  which: (name: string) => string | null = onPath,
+): Promise<string[]> {
   if (override) return override
   const v2 = await run(['docker', 'compose', 'version'], { allowFailure: true }).catch(() => null)
   if (v2 && v2.code === 0) return ['docker', 'compose']
   if (which('docker-compose')) return ['docker-compose']
   throw new Error(
-    'no Docker Compose found: neither `docker compose` nor `docker-compose` answers. Install the compose plugin (v2) or docker-compose (v1), or set COMPOSE_CMD.',
+    'no Docker Compose found: neither `docker compose` nor `docker-compose` answers. Install the compose plugin (v2) ' +
+      'or docker-compose (v1), or set COMPOSE_CMD.',
   )
 }
 
-/** Does this dry-run output of `up` recreate a container of the service (named `<project>-<service>-<n>`, perhaps behind an id prefix)? */
+/**
+ * Does this dry-run output of `up` recreate a container of the service (named `<project>-<service>-<n>`, perhaps behind
+ * an id prefix)?
+ */
 export function recreatedBy(output: string, project: string, service: string): boolean {
   return [...output.matchAll(/Container (\S+)\s+Recreate\s*$/gm)].some(([, token]) => {
     const name = token.replace(/^[0-9a-f]{12}_/, '')
-    return [`${project}-${service}-`, `${project}_${service}_`].some((prefix) => name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length)))
+    return [`${project}-${service}-`, `${project}_${service}_`].some(
+      (prefix) => name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length)),
+    )
   })
 }
 
@@ -121,7 +160,10 @@ export function recreatedBy(output: string, project: string, service: string): b
  * of a required service has failed; any other one that is not running was stopped (by the user,
  * by an engine restart) and is left alone.
  */
-export function readiness(c: Pick<Instance, 'state' | 'exitCode' | 'service' | 'health'> & { restartPolicy: string }, required: string[] = []): Instance['readiness'] {
+export function readiness(
+  c: Pick<Instance, 'state' | 'exitCode' | 'service' | 'health'> & { restartPolicy: string },
+  required: string[] = [],
+): Instance['readiness'] {
   const isRequired = required.includes(c.service)
   if (c.state === 'exited' || c.state === 'dead') {
     if (c.exitCode === 0 && !isRequired && c.restartPolicy !== 'always') return 'ready'
@@ -164,14 +206,24 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
         addresses: Object.values((c.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>)
           .map((n) => n.IPAddress ?? '')
           .filter(Boolean),
-        origin: labels[WORKING_DIR_LABEL] ? { workingDir: labels[WORKING_DIR_LABEL], configFiles: (labels[CONFIG_FILES_LABEL] ?? '').split(',').filter(Boolean) } : null,
+        origin: labels[WORKING_DIR_LABEL]
+          ? {
+              workingDir: labels[WORKING_DIR_LABEL],
+              configFiles: (labels[CONFIG_FILES_LABEL] ?? '').split(',').filter(Boolean),
+            }
+          : null,
         image: { ref: String(c.Config?.Image ?? ''), id: String(c.Image ?? '') },
         stopSignal: String(c.Config?.StopSignal || 'SIGTERM'),
-        mounts: ((c.Mounts ?? []) as any[]).filter((m) => m.Type === 'bind').map((m) => ({ source: String(m.Source), destination: String(m.Destination) })),
+        mounts: ((c.Mounts ?? []) as any[])
+          .filter((m) => m.Type === 'bind')
+          .map((m) => ({ source: String(m.Source), destination: String(m.Destination) })),
         hostPid: Number(c.State?.Pid) || undefined,
         hostname: String(c.Config?.Hostname ?? ''),
       }
-      return { ...base, readiness: readiness({ ...base, restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '' }, required) }
+      return {
+        ...base,
+        readiness: readiness({ ...base, restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '' }, required),
+      }
     })
     .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number)
 }
@@ -188,18 +240,35 @@ const real = (p: string) => {
  * Why these containers are not this project's, or null when every one was created from the
  * project directory with one of its compose files (by their compose labels).
  */
-export function foreignOrigin(list: Instance[], settings: Pick<ComposeSettings, 'appDir' | 'composeFiles' | 'project'>): string | null {
+export function foreignOrigin(
+  list: Instance[],
+  settings: Pick<ComposeSettings, 'appDir' | 'composeFiles' | 'project'>,
+): string | null {
   const dir = real(settings.appDir)
   const files = new Set(settings.composeFiles.map(real))
   const unknown = list.filter((i) => i.origin === null)
-  if (unknown.length) return `${unknown.map((i) => i.name).join(', ')} carry the project label ${settings.project} but no ${WORKING_DIR_LABEL} label: they were not created by Compose from ${dir}`
+  if (unknown.length)
+    return (
+      `${unknown.map((i) => i.name).join(', ')} carry the project label ${settings.project} but no ` +
+      `${WORKING_DIR_LABEL} label: they were not created by Compose from ${dir}`
+    )
   const elsewhere = list.filter((i) => real(i.origin!.workingDir) !== dir)
   if (elsewhere.length) {
     const dirs = [...new Set(elsewhere.map((i) => i.origin!.workingDir))]
-    return `containers of compose project ${settings.project} (${elsewhere.map((i) => i.name).slice(0, 3).join(', ')}${elsewhere.length > 3 ? ', ...' : ''}) were created from ${dirs.join(', ')}, not from ${dir}`
+    return `containers of compose project ${settings.project} (${elsewhere
+      .map((i) => i.name)
+      .slice(0, 3)
+      .join(', ')}${elsewhere.length > 3 ? ', ...' : ''}) were created from ${dirs.join(', ')}, not from ${dir}`
   }
-  const otherFiles = list.filter((i) => i.origin!.configFiles.length && !i.origin!.configFiles.some((f) => files.has(real(path.resolve(dir, f)))))
-  if (otherFiles.length) return `containers of compose project ${settings.project} were created from ${otherFiles[0].origin!.configFiles.join(', ')}, none of which is this project's compose file (${[...files].join(', ')})`
+  const otherFiles = list.filter(
+    (i) => i.origin!.configFiles.length && !i.origin!.configFiles.some((f) => files.has(real(path.resolve(dir, f)))),
+  )
+  if (otherFiles.length)
+    return (
+      `containers of compose project ${settings.project} were created from ` +
+      `${otherFiles[0].origin!.configFiles.join(', ')}, none of which is this project's compose file ` +
+      `(${[...files].join(', ')})`
+    )
   return null
 }
 
@@ -235,7 +304,15 @@ export class ComposeTarget extends BaseTarget implements Target {
   /** The full command line for a compose subcommand of this project. */
   args(...rest: string[]): string[] {
     const files = this.settings.composeFiles.flatMap((f) => ['-f', f])
-    return [...(this.cmd ?? ['docker', 'compose']), ...files, '--project-directory', this.settings.appDir, '-p', this.settings.project, ...rest]
+    return [
+      ...(this.cmd ?? ['docker', 'compose']),
+      ...files,
+      '--project-directory',
+      this.settings.appDir,
+      '-p',
+      this.settings.project,
+      ...rest,
+    ]
   }
 
   /** A compose subcommand; long ones (builds, up) print what they are doing every few seconds. */
@@ -243,10 +320,15 @@ export class ComposeTarget extends BaseTarget implements Target {
     await this.command()
     if (options.mutates) this.snapshot = undefined
     const { long, ...runOptions } = options
-    if (!long || (options.mutates && this.dryRun(options))) return this.run(this.args(...rest), { signal: this.signal, ...runOptions })
+    if (!long || (options.mutates && this.dryRun(options)))
+      return this.run(this.args(...rest), { signal: this.signal, ...runOptions })
     const tick = ticker(long)
     try {
-      return await this.run(this.args(...rest), { signal: this.signal, ...runOptions, onOutput: (chunk) => (tick.output(chunk), options.onOutput?.(chunk)) })
+      return await this.run(this.args(...rest), {
+        signal: this.signal,
+        ...runOptions,
+        onOutput: (chunk) => (tick.output(chunk), options.onOutput?.(chunk)),
+      })
     } finally {
       tick.stop()
     }
@@ -257,9 +339,15 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   async ping(): Promise<string> {
-    const engine = await this.run(['docker', 'info', '--format', '{{.ServerVersion}}'], { allowFailure: true, timeoutMs: 15_000 })
+    const engine = await this.run(['docker', 'info', '--format', '{{.ServerVersion}}'], {
+      allowFailure: true,
+      timeoutMs: 15_000,
+    })
     if (engine.code !== 0) {
-      throw new Error(`the Docker engine does not answer (${(engine.stderr || engine.stdout).trim().split('\n')[0]}). Start it (Docker Desktop, or \`sudo systemctl start docker\`; on a Debian CI host: sudo scripts/ensure-docker.sh).`)
+      throw new Error(
+        `the Docker engine does not answer (${(engine.stderr || engine.stdout).trim().split('\n')[0]}). Start it ` +
+          `(Docker Desktop, or \`sudo systemctl start docker\`; on a Debian CI host: sudo scripts/ensure-docker.sh).`,
+      )
     }
     return `Docker engine ${engine.stdout.trim()}`
   }
@@ -271,11 +359,21 @@ export class ComposeTarget extends BaseTarget implements Target {
 
   async engine(): Promise<{ line: string; problem: string | null }> {
     const endpoint = await dockerEndpoint(this.run)
-    const info = await this.run(['docker', 'info', '--format', '{{.Name}}|{{.ID}}|{{.ServerVersion}}'], { allowFailure: true, timeoutMs: 15_000 })
+    const info = await this.run(['docker', 'info', '--format', '{{.Name}}|{{.ID}}|{{.ServerVersion}}'], {
+      allowFailure: true,
+      timeoutMs: 15_000,
+    })
     const [name, id, version] = info.code === 0 ? info.stdout.trim().split('|') : ['?', '?', '?']
     const line = `Docker engine ${version} on ${name} (ID ${id}) at ${endpoint}`
     const local = endpoint === LOCAL_DOCKER || namedSafe(endpoint, this.settings.safeHosts)
-    return { line, problem: local ? null : `the Docker engine at ${endpoint} (${name}, ID ${id}) is not this machine's local engine (${LOCAL_DOCKER}): a stack there may be someone else's. Nothing was changed. If that engine is yours, name it in SAFE_HOSTS (e.g. SAFE_HOSTS=${endpoint}).` }
+    return {
+      line,
+      problem: local
+        ? null
+        : `the Docker engine at ${endpoint} (${name}, ID ${id}) is not this machine's local engine ` +
+          `(${LOCAL_DOCKER}): a stack there may be someone else's. Nothing was changed. If that engine is yours, ` +
+          `name it in SAFE_HOSTS (e.g. SAFE_HOSTS=${endpoint}).`,
+    }
   }
 
   /** Every container of the project (one-off `run` containers excluded); refuses another directory's. */
@@ -289,7 +387,8 @@ export class ComposeTarget extends BaseTarget implements Target {
     const foreign = foreignOrigin(found, this.settings)
     if (foreign) {
       throw new RefusedError(
-        `${foreign}: they belong to another checkout or stack. Nothing was changed. Point APP_DIR at that directory to reset it, or give this app its own project name (COMPOSE_PROJECT_NAME in its .env).`,
+        `${foreign}: they belong to another checkout or stack. Nothing was changed. Point APP_DIR at that directory ` +
+          `to reset it, or give this app its own project name (COMPOSE_PROJECT_NAME in its .env).`,
       )
     }
     return (this.snapshot = found)
@@ -300,7 +399,10 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   protected unavailable(service: string, states: string): string {
-    return `service ${service} of project ${this.settings.project} is not running (${states}). Start it with ./scripts/assess.mts (starts missing services) or: ${this.args('up', '-d', service).join(' ')}`
+    return (
+      `service ${service} of project ${this.settings.project} is not running (${states}). Start it with ` +
+      `./scripts/assess.mts (starts missing services) or: ${this.args('up', '-d', service).join(' ')}`
+    )
   }
 
   /** `docker exec` in a container: faster than `compose exec` and the same for v1 and v2. */
@@ -311,7 +413,10 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   protected execLine(container: Instance, argv: string[], env: Record<string, string>) {
-    return { argv: ['docker', 'exec', '-i', ...Object.keys(env).flatMap((name) => ['-e', name]), container.id, ...argv], env }
+    return {
+      argv: ['docker', 'exec', '-i', ...Object.keys(env).flatMap((name) => ['-e', name]), container.id, ...argv],
+      env,
+    }
   }
 
   async runOneOff(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
@@ -328,12 +433,19 @@ export class ComposeTarget extends BaseTarget implements Target {
     const existing = services.filter((s) => made.has(s))
     const missing = services.filter((s) => !made.has(s))
     const timeoutMs = this.settings.readyTimeoutMs + 1_800_000
-    if (existing.length) await this.compose(['start', ...existing], { mutates: true, timeoutMs, long: `starting ${existing.join(', ')}` })
-    if (missing.length) await this.compose(['up', '-d', '--no-deps', ...missing], { mutates: true, timeoutMs, long: `creating and starting ${missing.join(', ')}` })
+    if (existing.length)
+      await this.compose(['start', ...existing], { mutates: true, timeoutMs, long: `starting ${existing.join(', ')}` })
+    if (missing.length)
+      await this.compose(['up', '-d', '--no-deps', ...missing], {
+        mutates: true,
+        timeoutMs,
+        long: `creating and starting ${missing.join(', ')}`,
+      })
   }
 
   async stop(services: string[]): Promise<void> {
-    if (services.length) await this.compose(['stop', ...services], { mutates: true, timeoutMs: this.settings.commandTimeoutMs })
+    if (services.length)
+      await this.compose(['stop', ...services], { mutates: true, timeoutMs: this.settings.commandTimeoutMs })
   }
 
   /**
@@ -350,7 +462,13 @@ export class ComposeTarget extends BaseTarget implements Target {
   /** `up -d --force-recreate`, with `--build` when asked, over the named services. */
   static recreateCommand(services: string[], options: RecreateOptions = {}, all: string[] = []): string[] {
     const some = ComposeTarget.named(services, options.except, all)
-    return ['up', '-d', '--force-recreate', ...(options.build ? ['--build'] : []), ...(some.length ? ['--no-deps', ...some] : [])]
+    return [
+      'up',
+      '-d',
+      '--force-recreate',
+      ...(options.build ? ['--build'] : []),
+      ...(some.length ? ['--no-deps', ...some] : []),
+    ]
   }
 
   async restart(services: string[], except: string[] = []): Promise<string> {
@@ -359,13 +477,23 @@ export class ComposeTarget extends BaseTarget implements Target {
 
   async recreate(services: string[], options: RecreateOptions = {}): Promise<string> {
     const step = ComposeTarget.recreateCommand(services, options, this.settings.allServices)
-    const what = options.build ? `rebuilding and starting ${services.join(', ') || 'every service'}` : 'recreating containers'
-    await this.compose(step, { mutates: true, timeoutMs: options.build ? 1_800_000 : this.settings.readyTimeoutMs, long: what })
+    const what = options.build
+      ? `rebuilding and starting ${services.join(', ') || 'every service'}`
+      : 'recreating containers'
+    await this.compose(step, {
+      mutates: true,
+      timeoutMs: options.build ? 1_800_000 : this.settings.readyTimeoutMs,
+      long: what,
+    })
     return this.args(...step).join(' ')
   }
 
   async wipe(): Promise<string> {
-    await this.compose(['down', '-v'], { mutates: true, timeoutMs: this.settings.readyTimeoutMs, long: 'removing the containers and volumes' })
+    await this.compose(['down', '-v'], {
+      mutates: true,
+      timeoutMs: this.settings.readyTimeoutMs,
+      long: 'removing the containers and volumes',
+    })
     return this.args('down', '-v').join(' ')
   }
 
@@ -375,20 +503,33 @@ export class ComposeTarget extends BaseTarget implements Target {
    * grace period for them is waiting for nothing; the others as their configuration says.
    */
   private async restartPromptly(some: string[]): Promise<string> {
-    const running = (await this.instances()).filter((i) => i.state === 'running' && (some.length === 0 || some.includes(i.service)))
+    const running = (await this.instances()).filter(
+      (i) => i.state === 'running' && (some.length === 0 || some.includes(i.service)),
+    )
     const deafOnes = await Promise.all(running.map(async (i) => ((await this.stopsOnSignal(i)) ? null : i.service)))
     const deaf = [...new Set(deafOnes.filter((s): s is string => s !== null))]
     const rest = (some.length ? some : [...new Set(running.map((i) => i.service))]).filter((s) => !deaf.includes(s))
-    const steps = [...(deaf.length ? [['restart', '-t', '0', ...deaf]] : []), ...(rest.length ? [['restart', ...rest]] : [])]
-    await Promise.all(steps.map((step) => this.compose(step, { mutates: true, timeoutMs: this.settings.readyTimeoutMs })))
+    const steps = [
+      ...(deaf.length ? [['restart', '-t', '0', ...deaf]] : []),
+      ...(rest.length ? [['restart', ...rest]] : []),
+    ]
+    await Promise.all(
+      steps.map((step) => this.compose(step, { mutates: true, timeoutMs: this.settings.readyTimeoutMs })),
+    )
     return steps.map((step) => this.args(...step).join(' ')).join(' & ') || 'nothing to restart'
   }
 
-  /** Does the instance's PID 1 catch its stop signal? (SigCgt of /proc/1/status; a PID 1 ignores signals it does not catch.) */
+  /**
+   * Does the instance's PID 1 catch its stop signal? (SigCgt of /proc/1/status; a PID 1 ignores signals it does not
+   * catch.)
+   */
   private async stopsOnSignal(i: Instance): Promise<boolean> {
     const signal = signalNumber(i.stopSignal ?? 'SIGTERM')
     if (signal === 9 || signal === null) return true
-    const res = await this.run(['docker', 'exec', i.id, 'cat', '/proc/1/status'], { allowFailure: true, timeoutMs: 10_000 })
+    const res = await this.run(['docker', 'exec', i.id, 'cat', '/proc/1/status'], {
+      allowFailure: true,
+      timeoutMs: 10_000,
+    })
     const caught = /^SigCgt:\s*([0-9a-f]+)/m.exec(res.stdout)?.[1]
     return res.code !== 0 || caught === undefined || (BigInt(`0x${caught}`) >> BigInt(signal - 1)) % 2n === 1n
   }
@@ -407,11 +548,27 @@ export class ComposeTarget extends BaseTarget implements Target {
   async drift(services: string[]): Promise<{ service: string; why: string }[]> {
     const listing = (await this.instances()).filter((i) => services.includes(i.service))
     const refs = [...new Set(listing.map((i) => i.image?.ref).filter((r): r is string => Boolean(r)))]
-    const ids = await Promise.all(refs.map(async (ref) => [ref, (await this.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { allowFailure: true })).stdout.trim()] as const))
+    const ids = await Promise.all(
+      refs.map(
+        async (ref) =>
+          [
+            ref,
+            (
+              await this.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { allowFailure: true })
+            ).stdout.trim(),
+          ] as const,
+      ),
+    )
     const imageNow = new Map(ids)
     const found: { service: string; why: string }[] = []
     for (const service of services) {
-      const image = listing.find((i) => i.service === service && i.image?.ref && imageNow.get(i.image.ref) && imageNow.get(i.image.ref) !== i.image.id)
+      const image = listing.find(
+        (i) =>
+          i.service === service &&
+          i.image?.ref &&
+          imageNow.get(i.image.ref) &&
+          imageNow.get(i.image.ref) !== i.image.id,
+      )
       if (image) found.push({ service, why: `its image ${image.image!.ref} changed since ${image.name} was created` })
     }
     const rest = services.filter((s) => !found.some((f) => f.service === s) && listing.some((i) => i.service === s))
@@ -419,14 +576,25 @@ export class ComposeTarget extends BaseTarget implements Target {
     const changed = (await Promise.all(plain.map((s) => this.wouldRecreate([s], true)))).flat()
     for (const service of changed) {
       const name = listing.find((i) => i.service === service)!.name
-      found.push({ service, why: `Compose would recreate it: its configuration (the compose files, the .env they read, or the Compose version that made it) changed since ${name} was created` })
+      found.push({
+        service,
+        why:
+          `Compose would recreate it: its configuration (the compose files, the .env they read, or the Compose ` +
+          `version that made it) changed since ${name} was created`,
+      })
     }
     return found
   }
 
-  /** The services of these whose containers Compose would recreate, by a dry run of `up`; none when this Compose has no dry run (v1). */
+  /**
+   * The services of these whose containers Compose would recreate, by a dry run of `up`; none when this Compose has no
+   * dry run (v1).
+   */
   private async wouldRecreate(services: string[], noDeps: boolean): Promise<string[]> {
-    const res = await this.compose(['--dry-run', 'up', '--no-start', '--no-build', '--pull', 'never', ...(noDeps ? ['--no-deps'] : []), ...services], { allowFailure: true, timeoutMs: 60_000 })
+    const res = await this.compose(
+      ['--dry-run', 'up', '--no-start', '--no-build', '--pull', 'never', ...(noDeps ? ['--no-deps'] : []), ...services],
+      { allowFailure: true, timeoutMs: 60_000 },
+    )
     if (res.code !== 0) return []
     return services.filter((service) => recreatedBy(res.stdout + res.stderr, this.settings.project, service))
   }
@@ -440,7 +608,10 @@ export class ComposeTarget extends BaseTarget implements Target {
       signal: this.signal,
       required: settings.requiredServices,
       only: options.services ?? null,
-      api: settings.apiHealthPath && settings.requiredServices.includes(settings.services.api) ? { service: settings.services.api, path: settings.apiHealthPath, port: settings.apiPort } : null,
+      api:
+        settings.apiHealthPath && settings.requiredServices.includes(settings.services.api)
+          ? { service: settings.services.api, path: settings.apiHealthPath, port: settings.apiPort }
+          : null,
       initial: options.initial,
       since: options.since,
     })
@@ -453,7 +624,10 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   async logTail(instance: Instance, lines: number): Promise<string> {
-    const res = await this.run(['docker', 'logs', '--tail', String(lines), instance.id], { allowFailure: true, timeoutMs: 10_000 })
+    const res = await this.run(['docker', 'logs', '--tail', String(lines), instance.id], {
+      allowFailure: true,
+      timeoutMs: 10_000,
+    })
     return (res.stdout + res.stderr).trim()
   }
 
@@ -470,8 +644,9 @@ export class ComposeTarget extends BaseTarget implements Target {
     return super.processes(service)
   }
 
-  async stopProcesses(instance: Instance, procs: Proc[]): Promise<void> {
-    if (instance.hostPid && procs.every((p) => p.hostPid !== undefined)) return stopHostProcesses(instance.hostPid, procs)
+  async stopProcesses(instance: Instance, procs: Pick<Proc, 'pid' | 'hostPid'>[]): Promise<void> {
+    if (instance.hostPid && procs.every((p) => p.hostPid !== undefined))
+      return stopHostProcesses(instance.hostPid, procs)
     return super.stopProcesses(instance, procs)
   }
 
@@ -504,8 +679,12 @@ export function hostLogFile(file: string): LogFile {
       if (before) truncateSync(file, 0)
       else closeSync(openSync(file, 'a'))
       const after = statSync(file)
-      if (before && after.ino !== before.ino) throw new Error(`${file} was replaced (inode changed): containers holding the old file will not write to the new one`)
-      if (after.size !== 0) out.warn(`${file} holds ${after.size} bytes again right after the truncation: the app is writing to it`)
+      if (before && after.ino !== before.ino)
+        throw new Error(
+          `${file} was replaced (inode changed): containers holding the old file will not write to the new one`,
+        )
+      if (after.size !== 0)
+        out.warn(`${file} holds ${after.size} bytes again right after the truncation: the app is writing to it`)
     },
     async problem() {
       const dir = path.dirname(file)

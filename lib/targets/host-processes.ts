@@ -23,17 +23,34 @@ const nsOf = (pid: number | string): string | null => {
     return null
   }
 }
-const last = (status: string, key: string) => Number(new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).pop())
+const last = (status: string, key: string) =>
+  Number(new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status)?.[1].trim().split(/\s+/).pop())
 
 /** The processes of the container whose PID 1 is `hostPid` on this machine, or null. */
-export function hostProcessTable(instance: Instance, hostPid: number | undefined, hostname: string): ProcessTable | null {
+export function hostProcessTable(
+  instance: Instance,
+  hostPid: number | undefined,
+  hostname: string,
+): ProcessTable | null {
   const ns = hostPid ? nsOf(hostPid) : null
   const boot = Number(/^btime (\d+)/m.exec(read('/proc/stat') ?? '')?.[1]) * 1000
   if (!ns || !boot) return null
-  const found: { host: number; hostPpid: number; pid: number; sid: number; startedAt: number; state: string; argv: string[] }[] = []
+  const found: {
+    host: number
+    hostPpid: number
+    pid: number
+    sid: number
+    startedAt: number
+    state: string
+    argv: string[]
+  }[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || nsOf(entry) !== ns) continue
-    const [status, stat, cmdline] = [read(`/proc/${entry}/status`), read(`/proc/${entry}/stat`), read(`/proc/${entry}/cmdline`)]
+    const [status, stat, cmdline] = [
+      read(`/proc/${entry}/status`),
+      read(`/proc/${entry}/stat`),
+      read(`/proc/${entry}/cmdline`),
+    ]
     if (!status || !stat || cmdline === null) continue
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // after the name, which may hold spaces
     const argv = cmdline.split('\0')
@@ -46,19 +63,29 @@ export function hostProcessTable(instance: Instance, hostPid: number | undefined
   const nsPid = new Map(found.map((p) => [p.host, p.pid]))
   const procs: Proc[] = found
     .filter((p) => p.state !== 'Z')
-    .map((p) => ({ pid: p.pid, ppid: nsPid.get(p.hostPpid) ?? 0, sid: p.sid, startedAt: p.startedAt, argv: p.argv, hostPid: p.host }))
+    .map((p) => ({
+      pid: p.pid,
+      ppid: nsPid.get(p.hostPpid) ?? 0,
+      sid: p.sid,
+      startedAt: p.startedAt,
+      argv: p.argv,
+      hostPid: p.host,
+    }))
   return { instance, hostname, procs, readerSid: -1 }
 }
 
-/** Stops processes read by hostProcessTable: TERM, then KILL after a second; each checked to be still the container's. */
-export async function stopHostProcesses(hostPid: number, procs: Proc[]): Promise<void> {
+/**
+ * Stops processes read by hostProcessTable: TERM, then KILL after a second; each checked to be still the container's.
+ */
+export async function stopHostProcesses(hostPid: number, procs: Pick<Proc, 'pid' | 'hostPid'>[]): Promise<void> {
   const ns = nsOf(hostPid)
   const ours = () => procs.filter((p) => p.hostPid !== undefined && ns !== null && nsOf(p.hostPid) === ns)
-  const signal = (sig: NodeJS.Signals) => ours().forEach((p) => {
-    try {
-      process.kill(p.hostPid!, sig)
-    } catch {}
-  })
+  const signal = (sig: NodeJS.Signals) =>
+    ours().forEach((p) => {
+      try {
+        process.kill(p.hostPid!, sig)
+      } catch {}
+    })
   signal('SIGTERM')
   for (let i = 0; i < 10 && ours().length; i++) await new Promise((r) => setTimeout(r, 100))
   signal('SIGKILL')

@@ -29,7 +29,14 @@ export function judged(i: Instance, since?: number): Instance['readiness'] {
 }
 
 /** Every instance of the services ready (those left stopped aside), and each required one present. */
-export function instancesReady(list: () => Promise<Instance[]>, what: string, required: string[], only: string[] | null, initial?: Instance[], since?: number): Probe<Instance[]> {
+export function instancesReady(
+  list: () => Promise<Instance[]>,
+  what: string,
+  required: string[],
+  only: string[] | null,
+  initial?: Instance[],
+  since?: number,
+): Probe<Instance[]> {
   let listing = initial // a listing just taken serves the first check
   return {
     what,
@@ -45,13 +52,21 @@ export function instancesReady(list: () => Promise<Instance[]>, what: string, re
       const waiting = all.filter((i) => i.readiness === 'waiting')
       if (missing.length === 0 && waiting.length === 0) return { ready: true, value: all }
       const parts = [...missing.map((s) => `${s}: no instance`), ...waiting.map(describe)]
-      return { ready: false, detail: `${all.length - waiting.length}/${all.length} ready; waiting for ${parts.join(', ')}` }
+      return {
+        ready: false,
+        detail: `${all.length - waiting.length}/${all.length} ready; waiting for ${parts.join(', ')}`,
+      }
     },
   }
 }
 
 /** The api answers its health URL (redirects followed); ready at once when it has no endpoint here. */
-export function apiAnswers(endpoint: () => Promise<Pick<Endpoint, 'host' | 'port'> | null>, service: string, healthPath: string, answered: { url?: string } = {}): Probe<void> {
+export function apiAnswers(
+  endpoint: () => Promise<Pick<Endpoint, 'host' | 'port'> | null>,
+  service: string,
+  healthPath: string,
+  answered: { url?: string } = {},
+): Probe<void> {
   return {
     what: `${service} to answer ${healthPath}`,
     async check() {
@@ -84,18 +99,28 @@ except Exception as e:
  * A real request to the api's health URL: through its endpoint on this machine, else from inside
  * its instance (python3 is there: the api is a Python app). Returns what answered, or why not.
  */
-export async function requestApi(target: Target, service: string, port: number, healthPath: string): Promise<{ ok: boolean; detail: string }> {
+export async function requestApi(
+  target: Target,
+  service: string,
+  port: number,
+  healthPath: string,
+): Promise<{ ok: boolean; detail: string }> {
   const answered: { url?: string } = {}
   const ep = await target.endpoint(service, port).catch(() => null)
   if (ep) {
     const res = await apiAnswers(async () => ep, service, healthPath, answered).check()
-    return res.ready ? { ok: true, detail: `GET ${answered.url} answered` } : { ok: false, detail: res.detail ?? 'no answer' }
+    return res.ready
+      ? { ok: true, detail: `GET ${answered.url} answered` }
+      : { ok: false, detail: res.detail ?? 'no answer' }
   }
   const url = `http://127.0.0.1:${port}${healthPath}`
   const res = await target.exec(service, ['python3', '-c', GET_INSIDE, url], { allowFailure: true, timeoutMs: 15_000 })
   const [status, ...rest] = res.stdout.trim().split(' ')
   const ok = res.code === 0 && /^2\d\d$/.test(status)
-  return { ok, detail: `GET ${url} inside ${service}: ${ok ? `HTTP ${status}` : res.stdout.trim() || res.stderr.trim()}${rest.length && ok ? ` from ${rest.join(' ')}` : ''}` }
+  const answer = ok
+    ? `HTTP ${status}${rest.length ? ` from ${rest.join(' ')}` : ''}`
+    : res.stdout.trim() || res.stderr.trim()
+  return { ok, detail: `GET ${url} inside ${service}: ${answer}` }
 }
 
 export interface StackWait {
@@ -120,20 +145,40 @@ export interface StackWait {
  * ready, with its last health check and log tail.
  */
 export async function waitForStack(target: Target, w: StackWait): Promise<Instance[]> {
-  const probes: Probe<unknown>[] = [instancesReady(() => target.instances(), `every instance of ${w.label} to be healthy or running`, w.required, w.only, w.initial, w.since)]
+  const probes: Probe<unknown>[] = [
+    instancesReady(
+      () => target.instances(),
+      `every instance of ${w.label} to be healthy or running`,
+      w.required,
+      w.only,
+      w.initial,
+      w.since,
+    ),
+  ]
   const answered: { url?: string } = {}
-  if (w.api && (!w.only || w.only.includes(w.api.service))) probes.push(apiAnswers(() => target.endpoint(w.api!.service, w.api!.port), w.api.service, w.api.path, answered))
+  if (w.api && (!w.only || w.only.includes(w.api.service)))
+    probes.push(apiAnswers(() => target.endpoint(w.api!.service, w.api!.port), w.api.service, w.api.path, answered))
   try {
-    await waitFor(allOf(`${w.label} to be ready`, probes), { timeoutMs: w.timeoutMs, clock: w.clock, signal: w.signal, onProgress: progress('waiting for containers') })
+    await waitFor(allOf(`${w.label} to be ready`, probes), {
+      timeoutMs: w.timeoutMs,
+      clock: w.clock,
+      signal: w.signal,
+      onProgress: progress('waiting for containers'),
+    })
     if (answered.url?.includes('redirected')) out.info(`${w.api!.service} answered on ${answered.url}`)
-    return (await target.current()).filter((i) => (!w.only || w.only.includes(i.service)) && judged(i, w.since) !== 'stopped')
+    return (await target.current()).filter(
+      (i) => (!w.only || w.only.includes(i.service)) && judged(i, w.since) !== 'stopped',
+    )
   } catch (e) {
     if (!(e instanceof WaitError)) throw e
     const all = await target.instances().catch(() => [] as Instance[])
     const lines = [e.message]
-    for (const i of all.filter((x) => !['ready', 'stopped'].includes(judged(x, w.since)) && (!w.only || w.only.includes(x.service)))) {
+    for (const i of all.filter(
+      (x) => !['ready', 'stopped'].includes(judged(x, w.since)) && (!w.only || w.only.includes(x.service)),
+    )) {
       lines.push(`  ${describe(i)}`)
-      if (i.healthLog.length) lines.push(`    last health check: ${i.healthLog[i.healthLog.length - 1].split('\n').slice(-3).join(' | ')}`)
+      if (i.healthLog.length)
+        lines.push(`    last health check: ${i.healthLog[i.healthLog.length - 1].split('\n').slice(-3).join(' | ')}`)
       const tail = await target.logTail(i, 10).catch(() => '')
       if (tail) lines.push(indent(tail, '    | '))
     }

@@ -15,7 +15,8 @@ import type { Clock } from '../util/wait.ts'
 export const REPLICAS_ANNOTATION = 'reset-and-test/replicas'
 
 /** The label selector of a service: the KUBE_SELECTOR template with {service} and {namespace} filled in. */
-export const selectorOf = (template: string, service: string, namespace = '') => template.replaceAll('{service}', service).replaceAll('{namespace}', namespace)
+export const selectorOf = (template: string, service: string, namespace = '') =>
+  template.replaceAll('{service}', service).replaceAll('{namespace}', namespace)
 
 /** Does an equality-based selector (k=v,k2=v2, k==v) match these labels? */
 export function matches(selector: string, labels: Record<string, string>): boolean {
@@ -37,8 +38,21 @@ export function podInstance(pod: any, service: string, number: number): Instance
   const waiting = statuses.map((s) => s.state?.waiting?.reason).find(Boolean) as string | undefined
   const terminated = statuses.map((s) => s.state?.terminated).find(Boolean)
   const phase: string = pod.status?.phase ?? 'Unknown'
-  const broken = phase === 'Failed' || ['CrashLoopBackOff', 'ErrImageNeverPull', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'InvalidImageName'].includes(waiting ?? '')
-  const readiness: Instance['readiness'] = broken ? 'failed' : phase === 'Succeeded' || (phase === 'Running' && ready) ? 'ready' : 'waiting'
+  const broken =
+    phase === 'Failed' ||
+    [
+      'CrashLoopBackOff',
+      'ErrImageNeverPull',
+      'ImagePullBackOff',
+      'ErrImagePull',
+      'CreateContainerConfigError',
+      'InvalidImageName',
+    ].includes(waiting ?? '')
+  const readiness: Instance['readiness'] = broken
+    ? 'failed'
+    : phase === 'Succeeded' || (phase === 'Running' && ready)
+      ? 'ready'
+      : 'waiting'
   return {
     id: pod.metadata.name,
     name: pod.metadata.name,
@@ -48,7 +62,9 @@ export function podInstance(pod: any, service: string, number: number): Instance
     health: phase === 'Running' ? (ready ? 'healthy' : 'starting') : null,
     exitCode: Number(terminated?.exitCode ?? 0),
     finishedAt: null,
-    healthLog: (pod.status?.conditions ?? []).filter((c: any) => c.status !== 'True' && c.message).map((c: any) => `${c.type}: ${c.message}`),
+    healthLog: (pod.status?.conditions ?? [])
+      .filter((c: any) => c.status !== 'True' && c.message)
+      .map((c: any) => `${c.type}: ${c.message}`),
     readiness,
     ports: {},
     addresses: (pod.status?.podIPs ?? (pod.status?.podIP ? [{ ip: pod.status.podIP }] : [])).map((p: any) => p.ip),
@@ -85,7 +101,15 @@ export class KubernetesTarget extends BaseTarget implements Target {
   /** kubectl with the configured kubeconfig, context and namespace: never kubectl's current ones. */
   kubectl(...rest: string[]): string[] {
     const { kube } = this.config
-    return ['kubectl', ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []), '--context', kube.context, '--namespace', kube.namespace, ...rest]
+    return [
+      'kubectl',
+      ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []),
+      '--context',
+      kube.context,
+      '--namespace',
+      kube.namespace,
+      ...rest,
+    ]
   }
 
   private k(rest: string[], options: RunOptions = {}): Promise<RunResult> {
@@ -104,11 +128,23 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   async ping(): Promise<string> {
-    const res = await this.k(['version', '-o', 'json', '--request-timeout=10s'], { allowFailure: true, timeoutMs: 20_000 })
+    const res = await this.k(['version', '-o', 'json', '--request-timeout=10s'], {
+      allowFailure: true,
+      timeoutMs: 20_000,
+    })
     const server = res.code === 0 ? JSON.parse(res.stdout).serverVersion?.gitVersion : undefined
-    if (!server) throw new Error(`the cluster of context ${this.config.kube.context} does not answer: ${(res.stderr || res.stdout).trim().split('\n')[0]}. Check KUBE_CONTEXT and KUBECONFIG_FILE (for the bundled cluster: node --import tsx scripts/ensure-k8s.mts up).`)
+    if (!server)
+      throw new Error(
+        `the cluster of context ${this.config.kube.context} does not answer: ` +
+          `${(res.stderr || res.stdout).trim().split('\n')[0]}. Check KUBE_CONTEXT and KUBECONFIG_FILE (for the ` +
+          `bundled cluster: node --import tsx scripts/ensure-k8s.mts up).`,
+      )
     const ns = await this.k(['get', 'namespace', this.config.kube.namespace, '-o', 'name'], { allowFailure: true })
-    if (ns.code !== 0) throw new Error(`namespace ${this.config.kube.namespace} does not exist in context ${this.config.kube.context}: ${ns.stderr.trim()}. Check KUBE_NAMESPACE, or apply the app's manifests.`)
+    if (ns.code !== 0)
+      throw new Error(
+        `namespace ${this.config.kube.namespace} does not exist in context ${this.config.kube.context}: ` +
+          `${ns.stderr.trim()}. Check KUBE_NAMESPACE, or apply the app's manifests.`,
+      )
     return `Kubernetes ${server}, ${this.describe()}`
   }
 
@@ -116,13 +152,31 @@ export class KubernetesTarget extends BaseTarget implements Target {
   async signals(): Promise<string[]> {
     const { kube } = this.config
     const { safeHosts } = this.config.safety
-    const res = await this.run(['kubectl', ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []), 'config', 'view', '--minify', '-o', 'json', '--context', kube.context], { allowFailure: true })
-    if (res.code !== 0) return [`the context ${kube.context} cannot be read from the kubeconfig (${res.stderr.trim().split('\n')[0]})`]
+    const res = await this.run(
+      [
+        'kubectl',
+        ...(kube.kubeconfig ? ['--kubeconfig', kube.kubeconfig] : []),
+        'config',
+        'view',
+        '--minify',
+        '-o',
+        'json',
+        '--context',
+        kube.context,
+      ],
+      { allowFailure: true },
+    )
+    if (res.code !== 0)
+      return [`the context ${kube.context} cannot be read from the kubeconfig (${res.stderr.trim().split('\n')[0]})`]
     const view = JSON.parse(res.stdout)
     const cluster = view.clusters?.[0]
     const server: string = cluster?.cluster?.server ?? ''
     const signals: string[] = []
-    for (const [what, name] of [['context', kube.context], ['cluster', cluster?.name ?? ''], ['namespace', kube.namespace]] as const) {
+    for (const [what, name] of [
+      ['context', kube.context],
+      ['cluster', cluster?.name ?? ''],
+      ['namespace', kube.namespace],
+    ] as const) {
       if (PRODUCTION_WORD.test(name)) signals.push(`the ${what} is named ${name}`)
     }
     let host = ''
@@ -130,7 +184,11 @@ export class KubernetesTarget extends BaseTarget implements Target {
       host = new URL(server).hostname.replace(/^\[|\]$/g, '')
     } catch {}
     const local = host === 'localhost' || host === '::1' || /^127\./.test(host) || safeHosts.includes(host)
-    if (!local) signals.push(`its API server ${server || '(none)'} is not on this machine (add its host to SAFE_HOSTS if the cluster is yours)`)
+    if (!local)
+      signals.push(
+        `its API server ${server || '(none)'} is not on this machine (add its host to SAFE_HOSTS if the cluster is ` +
+          `yours)`,
+      )
     if (PRODUCTION_WORD.test(host)) signals.push(`its API server is ${server}`)
     return signals
   }
@@ -141,13 +199,20 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   async engine(): Promise<{ line: string; problem: string | null }> {
-    return { line: `Kubernetes context ${this.config.kube.context}, namespace ${this.config.kube.namespace} (its API server is judged by the production signals)`, problem: null }
+    return {
+      line:
+        `Kubernetes context ${this.config.kube.context}, namespace ${this.config.kube.namespace} (its API server ` +
+        `is judged by the production signals)`,
+      problem: null,
+    }
   }
 
   /** Services the configuration knows, whose selectors find pods. */
   private knownServices(): string[] {
     const c = this.config
-    return [...new Set([...Object.values(c.services), ...c.requiredServices, ...c.workerServices, ...c.restart.services])]
+    return [
+      ...new Set([...Object.values(c.services), ...c.requiredServices, ...c.workerServices, ...c.restart.services]),
+    ]
   }
 
   async instances(): Promise<Instance[]> {
@@ -156,7 +221,9 @@ export class KubernetesTarget extends BaseTarget implements Target {
     const list: Instance[] = []
     for (const service of this.knownServices()) {
       const selector = selectorOf(this.config.kube.selector, service, this.config.kube.namespace)
-      const mine = pods.filter((p) => matches(selector, p.metadata.labels ?? {})).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+      const mine = pods
+        .filter((p) => matches(selector, p.metadata.labels ?? {}))
+        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
       mine.forEach((p, i) => list.push(podInstance(p, service, i + 1)))
     }
     return (this.snapshot = list)
@@ -167,7 +234,11 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   protected unavailable(service: string, states: string): string {
-    return `service ${service} has no ready pod in ${this.describe()} (${states}; selector ${selectorOf(this.config.kube.selector, service, this.config.kube.namespace)}). Check the deployment (kubectl get pods), or ./scripts/assess.mts.`
+    return (
+      `service ${service} has no ready pod in ${this.describe()} (${states}; selector ` +
+      `${selectorOf(this.config.kube.selector, service, this.config.kube.namespace)}). Check the deployment (kubectl ` +
+      `get pods), or ./scripts/assess.mts.`
+    )
   }
 
   protected configuredServices(): string[] {
@@ -189,11 +260,16 @@ export class KubernetesTarget extends BaseTarget implements Target {
   protected execLine(pod: Instance, argv: string[], env: Record<string, string>) {
     const hasEnv = Object.keys(env).length > 0
     const command = hasEnv ? ['sh', '-c', READ_ENV, 'sh', ...argv] : argv
-    return { argv: this.kubectl('exec', '-i', pod.name, '--', ...command), env: {}, prelude: hasEnv ? `${envPrelude(env)}\n` : undefined }
+    return {
+      argv: this.kubectl('exec', '-i', pod.name, '--', ...command),
+      env: {},
+      prelude: hasEnv ? `${envPrelude(env)}\n` : undefined,
+    }
   }
 
   async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
-    if (options.mutates && this.run.dryRun) return this.run(this.kubectl('exec', `<a ${service} pod>`, '--', ...argv), options)
+    if (options.mutates && this.run.dryRun)
+      return this.run(this.kubectl('exec', `<a ${service} pod>`, '--', ...argv), options)
     return super.exec(service, argv, options)
   }
 
@@ -202,15 +278,25 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   /** Deployments and statefulsets of the services, with their replicas and the held annotation. */
-  private async workloads(services: string[]): Promise<{ ref: string; service: string; replicas: number; held: number | null }[]> {
+  private async workloads(
+    services: string[],
+  ): Promise<{ ref: string; service: string; replicas: number; held: number | null }[]> {
     const res = await this.k(['get', 'deployments,statefulsets', '-o', 'json'])
     const items = JSON.parse(res.stdout).items as any[]
     const found = []
     for (const service of services) {
       const selector = selectorOf(this.config.kube.selector, service, this.config.kube.namespace)
-      for (const w of items.filter((x) => matches(selector, x.metadata.labels ?? {}) || matches(selector, x.spec?.template?.metadata?.labels ?? {}))) {
+      for (const w of items.filter(
+        (x) =>
+          matches(selector, x.metadata.labels ?? {}) || matches(selector, x.spec?.template?.metadata?.labels ?? {}),
+      )) {
         const held = w.metadata.annotations?.[REPLICAS_ANNOTATION]
-        found.push({ ref: `${w.kind.toLowerCase()}/${w.metadata.name}`, service, replicas: Number(w.spec?.replicas ?? 1), held: held === undefined ? null : Number(held) })
+        found.push({
+          ref: `${w.kind.toLowerCase()}/${w.metadata.name}`,
+          service,
+          replicas: Number(w.spec?.replicas ?? 1),
+          held: held === undefined ? null : Number(held),
+        })
       }
     }
     return found
@@ -229,7 +315,8 @@ export class KubernetesTarget extends BaseTarget implements Target {
   async stop(services: string[]): Promise<void> {
     this.closeForwards(services)
     for (const w of await this.workloads(services)) {
-      if (w.held === null) await this.k(['annotate', '--overwrite', w.ref, `${REPLICAS_ANNOTATION}=${w.replicas}`], { mutates: true })
+      if (w.held === null)
+        await this.k(['annotate', '--overwrite', w.ref, `${REPLICAS_ANNOTATION}=${w.replicas}`], { mutates: true })
       await this.k(['scale', w.ref, '--replicas=0'], { mutates: true })
     }
   }
@@ -246,7 +333,8 @@ export class KubernetesTarget extends BaseTarget implements Target {
 
   /** A rollout replaces every pod: recreating is restarting. Images are not built here. */
   async recreate(services: string[], options: RecreateOptions = {}): Promise<string> {
-    if (options.build) throw new Error('building images is a Compose mode; on Kubernetes build and load them, then use restart')
+    if (options.build)
+      throw new Error('building images is a Compose mode; on Kubernetes build and load them, then use restart')
     return this.restart(services, options.except)
   }
 
@@ -254,7 +342,9 @@ export class KubernetesTarget extends BaseTarget implements Target {
     throw new Error('removing volumes is a Compose mode (rebuild); on Kubernetes use restart')
   }
 
-  /** `rollout status` of each workload of the services, under one deadline; then every pod ready and the api answering. */
+  /**
+   * `rollout status` of each workload of the services, under one deadline; then every pod ready and the api answering.
+   */
   async waitReady(options: WaitReadyOptions = {}): Promise<Instance[]> {
     const { config } = this
     const timeoutMs = options.timeoutMs ?? config.restart.readyTimeoutMs
@@ -263,8 +353,15 @@ export class KubernetesTarget extends BaseTarget implements Target {
     for (const w of await this.workloads(services)) {
       if (w.held !== null) continue
       const left = Math.max(1, Math.round((deadline - this.clock.now()) / 1000))
-      const res = await this.k(['rollout', 'status', w.ref, `--timeout=${left}s`], { allowFailure: true, timeoutMs: (left + 10) * 1000 })
-      if (res.code !== 0) throw new Error(`timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${w.ref} to roll out: ${(res.stderr || res.stdout).trim().split('\n').pop()}`)
+      const res = await this.k(['rollout', 'status', w.ref, `--timeout=${left}s`], {
+        allowFailure: true,
+        timeoutMs: (left + 10) * 1000,
+      })
+      if (res.code !== 0)
+        throw new Error(
+          `timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${w.ref} to roll out: ` +
+            `${(res.stderr || res.stdout).trim().split('\n').pop()}`,
+        )
     }
     return waitForStack(this, {
       label: this.describe(),
@@ -273,7 +370,10 @@ export class KubernetesTarget extends BaseTarget implements Target {
       signal: this.signal,
       required: config.requiredServices,
       only: options.services ?? null,
-      api: config.apiHealthPath && config.requiredServices.includes(config.services.api) ? { service: config.services.api, path: config.apiHealthPath, port: config.apiPort } : null,
+      api:
+        config.apiHealthPath && config.requiredServices.includes(config.services.api)
+          ? { service: config.services.api, path: config.apiHealthPath, port: config.apiPort }
+          : null,
     })
   }
 
@@ -284,13 +384,20 @@ export class KubernetesTarget extends BaseTarget implements Target {
     const pod = await this.instance(service)
     // Its own process group: a Ctrl-C in the terminal must not end the tunnel before the run has
     // cancelled its statements on the server through it. It ends with the target, or with us.
-    const child = spawn(this.kubectl()[0], [...this.kubectl('port-forward', `pod/${pod.name}`, `:${port}`).slice(1), '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const child = spawn(
+      this.kubectl()[0],
+      [...this.kubectl('port-forward', `pod/${pod.name}`, `:${port}`).slice(1), '--address', '127.0.0.1'],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    )
     const onExit = () => child.kill('SIGKILL')
     process.once('exit', onExit)
     child.once('exit', () => process.off('exit', onExit))
     const local = await new Promise<number>((resolve, reject) => {
       let text = ''
-      const timer = setTimeout(() => done(new Error(`no port-forward to ${pod.name}:${port} within 15 s: ${text.trim()}`)), 15_000)
+      const timer = setTimeout(
+        () => done(new Error(`no port-forward to ${pod.name}:${port} within 15 s: ${text.trim()}`)),
+        15_000,
+      )
       const done = (e: Error | null, p?: number) => {
         clearTimeout(timer)
         if (e) {
@@ -305,22 +412,36 @@ export class KubernetesTarget extends BaseTarget implements Target {
       }
       child.stdout!.on('data', take)
       child.stderr!.on('data', take)
-      child.on('exit', (code) => done(new Error(`kubectl port-forward to ${pod.name}:${port} exited with code ${code}: ${text.trim()}`)))
+      child.on('exit', (code) =>
+        done(new Error(`kubectl port-forward to ${pod.name}:${port} exited with code ${code}: ${text.trim()}`)),
+      )
     })
     child.stdout!.removeAllListeners('data').resume()
     child.stderr!.removeAllListeners('data').resume()
-    const endpoint: Endpoint = { host: '127.0.0.1', port: local, kind: 'forwarded', instance: pod, close: async () => {} }
+    const endpoint: Endpoint = {
+      host: '127.0.0.1',
+      port: local,
+      kind: 'forwarded',
+      instance: pod,
+      close: async () => {},
+    }
     this.forwards.push({ child, service, port, endpoint })
     return endpoint
   }
 
   async logTail(instance: Instance, lines: number): Promise<string> {
-    const res = await this.run(this.kubectl('logs', '--tail', String(lines), instance.name), { allowFailure: true, timeoutMs: 10_000 })
+    const res = await this.run(this.kubectl('logs', '--tail', String(lines), instance.name), {
+      allowFailure: true,
+      timeoutMs: 10_000,
+    })
     return (res.stdout + res.stderr).trim()
   }
 
   async status(): Promise<string> {
-    const res = await this.run(this.kubectl('get', 'deployments,statefulsets,pods', '-o', 'wide'), { allowFailure: true, timeoutMs: 30_000 })
+    const res = await this.run(this.kubectl('get', 'deployments,statefulsets,pods', '-o', 'wide'), {
+      allowFailure: true,
+      timeoutMs: 30_000,
+    })
     return (res.stdout + res.stderr).trim()
   }
 
@@ -361,7 +482,13 @@ export class KubernetesTarget extends BaseTarget implements Target {
         this.signal.removeEventListener('abort', stop)
         if (this.signal.aborted) reject(this.signal.reason)
         else if (code === 0) resolve()
-        else reject(new Error(`reading the log in ${pod.name} failed (${sig ?? `exit ${code}`}): ${stderr.trim() || 'no output for COMMAND_TIMEOUT'}`))
+        else
+          reject(
+            new Error(
+              `reading the log in ${pod.name} failed (${sig ?? `exit ${code}`}): ` +
+                `${stderr.trim() || 'no output for COMMAND_TIMEOUT'}`,
+            ),
+          )
       })
     })
   }
@@ -374,7 +501,8 @@ export class KubernetesTarget extends BaseTarget implements Target {
 
 /** The shared log file inside the api pod (a volume the workers share): read and emptied in place there. */
 function podLogFile(target: KubernetesTarget, service: string, file: string): LogFile {
-  const sh = (script: string, mutates = false) => target.podExec(service, ['sh', '-c', script, 'sh', file], { allowFailure: true, mutates })
+  const sh = (script: string, mutates = false) =>
+    target.podExec(service, ['sh', '-c', script, 'sh', file], { allowFailure: true, mutates })
   return {
     async where() {
       const pod = await target.instance(service)
@@ -388,15 +516,24 @@ function podLogFile(target: KubernetesTarget, service: string, file: string): Lo
     },
     async stream(fromByte, onChunk) {
       const pod = await target.instance(service)
-      await target.streamFrom(pod, ['sh', '-c', `[ -e "$1" ] && tail -c +${fromByte + 1} "$1" || true`, 'sh', file], fromByte, onChunk)
+      await target.streamFrom(
+        pod,
+        ['sh', '-c', `[ -e "$1" ] && tail -c +${fromByte + 1} "$1" || true`, 'sh', file],
+        fromByte,
+        onChunk,
+      )
     },
     async truncate() {
       const res = await sh('mkdir -p "$(dirname "$1")" && : > "$1"', true)
       if (res.code !== 0) throw new Error(`could not truncate ${file} in ${service}: ${res.stderr.trim()}`)
     },
     async problem() {
-      const res = await sh('mkdir -p "$(dirname "$1")" && test -w "$(dirname "$1")" && { [ ! -e "$1" ] || test -w "$1"; }')
-      return res.code === 0 ? null : `the log ${file} is not writable in the ${service} pod: ${res.stderr.trim() || `exit ${res.code}`}`
+      const res = await sh(
+        'mkdir -p "$(dirname "$1")" && test -w "$(dirname "$1")" && { [ ! -e "$1" ] || test -w "$1"; }',
+      )
+      return res.code === 0
+        ? null
+        : `the log ${file} is not writable in the ${service} pod: ${res.stderr.trim() || `exit ${res.code}`}`
     },
   }
 }

@@ -171,7 +171,7 @@ export interface Target {
   /** The processes of each running instance of the service, with its hostname. */
   processes(service: string): Promise<ProcessTable[]>
   /** Stops these processes of the instance (from its table): TERM, then KILL after a second. */
-  stopProcesses(instance: Instance, procs: Proc[]): Promise<void>
+  stopProcesses(instance: Instance, procs: Pick<Proc, 'pid' | 'hostPid'>[]): Promise<void>
   /**
    * Waits until every instance (or the services') is ready and the api answers; one deadline. An
    * instance left stopped counts as failed only when it stopped after `since` (the phase started it).

@@ -49,7 +49,10 @@ export function showCommand(argv: string[]): string {
 }
 
 export function indent(text: string, by = '    '): string {
-  return text.split('\n').map((l) => by + l).join('\n')
+  return text
+    .split('\n')
+    .map((l) => by + l)
+    .join('\n')
 }
 
 export interface RunnerSettings {

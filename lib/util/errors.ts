@@ -43,6 +43,7 @@ export class Interrupted extends SuiteError {
 export class UnreachableError extends Error {}
 
 /** The exit code an error carries, else the fallback (the failing phase's). */
-export const exitCodeOf = (e: unknown, fallback: ExitCode): ExitCode => (e instanceof SuiteError ? e.exitCode : fallback)
+export const exitCodeOf = (e: unknown, fallback: ExitCode): ExitCode =>
+  e instanceof SuiteError ? e.exitCode : fallback
 
 export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))

@@ -28,8 +28,16 @@ export function ignored(relative: string, patterns: RegExp[], names: RegExp[]): 
   return patterns.some((p) => p.test(relative)) || relative.split('/').some((part) => names.some((n) => n.test(part)))
 }
 
-/** The newest file under `root` (or `root` itself when it is a file) but those `skip` names; null when there is none here. */
-export function newestFile(root: string, ignore: string[], skip: (file: string) => boolean = () => false, limit = 20_000): NewestFile | null {
+/**
+ * The newest file under `root` (or `root` itself when it is a file) but those `skip` names; null when there is none
+ * here.
+ */
+export function newestFile(
+  root: string,
+  ignore: string[],
+  skip: (file: string) => boolean = () => false,
+  limit = 20_000,
+): NewestFile | null {
   const names = ignore.filter((g) => !g.includes('/')).map(globRegExp)
   const patterns = ignore.filter((g) => g.includes('/')).map(globRegExp)
   let best: NewestFile | null = null

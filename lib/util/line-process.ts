@@ -24,7 +24,8 @@ export class LineProcess {
     this.child.stdout.on('data', (d: Buffer) => this.take(d.toString()))
     this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d).slice(-4000)))
     this.child.stdin.on('error', () => {}) // a closed pipe shows as the process ending
-    const how = (code: number | null, signal: string | null) => (signal ? `was killed by ${signal}` : `exited with code ${code}`)
+    const how = (code: number | null, signal: string | null) =>
+      signal ? `was killed by ${signal}` : `exited with code ${code}`
     this.child.on('error', (e) => this.end(e.message))
     this.child.on('close', (code, signal) => this.end(how(code, signal)))
     // A grandchild may keep the pipes open after the command itself ended: its output is in by now.
@@ -41,7 +42,10 @@ export class LineProcess {
         reject(new Error(`${this.shown()} gave no answer within ${timeoutMs / 1000} s${this.tail()}`))
         this.child.kill('SIGKILL')
       }, timeoutMs)
-      this.waiter = { resolve: (l) => (clearTimeout(timer), resolve(l)), reject: (e) => (clearTimeout(timer), reject(e)) }
+      this.waiter = {
+        resolve: (l) => (clearTimeout(timer), resolve(l)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      }
       this.child.stdin.write(line + '\n')
     })
   }

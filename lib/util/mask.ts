@@ -15,7 +15,11 @@ const URL_USERINFO = /\b([a-z][a-z0-9+.-]{0,31}:\/\/[^\s:@/?#]{0,256}:)([^\s@/]{
 
 /** KEY=VALUE, KEY = VALUE, KEY: VALUE, "key": "value", 'key': 'value', \"key\": \"value\" (JSON inside a JSON
  * string). Not "KEY= VALUE": in "A= B=x", A is empty and B=x is the next pair. */
-const KEY_VALUE = /(?:(\\?["'])([\w.\- ]{1,100}?)\1[ \t]*[:=][ \t]*|(?<![\w.])([A-Za-z_][\w.-]{0,99})(?:=|[ \t]+=[ \t]*|:[ \t]+|:(?=["'])))/g
+const KEY_VALUE = new RegExp(
+  String.raw`(?:(\\?["'])([\w.\- ]{1,100}?)\1[ \t]*[:=][ \t]*` +
+    String.raw`|(?<![\w.])([A-Za-z_][\w.-]{0,99})(?:=|[ \t]+=[ \t]*|:[ \t]+|:(?=["'])))`,
+  'g',
+)
 
 /** --password X, --requirepass X, --pass X, … (the --name=X form is a KEY=VALUE). */
 const FLAG = /(?<![\w-])--([A-Za-z][\w-]*)[ \t]+/g
@@ -50,12 +54,20 @@ export function mask(text: string, secrets: Secrets): string {
   let out = text
   // 1. Listed secrets wherever they stand as a whole token (before the positional rules, which could cut a
   //    secret with spaces or quotes in two).
-  if (plan.bare) out = out.replace(plan.bare, (found: string, at: number, all: string) => (standsAlone(all, at, found) ? MASK : found))
+  if (plan.bare)
+    out = out.replace(plan.bare, (found: string, at: number, all: string) =>
+      standsAlone(all, at, found) ? MASK : found,
+    )
   // 2. Secret positions: always masked, also when the value is a name (password "postgres", user "postgres").
   out = out.replace(URL_USERINFO, `$1${MASK}@`)
   // In prose, "auth: signed up" is a sentence: an unquoted lower-case key before a colon must name a
   // secret plainly (password, token, ...); weak names (auth, pass, pwd) count with = or in KEY form.
-  out = maskValues(out, KEY_VALUE, plan, (m) => isSecretKey(m[2] ?? m[3]) && (m[2] !== undefined || !/:\s*$/.test(m[0]) || !isProse(m[3])))
+  out = maskValues(
+    out,
+    KEY_VALUE,
+    plan,
+    (m) => isSecretKey(m[2] ?? m[3]) && (m[2] !== undefined || !/:\s*$/.test(m[0]) || !isProse(m[3])),
+  )
   out = maskValues(out, FLAG, plan, (m) => isSecretKey(m[1]), { argument: true })
   out = maskValues(out, REDIS_CLI_A, plan, () => true, { argument: true })
   out = maskValues(out, REDIS_CONFIG, plan, () => true, { argument: true })
@@ -74,7 +86,9 @@ function planFor(secrets: Secrets): Plan {
   // A secret that is also a name (password "postgres" = service "postgres") is masked only where it stands
   // as a secret; a bare occurrence is the name. Its encoded forms are left alone too: "my%20db" in a URL
   // path would be the database's name.
-  const bare = [...new Set(values.filter((v) => !words.has(v)).flatMap(forms))].filter((f) => !words.has(f)).sort(byLength)
+  const bare = [...new Set(values.filter((v) => !words.has(v)).flatMap(forms))]
+    .filter((f) => !words.has(f))
+    .sort(byLength)
   plan = { bare: bare.length ? new RegExp(bare.map(escapeRegExp).join('|'), 'g') : null, listed, words }
   if (plans.size > 32) plans.clear()
   plans.set(key, plan)
@@ -107,7 +121,8 @@ function escapeRegExp(s: string): string {
 function standsAlone(all: string, at: number, found: string): boolean {
   const end = at + found.length
   if (at > 0 && WORD_CHAR.test(codePointAt(found, 0)) && WORD_CHAR.test(codePointBefore(all, at))) return false
-  if (end < all.length && WORD_CHAR.test(codePointBefore(found, found.length)) && WORD_CHAR.test(codePointAt(all, end))) return false
+  if (end < all.length && WORD_CHAR.test(codePointBefore(found, found.length)) && WORD_CHAR.test(codePointAt(all, end)))
+    return false
   return true
 }
 
@@ -142,7 +157,13 @@ function isProse(key: string): boolean {
 
 /** Masks the value that follows each match of `re` for which `wanted` says yes. For a command-line
  * argument, a value starting with - is the next option, not a password. */
-function maskValues(text: string, re: RegExp, plan: Plan, wanted: (m: RegExpExecArray) => boolean, options: { argument?: boolean } = {}): string {
+function maskValues(
+  text: string,
+  re: RegExp,
+  plan: Plan,
+  wanted: (m: RegExpExecArray) => boolean,
+  options: { argument?: boolean } = {},
+): string {
   let out = ''
   let copied = 0
   re.lastIndex = 0
@@ -172,7 +193,8 @@ function maskValues(text: string, re: RegExp, plan: Plan, wanted: (m: RegExpExec
 /** Where the value at `start` begins and ends (quotes excluded), or null when there is none. */
 function valueAt(text: string, start: number, plan: Plan): [number, number] | null {
   // A listed secret first: it may hold spaces, quotes or commas that would end an unquoted value.
-  for (const s of plan.listed) if (text.startsWith(s, start) && standsAlone(text, start, s)) return [start, start + s.length]
+  for (const s of plan.listed)
+    if (text.startsWith(s, start) && standsAlone(text, start, s)) return [start, start + s.length]
   const c = text[start]
   if (c === '"' || c === "'") {
     let i = start + 1
@@ -204,7 +226,8 @@ function maskRedisAuth(text: string, plan: Plan): string {
     let target: [number, number] | null
     if (isListed(second)) target = second
     else if (isListed(first)) target = first
-    else if (NOT_A_SECRET.test(user)) target = null // "ERR AUTH <password> called without any password configured"
+    else if (NOT_A_SECRET.test(user))
+      target = null // "ERR AUTH <password> called without any password configured"
     else if (second && (user === 'default' || plan.words.has(user))) target = second
     else target = first
     if (!target || NOT_A_SECRET.test(text.slice(target[0], target[1]))) continue

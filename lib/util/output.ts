@@ -40,7 +40,11 @@ export function seconds(ms: number): string {
 /** A plain text table: first row is the header. */
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  const fmt = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (c ?? '').padEnd(widths[i]))
+      .join('  ')
+      .trimEnd()
   return [fmt(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(fmt)].join('\n')
 }
 
@@ -62,11 +66,17 @@ export function ticker(label: string, everyMs = 5000) {
   const started = Date.now()
   let last = ''
   write(`    ... ${label}`)
-  const timer = setInterval(() => write(`    ... ${label} (${seconds(Date.now() - started)})${last ? `: ${last}` : ''}`), everyMs)
+  const timer = setInterval(
+    () => write(`    ... ${label} (${seconds(Date.now() - started)})${last ? `: ${last}` : ''}`),
+    everyMs,
+  )
   timer.unref()
   return {
     output(chunk: string) {
-      const lines = chunk.split(/\r?\n|\r/).map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim()).filter(Boolean)
+      const lines = chunk
+        .split(/\r?\n|\r/)
+        .map((l) => l.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim())
+        .filter(Boolean)
       if (lines.length) last = lines[lines.length - 1].slice(0, 160)
     },
     stop() {

@@ -4,25 +4,49 @@
 // One fix: the vendored reflect2 1.0.1 crashes every Go >= 1.18 binary that JSON-encodes a map (the
 // apiserver dies on the first such request; Debian's own kubernetes-client 1.20 panics in `kubectl
 // config`), so the build swaps in Debian's reflect2 1.0.2 and builds kubectl from the same tree.
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import path from 'node:path'
 import { aptGet, ensureDebSrc, installPackages } from './apt.ts'
 import { inDir, run } from './exec.ts'
 import { elapsed, EnsureK8sError, say, showLogTail } from './log.ts'
-import type { Settings } from './settings.ts'
+import type { ClusterSettings } from './settings.ts'
 
 const BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl']
 /** Bump to rebuild cached binaries when the build steps change. */
 const BUILD_RECIPE = 2
-const BUILD_PACKAGES = ['golang-go', 'rsync', 'make', 'gcc', 'libc6-dev', 'dpkg-dev', 'golang-github-modern-go-reflect2-dev']
+const BUILD_PACKAGES = [
+  'golang-go',
+  'rsync',
+  'make',
+  'gcc',
+  'libc6-dev',
+  'dpkg-dev',
+  'golang-github-modern-go-reflect2-dev',
+]
 const REFLECT2_SRC = '/usr/share/gocode/src/github.com/modern-go/reflect2'
 const BUILD_TIMEOUT_MS = 3 * 3600_000
 
 /** The binaries of this version, built when the cache lacks them; $K8S_STATE_DIR/bin points at them. */
-export async function ensureBinaries(s: Settings, version: string): Promise<void> {
+export async function ensureBinaries(s: ClusterSettings, version: string): Promise<void> {
   const bin = path.join(s.cacheRoot, version, 'bin')
   const complete = path.join(bin, '.complete')
-  if (existsSync(complete) && readFileSync(complete, 'utf8').trim() === `recipe ${BUILD_RECIPE}`) say(`Kubernetes binaries cached: ${bin} (build skipped)`)
+  if (existsSync(complete) && readFileSync(complete, 'utf8').trim() === `recipe ${BUILD_RECIPE}`)
+    say(`Kubernetes binaries cached: ${bin} (build skipped)`)
   else await buildBinaries(path.join(s.cacheRoot, version), version)
   rmSync(`${s.binLink}.new`, { force: true })
   symlinkSync(bin, `${s.binLink}.new`)
@@ -32,7 +56,10 @@ export async function ensureBinaries(s: Settings, version: string): Promise<void
 async function buildBinaries(versionDir: string, version: string): Promise<void> {
   await installPackages(BUILD_PACKAGES)
   const [bin, work, log] = ['bin', 'build', 'build.log'].map((p) => path.join(versionDir, p))
-  say(`building Kubernetes ${version} from Debian's source package (cold: 8-35 min on 2 cores; once per machine; log: ${log})`)
+  say(
+    `building Kubernetes ${version} from Debian's source package (cold: 8-35 min on 2 cores; once per machine; log: ` +
+      `${log})`,
+  )
   const started = Date.now()
   rmSync(`${bin}.tmp`, { recursive: true, force: true })
   mkdirSync(`${bin}.tmp`, { recursive: true })
@@ -45,7 +72,19 @@ async function buildBinaries(versionDir: string, version: string): Promise<void>
     chmodSync(path.join(`${bin}.tmp`, name), 0o755)
   }
   const pauseSource = path.join(work, 'src', 'build', 'pause', 'linux', 'pause.c')
-  await run(['gcc', '-Os', '-Wall', '-static', '-DVERSION=v3.4-reset-and-test', '-o', path.join(`${bin}.tmp`, 'pause'), pauseSource], { timeoutMs: 300_000 })
+  await run(
+    [
+      'gcc',
+      '-Os',
+      '-Wall',
+      '-static',
+      '-DVERSION=v3.4-reset-and-test',
+      '-o',
+      path.join(`${bin}.tmp`, 'pause'),
+      pauseSource,
+    ],
+    { timeoutMs: 300_000 },
+  )
   writeFileSync(path.join(`${bin}.tmp`, '.complete'), `recipe ${BUILD_RECIPE}\n`)
   rmSync(bin, { recursive: true, force: true })
   renameSync(`${bin}.tmp`, bin)
@@ -75,7 +114,10 @@ async function fetchSource(work: string, version: string): Promise<void> {
  * encoding of a map then segfaults. Debian's reflect2 1.0.2 (same API) is the fix. */
 async function patchReflect2(dir: string): Promise<void> {
   if (existsSync(path.join(dir, 'go_above_118.go'))) return
-  if (!existsSync(path.join(REFLECT2_SRC, 'go_above_118.go'))) throw new EnsureK8sError(`${REFLECT2_SRC} has no Go 1.18 support (golang-github-modern-go-reflect2-dev >= 1.0.2 needed).`)
+  if (!existsSync(path.join(REFLECT2_SRC, 'go_above_118.go')))
+    throw new EnsureK8sError(
+      `${REFLECT2_SRC} has no Go 1.18 support (golang-github-modern-go-reflect2-dev >= 1.0.2 needed).`,
+    )
   const sources = (d: string) => readdirSync(d).filter((f) => /\.(go|s)$/.test(f))
   for (const f of sources(dir)) rmSync(path.join(dir, f))
   for (const f of sources(REFLECT2_SRC)) copyFileSync(path.join(REFLECT2_SRC, f), path.join(dir, f))
@@ -97,7 +139,12 @@ async function compile(src: string, home: string, log: string): Promise<void> {
     allowFailure: true,
     onOutput: (chunk) => {
       writeSync(fd, chunk)
-      last = chunk.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? last
+      last =
+        chunk
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .pop() ?? last
     },
   }).finally(() => {
     clearInterval(timer)

@@ -2,19 +2,22 @@
 // is left alone), the CNI bridge network of the pods, the kubelet's configuration.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { BRIDGE, PAUSE_IMAGE, type Settings } from './settings.ts'
+import { BRIDGE, PAUSE_IMAGE, type ClusterSettings } from './settings.ts'
 
-export function writeRuntimeConfig(s: Settings, runc: string): string {
+export function writeRuntimeConfig(s: ClusterSettings, runc: string): string {
   mkdirSync(s.containerdDir, { recursive: true })
   mkdirSync(path.join(s.cniDir, 'net.d'), { recursive: true })
   mkdirSync(path.join(s.cniDir, 'ipam'), { recursive: true })
   const config = path.join(s.containerdDir, 'config.toml')
   writeFileSync(config, containerdConfig(s, runc))
-  writeFileSync(path.join(s.cniDir, 'net.d', '10-reset-and-test.conflist'), JSON.stringify(cniNetwork(s), null, 2) + '\n')
+  writeFileSync(
+    path.join(s.cniDir, 'net.d', '10-reset-and-test.conflist'),
+    JSON.stringify(cniNetwork(s), null, 2) + '\n',
+  )
   return config
 }
 
-function containerdConfig(s: Settings, runc: string): string {
+function containerdConfig(s: ClusterSettings, runc: string): string {
   const dir = s.containerdDir
   const cri = 'plugins."io.containerd.grpc.v1.cri"'
   return `# Written by ensure-k8s: the cluster's own containerd (Docker's is left alone).
@@ -55,7 +58,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `
 }
 
-function cniNetwork(s: Settings) {
+function cniNetwork(s: ClusterSettings) {
   const bridge = {
     type: 'bridge',
     bridge: BRIDGE,
@@ -72,7 +75,7 @@ function cniNetwork(s: Settings) {
   return { cniVersion: '0.4.0', name: 'reset-and-test', plugins: [bridge] }
 }
 
-export function writeKubeletConfig(s: Settings): string {
+export function writeKubeletConfig(s: ClusterSettings): string {
   const file = path.join(s.stateDir, 'kubelet-config.yaml')
   writeFileSync(
     file,

@@ -6,11 +6,11 @@ import { startedAt } from './daemons.ts'
 import { inDir, indentedOutput, kubectl, run } from './exec.ts'
 import { dockerImageId, loadImages } from './images.ts'
 import { elapsed, EnsureK8sError, indent, say } from './log.ts'
-import { EXAMPLE_IMAGES, EXAMPLE_NAMESPACE as NS, selfCommand, type Settings } from './settings.ts'
+import { EXAMPLE_IMAGES, EXAMPLE_NAMESPACE as NS, selfCommand, type ClusterSettings } from './settings.ts'
 import { clusterStatus } from './status.ts'
 import { waitUntil } from './wait.ts'
 
-export async function runExample(s: Settings, exampleDir: string): Promise<void> {
+export async function runExample(s: ClusterSettings, exampleDir: string): Promise<void> {
   const started = Date.now()
   if (!(await clusterStatus(s)).ok) throw new EnsureK8sError(`the cluster is not up: run '${selfCommand()} up' first.`)
   const before = await imageIds()
@@ -18,7 +18,9 @@ export async function runExample(s: Settings, exampleDir: string): Promise<void>
   const changed = (await imageIds()) !== before
   await loadImages(s, EXAMPLE_IMAGES)
   say(`applying ${path.join(exampleDir, 'k8s')} to namespace ${NS}`)
-  console.log(indent((await kubectl(s, ['apply', '-f', `${path.join(exampleDir, 'k8s')}/`], { timeoutMs: 120_000 })).stdout))
+  console.log(
+    indent((await kubectl(s, ['apply', '-f', `${path.join(exampleDir, 'k8s')}/`], { timeoutMs: 120_000 })).stdout),
+  )
   if (changed) {
     say("images changed: restarting the example's deployments")
     console.log(indent((await kubectl(s, ['rollout', 'restart', '-n', NS, 'deployment'])).stdout))
@@ -44,39 +46,68 @@ async function buildImages(exampleDir: string): Promise<void> {
     allowFailure: true,
     onOutput: output.write,
   }).finally(output.end)
-  if (res.code !== 0) throw new EnsureK8sError(`building the example's images failed (${res.timedOut ? 'not done in 30 min' : `exit code ${res.code}`}, see above): fix the build in ${exampleDir}, then rerun example.`)
+  if (res.code !== 0)
+    throw new EnsureK8sError(
+      `building the example's images failed (${res.timedOut ? 'not done in 30 min' : `exit code ${res.code}`}, see ` +
+        `above): fix the build in ${exampleDir}, then rerun example.`,
+    )
 }
 
-async function waitRollouts(s: Settings): Promise<void> {
-  const deployments = (await kubectl(s, ['get', 'deployments', '-n', NS, '-o', 'name'])).stdout.split('\n').filter(Boolean)
+async function waitRollouts(s: ClusterSettings): Promise<void> {
+  const deployments = (await kubectl(s, ['get', 'deployments', '-n', NS, '-o', 'name'])).stdout
+    .split('\n')
+    .filter(Boolean)
   for (const deployment of deployments) {
     const args = ['rollout', 'status', '-n', NS, deployment, `--timeout=${s.readyTimeoutS}s`]
     const res = await kubectl(s, args, { allowFailure: true, timeoutMs: (s.readyTimeoutS + 30) * 1000 })
     const last = res.stdout.trim().split('\n').pop()
     if (last) console.log(indent(last))
-    if (res.code !== 0) throw new EnsureK8sError(`${deployment} did not roll out within ${s.readyTimeoutS} s: kubectl describe -n ${NS} ${deployment}`)
+    if (res.code !== 0)
+      throw new EnsureK8sError(
+        `${deployment} did not roll out within ${s.readyTimeoutS} s: kubectl describe -n ${NS} ${deployment}`,
+      )
   }
 }
 
-async function waitPodsReady(s: Settings): Promise<void> {
+async function waitPodsReady(s: ClusterSettings): Promise<void> {
   const what = "the example's pods to be Ready"
-  if (await waitUntil({ what, timeoutS: s.readyTimeoutS, ready: () => examplePodsReady(s), intervalMs: 2000, reportEveryS: 10 })) return
+  if (
+    await waitUntil({
+      what,
+      timeoutS: s.readyTimeoutS,
+      ready: () => examplePodsReady(s),
+      intervalMs: 2000,
+      reportEveryS: 10,
+    })
+  )
+    return
   const pods = await kubectl(s, ['get', 'pods', '-n', NS, '-o', 'wide'], { allowFailure: true })
   console.error(pods.stdout + pods.stderr)
-  throw new EnsureK8sError(`the example's pods were not all Ready within ${s.readyTimeoutS} s (above); kubectl describe pod -n ${NS} NAME tells why`)
+  throw new EnsureK8sError(
+    `the example's pods were not all Ready within ${s.readyTimeoutS} s (above); kubectl describe pod -n ${NS} NAME ` +
+      `tells why`,
+  )
 }
 
 interface Pod {
   metadata: { deletionTimestamp?: string }
-  status: { conditions?: { type: string; status: string }[]; containerStatuses?: { state: { running?: { startedAt?: string } } }[] }
+  status: {
+    conditions?: { type: string; status: string }[]
+    containerStatuses?: { state: { running?: { startedAt?: string } } }[]
+  }
 }
 
 /** Every pod of the example Ready, its containers started after this kubelet was (right after an
  * `up`, pods still show the Ready status they had before the `down` for a few seconds). */
-async function examplePodsReady(s: Settings): Promise<boolean> {
+async function examplePodsReady(s: ClusterSettings): Promise<boolean> {
   const since = startedAt(s, 'kubelet') * 1000
-  const pods = (JSON.parse((await kubectl(s, ['get', 'pods', '-n', NS, '-o', 'json'])).stdout).items as Pod[]).filter((p) => !p.metadata.deletionTimestamp)
+  const pods = (JSON.parse((await kubectl(s, ['get', 'pods', '-n', NS, '-o', 'json'])).stdout).items as Pod[]).filter(
+    (p) => !p.metadata.deletionTimestamp,
+  )
   const ready = (p: Pod) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-  const fresh = (p: Pod) => (p.status.containerStatuses ?? []).every((c) => Date.parse(c.state.running?.startedAt ?? '1970-01-01T00:00:00Z') >= since)
+  const fresh = (p: Pod) =>
+    (p.status.containerStatuses ?? []).every(
+      (c) => Date.parse(c.state.running?.startedAt ?? '1970-01-01T00:00:00Z') >= since,
+    )
   return pods.length > 0 && pods.every((p) => ready(p) && fresh(p))
 }

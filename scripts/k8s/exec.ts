@@ -5,7 +5,7 @@ import path from 'node:path'
 import { $ } from 'zx/core'
 import { createRunner, showCommand, type RunOptions, type RunResult } from '../../lib/util/command.ts'
 import { EnsureK8sError } from './log.ts'
-import type { Settings } from './settings.ts'
+import type { ClusterSettings } from './settings.ts'
 
 export type { RunOptions, RunResult }
 
@@ -18,16 +18,19 @@ export function inDir(dir: string, argv: string[]): string[] {
 }
 
 /** The cluster's own kubectl with the admin kubeconfig. */
-export function kubectl(s: Settings, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return run([path.join(s.binLink, 'kubectl'), '--kubeconfig', s.kubeconfig, ...args], { timeoutMs: 30_000, ...options })
+export function kubectl(s: ClusterSettings, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run([path.join(s.binLink, 'kubectl'), '--kubeconfig', s.kubeconfig, ...args], {
+    timeoutMs: 30_000,
+    ...options,
+  })
 }
 
 /** ctr on the cluster's own containerd (never Docker's), in the namespace the kubelet uses. */
-export function ctrCommand(s: Settings, args: string[]): string[] {
+export function ctrCommand(s: ClusterSettings, args: string[]): string[] {
   return ['ctr', '--address', s.containerdSocket, '-n', 'k8s.io', ...args]
 }
 
-export function ctr(s: Settings, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export function ctr(s: ClusterSettings, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return run(ctrCommand(s, args), { timeoutMs: 30_000, ...options })
 }
 
@@ -37,10 +40,16 @@ export async function pipeline(from: string[], to: string[], timeoutMs: number):
   const left = $(options)`${from}`
   const right = await left.pipe($(options)`${to}`)
   const source = await left
-  for (const [argv, res] of [[from, source], [to, right]] as const) {
+  for (const [argv, res] of [
+    [from, source],
+    [to, right],
+  ] as const) {
     if (res.exitCode === 0) continue
     const output = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-15).join('\n')
-    throw new EnsureK8sError(`${showCommand(from)} | ${showCommand(to)}: ${argv[0]} exited with ${res.exitCode ?? res.signal}${output ? `:\n${output}` : ''}`)
+    throw new EnsureK8sError(
+      `${showCommand(from)} | ${showCommand(to)}: ${argv[0]} exited with ` +
+        `${res.exitCode ?? res.signal}${output ? `:\n${output}` : ''}`,
+    )
   }
 }
 

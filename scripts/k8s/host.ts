@@ -1,22 +1,47 @@
 // What the host looked like before the first `up`, recorded in host-state/ and put back by `down`:
 // the sysctls the kubelet (setupKernelTunables) and kube-proxy may change, and the host paths the
 // cluster writes outside its state dir. (The files keep the format of the bash version's.)
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import path from 'node:path'
 import { run } from './exec.ts'
 import { say, warn } from './log.ts'
-import type { Settings } from './settings.ts'
+import type { ClusterSettings } from './settings.ts'
 
 const SYSCTLS = [
-  'vm.overcommit_memory', 'vm.panic_on_oom', 'kernel.panic', 'kernel.panic_on_oops',
-  'kernel.keys.root_maxkeys', 'kernel.keys.root_maxbytes', 'net.ipv4.conf.all.route_localnet',
-  'net.ipv4.ip_forward', 'net.bridge.bridge-nf-call-iptables', 'net.netfilter.nf_conntrack_max',
+  'vm.overcommit_memory',
+  'vm.panic_on_oom',
+  'kernel.panic',
+  'kernel.panic_on_oops',
+  'kernel.keys.root_maxkeys',
+  'kernel.keys.root_maxbytes',
+  'net.ipv4.conf.all.route_localnet',
+  'net.ipv4.ip_forward',
+  'net.bridge.bridge-nf-call-iptables',
+  'net.netfilter.nf_conntrack_max',
 ]
-/** Removed by `down` when `up` created them. (/var/lib/kubelet: the kubelet's device-plugin socket dir is fixed in 1.20.) */
-const HOST_PATHS = ['/var/log/pods', '/var/log/containers', '/var/lib/cni', '/var/lib/kubelet', '/usr/libexec/kubernetes']
+/**
+ * Removed by `down` when `up` created them. (/var/lib/kubelet: the kubelet's device-plugin socket dir is fixed in
+ * 1.20.)
+ */
+const HOST_PATHS = [
+  '/var/log/pods',
+  '/var/log/containers',
+  '/var/lib/cni',
+  '/var/lib/kubelet',
+  '/usr/libexec/kubernetes',
+]
 const RECORDS = ['sysctls', 'existing-paths', 'existing-netns']
 
-const recordOf = (s: Settings, name: string) => path.join(s.hostRecord, name)
+const recordOf = (s: ClusterSettings, name: string) => path.join(s.hostRecord, name)
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [])
 
 function readSysctl(key: string): string | undefined {
@@ -28,12 +53,22 @@ function readSysctl(key: string): string | undefined {
 }
 
 /** Once: an earlier `up` that was not followed by `down` recorded the originals. */
-export function recordHostState(s: Settings): void {
+export function recordHostState(s: ClusterSettings): void {
   if (existsSync(recordOf(s, 'sysctls'))) return
   mkdirSync(s.hostRecord, { recursive: true })
   const sysctls = SYSCTLS.map((key) => [key, readSysctl(key)]).filter(([, value]) => value !== undefined)
-  writeFileSync(recordOf(s, 'existing-paths'), HOST_PATHS.filter((p) => existsSync(p)).map((p) => `${p}\n`).join(''))
-  writeFileSync(recordOf(s, 'existing-netns'), podNetns().map((n) => `${n}\n`).join(''))
+  writeFileSync(
+    recordOf(s, 'existing-paths'),
+    HOST_PATHS.filter((p) => existsSync(p))
+      .map((p) => `${p}\n`)
+      .join(''),
+  )
+  writeFileSync(
+    recordOf(s, 'existing-netns'),
+    podNetns()
+      .map((n) => `${n}\n`)
+      .join(''),
+  )
   writeFileSync(recordOf(s, 'sysctls.tmp'), sysctls.map(([key, value]) => `${key}=${value}\n`).join(''))
   renameSync(recordOf(s, 'sysctls.tmp'), recordOf(s, 'sysctls'))
   say(`recorded host state before start (${s.hostRecord})`)
@@ -45,21 +80,21 @@ export function podNetns(): string[] {
 }
 
 /** Network namespaces that were there before the first `up` (not ours to remove). */
-export const netnsBeforeUp = (s: Settings): string[] => lines(recordOf(s, 'existing-netns'))
+export const netnsBeforeUp = (s: ClusterSettings): string[] => lines(recordOf(s, 'existing-netns'))
 
-export function rememberPodNetns(s: Settings, nsPath: string): void {
+export function rememberPodNetns(s: ClusterSettings, nsPath: string): void {
   mkdirSync(s.hostRecord, { recursive: true })
   appendFileSync(recordOf(s, 'pod-netns'), `${nsPath}\n`)
 }
 
 /** Pod network namespaces remembered by `down` before their containers went; the list is emptied. */
-export function takeRememberedNetns(s: Settings): string[] {
+export function takeRememberedNetns(s: ClusterSettings): string[] {
   const remembered = lines(recordOf(s, 'pod-netns'))
   rmSync(recordOf(s, 'pod-netns'), { force: true })
   return remembered
 }
 
-export function restoreSysctls(s: Settings): void {
+export function restoreSysctls(s: ClusterSettings): void {
   for (const line of lines(recordOf(s, 'sysctls'))) {
     const [key, value] = [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]
     const current = readSysctl(key)
@@ -74,7 +109,7 @@ export function restoreSysctls(s: Settings): void {
 }
 
 /** Host paths `up` created go; in those that were there before, only what this cluster put there. */
-export async function removeCreatedPaths(s: Settings): Promise<void> {
+export async function removeCreatedPaths(s: ClusterSettings): Promise<void> {
   if (!existsSync(recordOf(s, 'existing-paths'))) return
   const before = new Set(lines(recordOf(s, 'existing-paths')))
   for (const p of HOST_PATHS) {
@@ -88,7 +123,8 @@ export async function removeCreatedPaths(s: Settings): Promise<void> {
 
 function removeOurEntries(hostPath: string): void {
   const remove = (dir: string, match: (name: string) => boolean) => {
-    if (existsSync(dir)) for (const n of readdirSync(dir).filter(match)) rmSync(path.join(dir, n), { recursive: true, force: true })
+    if (existsSync(dir))
+      for (const n of readdirSync(dir).filter(match)) rmSync(path.join(dir, n), { recursive: true, force: true })
   }
   if (hostPath === '/var/lib/cni') {
     remove('/var/lib/cni/results', (n) => n.startsWith('reset-and-test-'))
@@ -98,6 +134,6 @@ function removeOurEntries(hostPath: string): void {
 }
 
 /** After `down`: the next `up` records the host afresh. */
-export function forgetHostState(s: Settings): void {
+export function forgetHostState(s: ClusterSettings): void {
   for (const name of RECORDS) rmSync(recordOf(s, name), { force: true })
 }

@@ -4,7 +4,7 @@ import { pidOf } from './daemons.ts'
 import { ctr, ctrCommand, pipeline, run } from './exec.ts'
 import { EnsureK8sError, say } from './log.ts'
 import { takeLock } from './preflight.ts'
-import { selfCommand, type Settings } from './settings.ts'
+import { selfCommand, type ClusterSettings } from './settings.ts'
 
 /** The name containerd gives an image Docker calls NAME (docker.io/library/NAME:latest, ...). */
 export function containerdRef(name: string): string {
@@ -23,7 +23,7 @@ export async function dockerImageId(image: string): Promise<string | undefined> 
 }
 
 /** The config digest (= Docker's image id) of the image containerd has under ref. */
-async function loadedId(s: Settings, ref: string): Promise<string | undefined> {
+async function loadedId(s: ClusterSettings, ref: string): Promise<string | undefined> {
   const listed = await ctr(s, ['images', 'ls', `name==${ref}`], { allowFailure: true })
   const digest = listed.stdout.split('\n')[1]?.split(/\s+/)[2]
   if (!digest) return undefined
@@ -35,9 +35,10 @@ async function loadedId(s: Settings, ref: string): Promise<string | undefined> {
   }
 }
 
-export async function loadImages(s: Settings, images: string[]): Promise<void> {
+export async function loadImages(s: ClusterSettings, images: string[]): Promise<void> {
   if (!images.length) throw new EnsureK8sError(`usage: ${selfCommand()} load-images IMAGE...`)
-  if (!pidOf(s, 'containerd')) throw new EnsureK8sError(`the cluster's containerd is not running: run '${selfCommand()} up' first.`)
+  if (!pidOf(s, 'containerd'))
+    throw new EnsureK8sError(`the cluster's containerd is not running: run '${selfCommand()} up' first.`)
   await takeLock()
   for (const image of images) {
     const id = await dockerImageId(image)

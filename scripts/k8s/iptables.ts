@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { findExecutable, run, type RunResult } from './exec.ts'
-import { FORWARD_CHAIN, type Settings } from './settings.ts'
+import { FORWARD_CHAIN, type ClusterSettings } from './settings.ts'
 
 /** -w: wait for the xtables lock Docker and kube-proxy take too. */
 function ipt(command: string, table: string, args: string[], allowFailure = true): Promise<RunResult> {
@@ -12,16 +12,21 @@ function ipt(command: string, table: string, args: string[], allowFailure = true
 
 /** Docker's FORWARD policy is DROP and bridged pod traffic goes through it (br_netfilter): accept
  * the pod network in a chain of our own, jumped to first. */
-export async function setupForwardRules(s: Settings): Promise<void> {
+export async function setupForwardRules(s: ClusterSettings): Promise<void> {
   await ipt('iptables', 'filter', ['-N', FORWARD_CHAIN])
-  for (const rule of [['-s', s.podCidr, '-j', 'ACCEPT'], ['-d', s.podCidr, '-j', 'ACCEPT']]) {
-    if ((await ipt('iptables', 'filter', ['-C', FORWARD_CHAIN, ...rule])).code !== 0) await ipt('iptables', 'filter', ['-A', FORWARD_CHAIN, ...rule], false)
+  for (const rule of [
+    ['-s', s.podCidr, '-j', 'ACCEPT'],
+    ['-d', s.podCidr, '-j', 'ACCEPT'],
+  ]) {
+    if ((await ipt('iptables', 'filter', ['-C', FORWARD_CHAIN, ...rule])).code !== 0)
+      await ipt('iptables', 'filter', ['-A', FORWARD_CHAIN, ...rule], false)
   }
-  if ((await ipt('iptables', 'filter', ['-C', 'FORWARD', '-j', FORWARD_CHAIN])).code !== 0) await ipt('iptables', 'filter', ['-I', 'FORWARD', '1', '-j', FORWARD_CHAIN], false)
+  if ((await ipt('iptables', 'filter', ['-C', 'FORWARD', '-j', FORWARD_CHAIN])).code !== 0)
+    await ipt('iptables', 'filter', ['-I', 'FORWARD', '1', '-j', FORWARD_CHAIN], false)
 }
 
 /** kube-proxy's own clean-up, then any KUBE-* chain left (the kubelet's canaries), then our chain. */
-export async function cleanupIptables(s: Settings): Promise<void> {
+export async function cleanupIptables(s: ClusterSettings): Promise<void> {
   const kubeProxy = path.join(s.binLink, 'kube-proxy')
   if (existsSync(kubeProxy)) {
     const res = await run([kubeProxy, '--cleanup'], { allowFailure: true, timeoutMs: 120_000 })
@@ -33,7 +38,8 @@ export async function cleanupIptables(s: Settings): Promise<void> {
   }
   const unjump = () => ipt('iptables', 'filter', ['-D', 'FORWARD', '-j', FORWARD_CHAIN])
   while ((await unjump()).code === 0) continue // one jump per `-D`, however many there are
-  if ((await ipt('iptables', 'filter', ['-F', FORWARD_CHAIN])).code === 0) await ipt('iptables', 'filter', ['-X', FORWARD_CHAIN])
+  if ((await ipt('iptables', 'filter', ['-F', FORWARD_CHAIN])).code === 0)
+    await ipt('iptables', 'filter', ['-X', FORWARD_CHAIN])
 }
 
 /** The jumps from the built-in chains to KUBE-* chains, then those chains, flushed and deleted. */
@@ -51,6 +57,7 @@ async function removeKubeChains(command: string, table: string): Promise<void> {
 /** The words of a rule as `iptables -S` prints it: "quoted strings" (with \" inside) are one word. */
 export function splitRule(line: string): string[] {
   const words: string[] = []
-  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2])
+  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g))
+    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2])
   return words
 }

@@ -19,13 +19,19 @@ export function elapsed(ms: number): string {
 }
 
 export function indent(text: string, by = '    '): string {
-  return text.replace(/\n$/, '').split('\n').map((l) => by + l).join('\n')
+  return text
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => by + l)
+    .join('\n')
 }
 
 /** The last lines of a file, blank lines left out. */
 export function lastLines(file: string, n: number): string {
   if (!existsSync(file)) return ''
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim())
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
   return lines.slice(-n).join('\n')
 }
 

@@ -1,14 +1,23 @@
 // The sandbox ("pause") image every pod starts from: the static pause binary of the build in a
 // one-layer docker-archive put together by hand (no registry), cached beside the binaries.
 import { createHash } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ctr, run } from './exec.ts'
 import { say } from './log.ts'
-import { PAUSE_IMAGE, type Settings } from './settings.ts'
+import { PAUSE_IMAGE, type ClusterSettings } from './settings.ts'
 
-export async function importPauseImage(s: Settings, version: string): Promise<void> {
+export async function importPauseImage(s: ClusterSettings, version: string): Promise<void> {
   const present = await ctr(s, ['images', 'ls', '-q', `name==${PAUSE_IMAGE}`])
   if (present.stdout.trim()) return
   const tarball = path.join(s.cacheRoot, version, 'pause-image.tar')
@@ -22,7 +31,8 @@ async function buildPauseArchive(pause: string, tarball: string): Promise<void> 
   try {
     mkdirSync(path.join(dir, 'rootfs'))
     copyFileSync(pause, path.join(dir, 'rootfs', 'pause'))
-    const tar = (args: string[]) => run(['tar', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', ...args], { timeoutMs: 60_000 })
+    const tar = (args: string[]) =>
+      run(['tar', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', ...args], { timeoutMs: 60_000 })
     await tar(['--mode=0755', '-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'layer.tar'), 'pause'])
     const diffId = sha256(readFileSync(path.join(dir, 'layer.tar')))
     const config = JSON.stringify({
@@ -34,7 +44,10 @@ async function buildPauseArchive(pause: string, tarball: string): Promise<void> 
     })
     const configName = `${sha256(Buffer.from(config))}.json`
     writeFileSync(path.join(dir, configName), config)
-    writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [PAUSE_IMAGE], Layers: ['layer.tar'] }]))
+    writeFileSync(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify([{ Config: configName, RepoTags: [PAUSE_IMAGE], Layers: ['layer.tar'] }]),
+    )
     await tar(['-C', dir, '-cf', `${tarball}.tmp`, 'manifest.json', configName, 'layer.tar'])
     renameSync(`${tarball}.tmp`, tarball)
   } finally {

@@ -7,7 +7,8 @@ import { findExecutable } from './exec.ts'
 import { LOCK_FILE } from './settings.ts'
 
 export function requireRootDebian(): void {
-  if (process.getuid?.() !== 0) throw new EnsureK8sError('must run as root (it starts a kubelet and changes iptables and sysctls).')
+  if (process.getuid?.() !== 0)
+    throw new EnsureK8sError('must run as root (it starts a kubelet and changes iptables and sysctls).')
   if (!findExecutable('apt-get')) throw new EnsureK8sError('needs a Debian host (apt-get).')
   const release = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : ''
   if (!release.includes('bookworm')) warn('not Debian bookworm; the build recipe is made for bookworm.')
@@ -26,7 +27,8 @@ export async function takeLock(file = LOCK_FILE): Promise<void> {
   const fd = openSync(file, 'w')
   if ((await flock(fd, file, ['-n'])) !== 0) {
     say(`waiting for another ensure-k8s to finish (lock ${file})`)
-    if ((await flock(fd, file, ['-w', '3600'])) !== 0) throw new EnsureK8sError(`another ensure-k8s is running (lock ${file}); waited an hour.`)
+    if ((await flock(fd, file, ['-w', '3600'])) !== 0)
+      throw new EnsureK8sError(`another ensure-k8s is running (lock ${file}); waited an hour.`)
   }
   locked = true
 }
@@ -34,7 +36,9 @@ export async function takeLock(file = LOCK_FILE): Promise<void> {
 function flock(fd: number, file: string, options: string[]): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const child = spawn('flock', [...options, '3'], { stdio: ['ignore', 'inherit', 'inherit', fd], timeout: 3_700_000 })
-    child.on('error', (e) => reject(new EnsureK8sError(`flock ${options.join(' ')} on ${file} could not run: ${e.message}`)))
+    child.on('error', (e) =>
+      reject(new EnsureK8sError(`flock ${options.join(' ')} on ${file} could not run: ${e.message}`)),
+    )
     child.on('exit', (code) => resolve(code))
   })
 }

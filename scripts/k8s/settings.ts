@@ -10,7 +10,8 @@
 import path from 'node:path'
 import { EnsureK8sError } from './log.ts'
 
-export const CONTEXT = 'reset-and-test-local'
+export { LOCAL_CONTEXT as CONTEXT, LOCAL_NAMESPACE as EXAMPLE_NAMESPACE } from '../../lib/config/local-cluster.ts'
+import { localKubeconfig, localStateDir } from '../../lib/config/local-cluster.ts'
 export const NODE_NAME = 'localhost'
 export const API_PORT = 6443
 export const BRIDGE = 'rat-k8s0'
@@ -18,16 +19,25 @@ export const FORWARD_CHAIN = 'RESET-AND-TEST-K8S'
 export const PAUSE_IMAGE = 'reset-and-test.local/pause:3.4'
 export const SRC_LIST = '/etc/apt/sources.list.d/reset-and-test-k8s-src.sources'
 export const LOCK_FILE = '/run/lock/reset-and-test-k8s.lock'
-export const EXAMPLE_NAMESPACE = 'reset-and-test-example'
 export const EXAMPLE_IMAGES = [
   'reset-and-test-example-api:latest',
   'reset-and-test-example-worker:latest',
   'reset-and-test-example-postgres:latest',
   'reset-and-test-example-redis:latest',
 ]
-export const RUNTIME_PACKAGES = ['etcd-server', 'containerd', 'runc', 'containernetworking-plugins', 'conntrack', 'iptables', 'openssl', 'curl', 'jq']
+export const RUNTIME_PACKAGES = [
+  'etcd-server',
+  'containerd',
+  'runc',
+  'containernetworking-plugins',
+  'conntrack',
+  'iptables',
+  'openssl',
+  'curl',
+  'jq',
+]
 
-export interface Settings {
+export interface ClusterSettings {
   stateDir: string
   cacheRoot: string
   podCidr: string
@@ -52,13 +62,14 @@ export interface Settings {
   debVersion?: string
 }
 
-/** Settings from the environment (an empty variable counts as unset); bad values are refused. */
-export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
-  const stateDir = env.K8S_STATE_DIR || '/var/lib/reset-and-test-k8s'
+/** ClusterSettings from the environment (an empty variable counts as unset); bad values are refused. */
+export function settingsFrom(env: NodeJS.ProcessEnv): ClusterSettings {
+  const stateDir = localStateDir(env)
   const podCidr = cidr('K8S_POD_CIDR', env.K8S_POD_CIDR || '10.88.0.0/24')
   const serviceCidr = cidr('K8S_SERVICE_CIDR', env.K8S_SERVICE_CIDR || '10.96.0.0/24')
   const timeout = env.K8S_READY_TIMEOUT || '180'
-  if (!/^[1-9]\d*$/.test(timeout)) throw new EnsureK8sError(`K8S_READY_TIMEOUT must be a whole number of seconds, not '${timeout}'.`)
+  if (!/^[1-9]\d*$/.test(timeout))
+    throw new EnsureK8sError(`K8S_READY_TIMEOUT must be a whole number of seconds, not '${timeout}'.`)
   const containerdDir = path.join(stateDir, 'containerd')
   return {
     stateDir,
@@ -76,14 +87,15 @@ export function settingsFrom(env: NodeJS.ProcessEnv): Settings {
     containerdSocket: path.join(containerdDir, 'containerd.sock'),
     kubeletDir: path.join(stateDir, 'kubelet'),
     cniDir: path.join(stateDir, 'cni'),
-    kubeconfig: path.join(stateDir, 'kubeconfig'),
+    kubeconfig: localKubeconfig(env),
     binLink: path.join(stateDir, 'bin'),
     debVersion: env.K8S_DEB_VERSION || undefined,
   }
 }
 
 function cidr(name: string, value: string): string {
-  if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(value)) throw new EnsureK8sError(`${name} must be an IPv4 network like 10.88.0.0/24, not '${value}'.`)
+  if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(value))
+    throw new EnsureK8sError(`${name} must be an IPv4 network like 10.88.0.0/24, not '${value}'.`)
   return value
 }
 

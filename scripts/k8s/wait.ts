@@ -16,11 +16,21 @@ export interface Wait {
 }
 
 /** True when ready in time, false when the time ran out. */
-export async function waitUntil({ what, timeoutS, ready, intervalMs = 1000, reportEveryS = 5, clock = realClock }: Wait): Promise<boolean> {
+export async function waitUntil({
+  what,
+  timeoutS,
+  ready,
+  intervalMs = 1000,
+  reportEveryS = 5,
+  clock = realClock,
+}: Wait): Promise<boolean> {
   let reported = 0
   const probe = {
     what,
-    check: async () => ((await ready().catch(() => false)) ? { ready: true as const, value: undefined } : { ready: false as const, detail: 'not yet' }),
+    check: async () =>
+      (await ready().catch(() => false))
+        ? { ready: true as const, value: undefined }
+        : { ready: false as const, detail: 'not yet' },
   }
   const onProgress = (_: string, waitedMs: number) => {
     const s = Math.floor(waitedMs / 1000)

@@ -58,10 +58,11 @@ test('flush-redis: Redis empty (with its password, through the port and through 
     const o = await script('flush-redis', ['--yes', '--redis-access', access])
     assert.is(o.code, 0, explain(o))
     assert.match(o.out, access === 'exec' ? /redis-cli in container/ : /redis client to 127\.0\.0\.1:26379/)
-    // Held workers come back after the flush and declare their queues again: nothing else is there.
+    // Paused workers consume as before after the flush, their queues bound again: nothing else is there.
     const left = await withRedisClient((r) => r.keys('*'))
-    assert.equal(left.filter((k) => !k.startsWith('_kombu.binding.')), [], `${access}: only the restarted workers' bindings`)
-    assert.match(o.out, /worker started: 8 instances ready/)
+    assert.equal(left.filter((k) => !k.startsWith('_kombu.binding.')), [], `${access}: only the bindings`)
+    assert.match(o.out, /worker: consuming as before/)
+    assert.match(o.out, /clean: 5 tables empty/)
     assert.is(await writeStats(), before)
     assert.ok(nonZero(await counts()))
   }
@@ -87,7 +88,7 @@ test('restart: the api and the workers restarted and ready, postgres and redis l
   const restarted = all.filter((x) => x.service === 'api' || x.service === 'worker')
   const kept = all.filter((x) => x.service === 'postgres' || x.service === 'redis')
   const before = { at: await startedAt(restarted.map((x) => x.id)), kept: await startedAt(kept.map((x) => x.id)), counts: await counts() }
-  const o = await script('restart', ['--yes'])
+  const o = await script('restart', ['--yes', '--restart-mode', 'restart'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, new RegExp(`${restarted.length} restarted: `))
   assert.match(o.out, /restart -t 0 api/, "the api's PID 1 ignores SIGTERM: killed at once")
@@ -99,7 +100,7 @@ test('restart: the api and the workers restarted and ready, postgres and redis l
   assert.equal(await counts(), before.counts)
 })
 
-test('restart of named services or containers only', async () => {
+test('restart of named services or containers only (in place: those besides what changed)', async () => {
   const c = await compose()
   const all = await c.instances()
   const api = all.find((x) => x.service === 'api')!
@@ -107,7 +108,8 @@ test('restart of named services or containers only', async () => {
   const [apiAt, redisAt] = await startedAt([api.id, redisBefore.id])
   const o = await script('restart', ['--yes', '--services', api.name])
   assert.is(o.code, 0, explain(o))
-  assert.match(o.out, /restart -t 0 api: /)
+  assert.match(o.out, /api restarted: named in SERVICES/)
+  assert.match(o.out, /restarted api, nothing else \([^)]*restart -t 0 api\)/)
   const [apiNow, redisNow] = await startedAt([api.id, redisBefore.id])
   assert.is.not(apiNow, apiAt)
   assert.is(redisNow, redisAt)

@@ -34,7 +34,7 @@ test('a smoke test that prints no verdict and exits 0 passes only when no pass p
 })
 
 test('--strict-logs: the workers\' ERROR lines of the restart are the reset\'s and do not fail; an error logged during the test does', async () => {
-  const o = await script('reset_and_run', ['--yes', '--strict-logs', ...EXACT])
+  const o = await script('reset_and_run', ['--yes', '--strict-logs', '--restart-mode', 'restart', ...EXACT])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /no errors logged during the test/)
   assert.match(o.out, /(\d+) errors logged during the reset \(not judged; restarted workers log them\)/)

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { compose, config, container, counts, db, dbsize, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, writeStats } from './stack.ts'
+import { compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, writeStats } from './stack.ts'
 
 test.before(stackUp)
 
@@ -135,7 +135,7 @@ test('a transaction holding a lock on leads: truncate-db fails within LOCK_TIMEO
     await holder.query('SELECT count(*) FROM leads')
     const [{ pid }] = (await holder.query('SELECT pg_backend_pid() AS pid')).rows
     const t0 = Date.now()
-    const o = await script('truncate-db', ['--yes', '--lock-timeout', '2'])
+    const o = await script('truncate-db', ['--yes', '--lock-timeout', '2', '--restart-mode', 'restart'])
     assert.is(o.code, 4, explain(o))
     assert.match(o.out, /could not lock the tables within LOCK_TIMEOUT=2 s; nothing was truncated/)
     assert.match(o.out, new RegExp(`pid ${pid} \\(idle in transaction.*holds AccessShareLock on leads`))
@@ -144,6 +144,25 @@ test('a transaction holding a lock on leads: truncate-db fails within LOCK_TIMEO
   } finally {
     await holder.query('ROLLBACK').catch(() => {})
     await holder.end()
+  }
+})
+
+test('in place, the same transaction is ended before the truncation (a restart of the app ends its own)', async () => {
+  await seedDirty()
+  const port = (await (await compose()).instance('postgres')).ports['5432/tcp']
+  const holder = new pg.Client({ host: '127.0.0.1', port, user: config.database.user, password: config.database.password, database: config.database.name })
+  holder.on('error', () => {}) // its session is ended under it
+  await holder.connect()
+  try {
+    await holder.query('BEGIN')
+    await holder.query('SELECT count(*) FROM leads')
+    const [{ pid }] = (await holder.query('SELECT pg_backend_pid() AS pid')).rows
+    const o = await script('truncate-db', ['--yes', '--lock-timeout', '2'])
+    assert.is(o.code, 0, explain(o))
+    assert.match(o.out, new RegExp(`ended 1 sessions holding locks on the tables [^\\n]*pid ${pid} `))
+    assert.equal(await counts(), EMPTY)
+  } finally {
+    await holder.end().catch(() => {})
   }
 })
 

@@ -32,7 +32,8 @@ test('SIGINT while the TRUNCATE waits for a lock: cancelled on the server, rolle
     await holder.query('BEGIN')
     await holder.query('LOCK TABLE leads IN ACCESS SHARE MODE')
     let pid = 0
-    const running = script('reset_and_run', ['--yes', '--only', 'truncate-db,flush-redis', '--lock-timeout', '120'], {}, { onSpawn: (p) => (pid = p) })
+    // The restart mode: in place would end the session holding the lock
+    const running = script('reset_and_run', ['--yes', '--only', 'truncate-db,flush-redis', '--lock-timeout', '120', '--restart-mode', 'restart'], {}, { onSpawn: (p) => (pid = p) })
     await until('the TRUNCATE to wait for its lock', async () => (await ourSessions()).some((s) => s.wait === 'Lock'))
     process.kill(pid, 'SIGINT')
     const o = await running
@@ -89,7 +90,7 @@ test('SIGINT while the restart waits for a slow container: no later phase runs, 
     // The app's keys (a restarted broker client may add its own _kombu bindings meanwhile)
     const keys = await appKeys()
     let pid = 0
-    const running = script('reset_and_run', ['--yes', '--only', 'restart,truncate-db,flush-redis'], {}, { onSpawn: (p) => (pid = p) })
+    const running = script('reset_and_run', ['--yes', '--only', 'restart,truncate-db,flush-redis', '--restart-mode', 'restart'], {}, { onSpawn: (p) => (pid = p) })
     await until('the restart to wait', async () => (await run(['docker', 'ps', '--filter', `label=com.docker.compose.project=${config.project}`, '--filter', 'status=running', '--format', '{{.Names}}'])).stdout.split('\n').filter((n) => /worker/.test(n)).length === 0, 180_000)
     await sleep(3000)
     process.kill(pid, 'SIGINT')

@@ -111,7 +111,7 @@ test('a file changed after up (Compose now sees postgres, redis and worker as dr
   try {
     await db(`INSERT INTO users (id, email, hashed_password, full_name) VALUES ('u-drift', 'drift@example.com', '\\x00', 'Drift')`, c)
     const before = await ids()
-    const o = await inCopy('reset_and_run', ['--yes', '--skip', 'run-test,validate'], files)
+    const o = await inCopy('reset_and_run', ['--yes', '--skip', 'run-test,validate', '--restart-mode', 'restart'], files)
     assert.is(o.code, 0, explain(o))
     assert.match(o.out, /worker stopped/)
     assert.equal(await ids(), before, 'the same containers: none created or recreated')
@@ -136,7 +136,7 @@ test('a shell exporting LOG_FILE=<another file> and SERVICES=nothing (for other 
     // Without SERVICES the restart mode restarts the api and the workers: so it does here
     const ids = (await (await compose()).instances()).filter((i) => i.service === 'api' || i.service === 'worker').map((i) => i.id)
     const before = await startedAt(ids)
-    const restart = await script('restart', ['--yes'], shell)
+    const restart = await script('restart', ['--yes', '--restart-mode', 'restart'], shell)
     assert.is(restart.code, 0, explain(restart))
     const after = await startedAt(ids)
     assert.ok(after.every((t, i) => t !== before[i]), 'the api and every worker restarted, as without SERVICES')

@@ -3,7 +3,9 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { parseArgs } from '../../lib/run/args.ts'
-import { COMMON_FLAGS, stepOf } from '../../lib/run/registry.ts'
+import { COMMON_FLAGS } from '../../lib/run/cli.ts'
+import rollbackCode from '../../scripts/rollback-code.mts'
+import rollbackDb from '../../scripts/rollback-db.mts'
 
 const common = (argv: string[]) => parseArgs(argv, COMMON_FLAGS)
 
@@ -14,21 +16,21 @@ test('values that look like numbers stay the text typed: --postgres-db 007, --re
 })
 
 test('positional arguments stay text: a revision 0003, a hash 12e4567', () => {
-  const p = parseArgs(['downgrade', '0003', '--', '-1'], [...(stepOf('rollback-db').flags ?? []), ...COMMON_FLAGS])
+  const p = parseArgs(['downgrade', '0003', '--', '-1'], [...(rollbackDb.flags ?? []), ...COMMON_FLAGS])
   assert.equal(p.positionals, ['downgrade', '0003', '-1'])
-  const code = parseArgs(['--revert', '0012345', '--from-backup', '12e4567'], [...(stepOf('rollback-code').flags ?? []), ...COMMON_FLAGS])
+  const code = parseArgs(['--revert', '0012345', '--from-backup', '12e4567'], [...(rollbackCode.flags ?? []), ...COMMON_FLAGS])
   assert.equal([code.flags.revert, code.flags['from-backup']], ['0012345', '12e4567'])
 })
 
 test("a script's own flag wins over the wrapper's: rollback-code's --backup takes a NAME, elsewhere --backup takes none", () => {
-  const code = parseArgs(['--backup', 'simplification'], [...(stepOf('rollback-code').flags ?? []), ...COMMON_FLAGS])
+  const code = parseArgs(['--backup', 'simplification'], [...(rollbackCode.flags ?? []), ...COMMON_FLAGS])
   assert.equal([code.flags.backup, code.positionals], ['simplification', []])
   const reset = common(['--backup', 'x'])
   assert.equal([reset.flags.backup, reset.positionals], [true, ['x']])
 })
 
-test('a flag declared without a value that is also a setting sets it to true; short aliases work', () => {
-  const p = parseArgs(['--strict-logs', '-y', '-n'], [...(stepOf('validate').flags ?? []), ...COMMON_FLAGS])
+test('a setting whose default is true or false is a flag without a value; short aliases work', () => {
+  const p = parseArgs(['--strict-logs', '-y', '-n'], COMMON_FLAGS)
   assert.equal(p.settings, { STRICT_LOGS: 'true' })
   assert.equal([p.flags.yes, p.flags['dry-run']], [true, true])
 })

@@ -49,7 +49,7 @@ test('defaults: the app directory, the project Compose would name, the real app\
   assert.equal(c.composeFiles, [path.join(dir, 'example', 'docker-compose.yml')])
   assert.equal(c.database.tables, ['jobs', 'leads', 'campaigns', 'organizations', 'users'])
   assert.equal(c.workerServices, ['worker'])
-  assert.is(c.restart.mode, 'restart')
+  assert.is(c.restart.mode, 'in-place')
   assert.is(c.test.timeoutMs, 1_200_000)
   assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
   assert.equal([c.values.EXPECT_CAMPAIGNS, c.values.CAMPAIGN_FINISHED_STATES, path.relative(dir, c.test.checksFile)], ['10', 'RUNNING,COMPLETED', 'checks/fastapi-k8-proto.yaml'])
@@ -75,7 +75,7 @@ test("variables exported for other tools never steer the suite; the RT_ prefix d
   assert.is(c.logFile, path.join(dir, 'example', 'logs', 'combined.log'))
   assert.is(c.appDir, path.join(dir, 'example'))
   assert.is(c.database.url, '', "the app's asyncpg DATABASE_URL is the app's, not the suite's")
-  assert.is(c.restart.mode, 'restart')
+  assert.is(c.restart.mode, 'in-place')
   assert.equal(c.safety.ignored, ['APP_DIR', 'SERVICES', 'LOG_FILE', 'DATABASE_URL', 'RESTART_MODE'])
   const own = loadConfig({ env: { RT_SERVICES: 'api', RT_RESTART_MODE: 'recreate' }, root: dir })
   assert.equal(own.restart.services, ['api'])
@@ -120,10 +120,12 @@ test('an empty table list and patterns mode without patterns are refused', () =>
   assert.match(problems({ RT_REDIS_MODE: 'patterns' }).join(), /needs REDIS_PATTERNS/)
 })
 
-test('Kubernetes needs a context and a namespace (its lack of rebuild is the mode\'s to say: modes.test.ts)', () => {
-  const text = problems({ RT_TARGET: 'kubernetes', RT_RESTART_MODE: 'rebuild' }).join('\n')
-  assert.match(text, /needs KUBE_CONTEXT/)
-  assert.match(text, /needs KUBE_NAMESPACE/)
+test('Kubernetes: a context and a namespace both named, or neither (the bundled local cluster); one alone is refused', () => {
+  assert.match(problems({ RT_TARGET: 'kubernetes', RT_KUBE_CONTEXT: 'mine' }).join('\n'), /needs KUBE_NAMESPACE/)
+  assert.match(problems({ RT_TARGET: 'kubernetes', RT_KUBE_NAMESPACE: 'app' }).join('\n'), /needs KUBE_CONTEXT/)
+  const bundled = loadConfig({ env: { RT_TARGET: 'kubernetes', K8S_STATE_DIR: '/tmp/k8s-state' } })
+  assert.equal(bundled.kube, { context: 'reset-and-test-local', namespace: 'reset-and-test-example', kubeconfig: '/tmp/k8s-state/kubeconfig', selector: bundled.kube.selector })
+  assert.is(bundled.sources.KUBE_CONTEXT, 'the bundled local cluster (no KUBE_CONTEXT set)')
 })
 
 test('URLs are read as their clients read them: ?host= wins for pg, the query fills what a Redis URL lacks', () => {
@@ -145,13 +147,13 @@ test('flags map to configuration keys; unknown flags are reported', () => {
   assert.equal(problems, ['unknown option: --bogus (see --help)'])
 })
 
-test('.env.example and the README document every key', () => {
+test('.env.example and docs/configuration.md document every key', () => {
   const example = readFileSync(path.join(SUITE_ROOT, '.env.example'), 'utf8')
   assert.is(example, envExample(), ".env.example is written from lib/config/settings.ts: node --import tsx -e \"import('./lib/config/settings.ts').then(m => require('fs').writeFileSync('.env.example', m.envExample()))\"")
-  const readme = readFileSync(path.join(SUITE_ROOT, 'README.md'), 'utf8')
+  const readme = readFileSync(path.join(SUITE_ROOT, 'docs', 'configuration.md'), 'utf8')
   for (const key of Object.keys(KEYS)) {
     assert.ok(example.includes(`${key}=`), `${key} in .env.example`)
-    assert.ok(readme.includes(`\`${key}\``), `${key} in README.md`)
+    assert.ok(readme.includes(`\`${key}\``), `${key} in docs/configuration.md`)
   }
 })
 

@@ -1,6 +1,7 @@
 // An in-memory target for the run loop's unit tests: instances by service, a log, and a journal of
 // what was asked of it. No Docker, no cluster.
 import type { Config } from '../../lib/config/config.ts'
+import { stepOf } from '../../lib/run/registry.ts'
 import type { Runner, RunResult } from '../../lib/util/command.ts'
 import type { Endpoint, Instance, LogFile, ProcessTable, RecreateOptions, Target, WaitReadyOptions } from '../../lib/targets/target.ts'
 
@@ -142,3 +143,6 @@ export const noRunner = (_config: Config, dryRun: boolean): Runner =>
   Object.assign(async (argv: string[]): Promise<RunResult> => {
     throw new Error(`no command may run in this test: ${argv.join(' ')}`)
   }, { dryRun })
+
+/** A registry step with words, for phases a test writes itself. */
+export const phaseOf = (name: string) => ({ ...stepOf(name), title: name, purpose: `the ${name} of a test` })

@@ -3,6 +3,7 @@
 // Makefile's phase list, the README's exit codes and phase table).
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
+import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import ts from 'typescript'
@@ -14,10 +15,10 @@ const MAX_LINES = 60
 /** Written in the comment above a longer function, with the reason. */
 const WHY = /\bLong:/
 
-function files(dir: string): string[] {
+function files(dir: string, ending = /\.ts$/): string[] {
   return readdirSync(dir).flatMap((f) => {
     const p = path.join(dir, f)
-    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : []
+    return statSync(p).isDirectory() ? files(p, ending) : ending.test(p) ? [p] : []
   })
 }
 
@@ -55,15 +56,40 @@ test(`no function in lib/ is longer than ${MAX_LINES} lines unless the comment a
   assert.equal(long, [])
 })
 
+const MAX_WIDTH = 120
+const code = () => [...files(path.join(SUITE_ROOT, 'lib')), ...files(path.join(SUITE_ROOT, 'scripts'), /\.m?ts$/)]
+
+test(`no line in lib/ or scripts/ is wider than ${MAX_WIDTH} characters`, () => {
+  const wide = code().flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .flatMap((line, i) => (line.length > MAX_WIDTH ? [`${path.relative(SUITE_ROOT, f)}:${i + 1} (${line.length})`] : [])),
+  )
+  assert.equal(wide, [])
+})
+
+test("a restart mode's name is compared in lib/modes/index.ts alone: everything else asks the mode", () => {
+  const compared = /(===|!==)\s*'(in-place|restart|recreate|rebuild)'|'(in-place|restart|recreate|rebuild)'\s*(===|!==)|\.restart\.mode\s*(===|!==)/
+  const found = code()
+    .filter((f) => !f.endsWith(path.join('lib', 'modes', 'index.ts')))
+    .flatMap((f) => readFileSync(f, 'utf8').split('\n').map((line, i) => [f, i + 1, line] as const))
+    .filter(([, , line]) => compared.test(line))
+    .map(([f, n, line]) => `${path.relative(SUITE_ROOT, f)}:${n}: ${line.trim()}`)
+  assert.equal(found, [])
+  assert.match(readFileSync(path.join(SUITE_ROOT, 'lib', 'modes', 'index.ts'), 'utf8'), /'in-place': \(\) => new InPlace\(\)/)
+})
+
 test('the measure sees long functions and the reasons given for them', () => {
   const tmp = path.join(SUITE_ROOT, 'test', 'fixtures', 'house-sample.ts')
   const fns = functionsOf(tmp)
   assert.equal(fns.map((f) => [f.name, f.lines, WHY.test(f.comment)]), [['short', 3, false], ['long', 63, true], ['arrow', 3, false]])
 })
 
-test("the Makefile's phase targets are the registry's phases, in order", () => {
+test("the Makefile takes the phases from the suite (no list of its own), and the suite lists the registry's, in order", () => {
   const makefile = readFileSync(path.join(SUITE_ROOT, 'Makefile'), 'utf8')
-  const listed = /^PHASES := (.*)$/m.exec(makefile)![1].trim().split(/\s+/)
+  assert.not.match(makefile, /^PHASES\s*:?=.*\bassess\b/m, 'no phase list written in the Makefile')
+  assert.match(makefile, /scripts\/reset_and_run\.mts --list-phases/)
+  const listed = execFileSync('node', ['--import', 'tsx', 'scripts/reset_and_run.mts', '--list-phases'], { cwd: SUITE_ROOT }).toString().trim().split('\n')
   assert.equal(listed, PHASES.map((p) => p.name))
   for (const step of STEPS.filter((s) => s.number === 0)) assert.ok(new RegExp(`^${step.name}:`, 'm').test(makefile) || step.name === 'check-circuit' || step.name === 'check-consistency', `make ${step.name}`)
 })

@@ -9,11 +9,10 @@ import path from 'node:path'
 import { execute, type Parts, type ScriptSpec } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
 import { RunRecord } from '../../lib/run/record.ts'
-import { stepOf } from '../../lib/run/registry.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
 import restart from '../../scripts/restart.mts'
 import truncateLogs from '../../scripts/truncate-logs.mts'
-import { FakeTarget, noRunner } from './fake-target.ts'
+import { FakeTarget, noRunner, phaseOf } from './fake-target.ts'
 
 function setup(confirm: 'yes' | 'no' = 'yes') {
   const target = new FakeTarget()
@@ -27,6 +26,8 @@ function setup(confirm: 'yes' | 'no' = 'yes') {
   return { target, asked, parts }
 }
 
+/** The loop's tests run the restart mode: the in-place mode reads real servers (its tests are end-to-end). */
+const RESTART = ['--restart-mode', 'restart']
 const spec = (phases: PhaseSpec[]): ScriptSpec => ({ script: 'x.mts', purpose: 'p', phases })
 
 /** Runs with stdout and stderr kept apart and off the test report. */
@@ -48,7 +49,7 @@ async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; stdout: str
 test('the plan of what the phases destroy is shown and confirmed once, then the phases act on the target', async () => {
   const { target, asked, parts } = setup('yes')
   process.env.CI = ''
-  const { value, stdout } = await quietly(() => execute(spec([truncateLogs, restart]), [], parts))
+  const { value, stdout } = await quietly(() => execute(spec([truncateLogs, restart]), [...RESTART, ], parts))
   assert.is(value, 0, stdout)
   assert.equal(asked, ['Type "yes" to go ahead: '], 'asked once, before the first destructive phase')
   assert.match(stdout, /about to destroy:[^]*log file \/fake\/logs\/combined.log \(configured as [^)]*\): 120 bytes emptied[^]*containers, mode restart \(a fake compose project p\): 2 restarted: p-api-1, p-worker-1/)
@@ -58,7 +59,7 @@ test('the plan of what the phases destroy is shown and confirmed once, then the 
 
 test('not confirmed: exit 8 and the target untouched', async () => {
   const { target, parts } = setup('no')
-  const { value, stderr } = await quietly(() => execute(spec([truncateLogs, restart]), [], parts))
+  const { value, stderr } = await quietly(() => execute(spec([truncateLogs, restart]), [...RESTART, ], parts))
   assert.is(value, 8)
   assert.match(stderr, /refused: not confirmed; nothing was changed/)
   assert.equal(target.journal, [])
@@ -68,8 +69,8 @@ test('a production signal of the target refuses the run before anything at all c
   const { target, parts } = setup()
   target.signalsToGive = ['the context is named prod-eu']
   let assessed = false
-  const assess: PhaseSpec = { ...stepOf('assess'), run: async () => void (assessed = true) }
-  const { value, stderr } = await quietly(() => execute(spec([assess, truncateLogs]), ['--yes'], parts))
+  const assess: PhaseSpec = { ...phaseOf('assess'), run: async () => void (assessed = true) }
+  const { value, stderr } = await quietly(() => execute(spec([assess, truncateLogs]), [...RESTART, '--yes'], parts))
   assert.is(value, 8)
   assert.match(stderr, /this looks like a production target: the context is named prod-eu/)
   assert.not.ok(assessed, 'assess did not start anything')
@@ -79,7 +80,7 @@ test('a production signal of the target refuses the run before anything at all c
 test('a refusal after the workers were held starts them again: the refusal changes nothing', async () => {
   const { target, parts } = setup()
   const refusing: PhaseSpec = {
-    ...stepOf('truncate-db'),
+    ...phaseOf('truncate-db'),
     destroys: null,
     run: async (ctx) => {
       ctx.record.hold(['worker'])
@@ -87,7 +88,7 @@ test('a refusal after the workers were held starts them again: the refusal chang
       throw new RefusedError('a table appeared since the plan')
     },
   }
-  const { value, stdout, stderr } = await quietly(() => execute(spec([refusing]), ['--yes'], parts))
+  const { value, stdout, stderr } = await quietly(() => execute(spec([refusing]), [...RESTART, '--yes'], parts))
   assert.is(value, 8)
   assert.match(stderr, /refused: a table appeared since the plan/)
   assert.equal(target.journal, ['stop worker', 'start worker'])
@@ -98,12 +99,12 @@ test('a refusal after the workers were held starts them again: the refusal chang
 test('SIGTERM during a phase: exit 143 (not 130), no later phase, the record says where it stopped', async () => {
   const { parts } = setup()
   let later = false
-  const signalled: PhaseSpec = { ...stepOf('run-test'), run: async () => {
+  const signalled: PhaseSpec = { ...phaseOf('run-test'), run: async () => {
     process.kill(process.pid, 'SIGTERM')
     await new Promise((r) => setTimeout(r, 100))
   } }
-  const after: PhaseSpec = { ...stepOf('validate'), run: async () => void (later = true) }
-  const { value, stdout } = await quietly(() => execute(spec([signalled, after]), ['--yes'], parts))
+  const after: PhaseSpec = { ...phaseOf('validate'), run: async () => void (later = true) }
+  const { value, stdout } = await quietly(() => execute(spec([signalled, after]), [...RESTART, '--yes'], parts))
   assert.is(value, 143)
   assert.not.ok(later)
   assert.match(stdout, /SIGTERM received/)
@@ -113,8 +114,8 @@ test('SIGTERM during a phase: exit 143 (not 130), no later phase, the record say
 
 test('a failure exits with the phase\'s code and leaves the record for --resume', async () => {
   const { parts } = setup()
-  const failing: PhaseSpec = { ...stepOf('run-test'), run: async () => { throw new Error('the test exited with code 1') } }
-  const { value } = await quietly(() => execute(spec([failing]), [], parts))
+  const failing: PhaseSpec = { ...phaseOf('run-test'), run: async () => { throw new Error('the test exited with code 1') } }
+  const { value } = await quietly(() => execute(spec([failing]), [...RESTART, ], parts))
   assert.is(value, 6)
   const file = readdirSync(parts.stateDir!).find((f) => f.endsWith('.last-run.json'))!
   assert.match(file, /^compose-[\w-]+-[0-9a-f]{8}\.last-run\.json$/, 'keyed by the target kind, the project and where it is')
@@ -123,8 +124,8 @@ test('a failure exits with the phase\'s code and leaves the record for --resume'
 
 test('--json - puts the report alone on stdout; everything for people goes to stderr', async () => {
   const { parts } = setup()
-  const ok: PhaseSpec = { ...stepOf('validate'), run: async () => ({ checks: 10 }) }
-  const { value, stdout, stderr } = await quietly(() => execute(spec([ok]), ['--json', '-'], parts))
+  const ok: PhaseSpec = { ...phaseOf('validate'), run: async () => ({ checks: 10 }) }
+  const { value, stdout, stderr } = await quietly(() => execute(spec([ok]), [...RESTART, '--json', '-'], parts))
   assert.is(value, 0)
   const report = JSON.parse(stdout)
   assert.equal([report.exitCode, report.phases[0].figures], [0, { checks: 10 }])
@@ -133,7 +134,7 @@ test('--json - puts the report alone on stdout; everything for people goes to st
 
 test('--version prints the version and runs nothing', async () => {
   const { target, parts } = setup()
-  const { value, stdout } = await quietly(() => execute(spec([truncateLogs]), ['--version'], parts))
+  const { value, stdout } = await quietly(() => execute(spec([truncateLogs]), [...RESTART, '--version'], parts))
   assert.is(value, 0)
   assert.match(stdout, /^reset-and-test \d+\.\d+\.\d+\n$/)
   assert.equal(target.journal, [])

@@ -6,14 +6,14 @@ import path from 'node:path'
 import { execute, usage } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
 import { RunRecord } from '../../lib/run/record.ts'
-import { stepOf } from '../../lib/run/registry.ts'
+import { phaseOf } from './fake-target.ts'
 import { CheckFailed } from '../../lib/util/errors.ts'
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
 process.env.RT_STATE_DIR = stateDir
 
-const ok = (name: string, figures = {}): PhaseSpec => ({ ...stepOf(name), destroys: null, run: async () => figures })
-const boom = (name: string): PhaseSpec => ({ ...stepOf(name), destroys: null, run: async () => { throw new Error(`${name} broke`) } })
+const ok = (name: string, figures = {}): PhaseSpec => ({ ...phaseOf(name), destroys: null, run: async () => figures })
+const boom = (name: string): PhaseSpec => ({ ...phaseOf(name), destroys: null, run: async () => { throw new Error(`${name} broke`) } })
 
 async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; text: string }> {
   let text = ''
@@ -54,22 +54,22 @@ test('each phase maps to its exit code', async () => {
 })
 
 test("an error while planning is the phase's failure; an error may carry its own code", async () => {
-  const early: PhaseSpec = { ...stepOf('flush-redis'), inventory: async () => { throw new Error('cannot list keys') }, run: async () => ({}) }
+  const early: PhaseSpec = { ...phaseOf('flush-redis'), inventory: async () => { throw new Error('cannot list keys') }, run: async () => ({}) }
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [early] }, ['--yes']))
   assert.is(value, 5)
   assert.match(text, /flush-redis failed: cannot list keys/)
-  const own: PhaseSpec = { ...stepOf('check-consistency'), run: async () => { throw new CheckFailed('found 2') } }
+  const own: PhaseSpec = { ...phaseOf('check-consistency'), run: async () => { throw new CheckFailed('found 2') } }
   assert.is((await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [own] }, []))).value, 7)
 })
 
 test('Ctrl-C during a phase: no later phase starts, the summary shows the interrupted phase, exit 130, the record says so', async () => {
   process.env.RT_STATE_DIR = stateDir // other test files of the tier set their own
   let later = false
-  const signalled: PhaseSpec = { ...stepOf('truncate-logs'), destroys: null, run: async () => {
+  const signalled: PhaseSpec = { ...phaseOf('truncate-logs'), destroys: null, run: async () => {
     process.kill(process.pid, 'SIGINT')
     await new Promise((r) => setTimeout(r, 100)) // the signal arrives while the phase still runs
   } }
-  const after: PhaseSpec = { ...stepOf('truncate-db'), destroys: null, run: async () => void (later = true) }
+  const after: PhaseSpec = { ...phaseOf('truncate-db'), destroys: null, run: async () => void (later = true) }
   const junit = path.join(stateDir, 'junit.xml')
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [ok('assess'), signalled, after] }, ['--junit', junit]))
   assert.is(value, 130)
@@ -89,7 +89,7 @@ test('success exits 0', async () => {
 
 test('unknown options and bad configuration exit 9 before any phase runs', async () => {
   let ran = false
-  const spy: PhaseSpec = { ...stepOf('assess'), run: async () => void (ran = true) }
+  const spy: PhaseSpec = { ...phaseOf('assess'), run: async () => void (ran = true) }
   const { value, text } = await quietly(() => execute({ script: 'x.mts', purpose: 'p', phases: [spy] }, ['--bogus', '--restart-mode', 'reboot', '--ready-timeout', 'x']))
   assert.is(value, 9)
   assert.not.ok(ran)

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { downgradePath, describePlan, parseCurrent, parseHistory, parseRequest, resolveRevision, upgradePath } from '../../lib/app/migrations.ts'
 import { breakerTable, globMatch, patternProblems, readBreaker, tripped } from '../../lib/app/circuit.ts'
-import { findingsSql, formatFinding, invariants } from '../../lib/app/consistency.ts'
+import { findingsSql, formatViolation, invariants } from '../../lib/app/consistency.ts'
 import { codePlan, codePlanFromFlags, changedFiles, Git, rollbackCode } from '../../lib/app/git.ts'
 import { execute } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
@@ -159,14 +159,14 @@ test('every invariant has a name, a sentence and a query; the limit is in the st
 
 test('a finding names the invariant, the count and each row by id, and how many more', () => {
   const [inv] = invariants(30)
-  const lines = formatFinding({ invariant: inv, total: 3, rows: [{ id: 'c1', detail: 'campaign "a"' }, { id: 'c2', detail: 'campaign "b"' }] })
+  const lines = formatViolation({ invariant: inv, total: 3, rows: [{ id: 'c1', detail: 'campaign "a"' }, { id: 'c2', detail: 'campaign "b"' }] })
   assert.equal(lines, [
     'no-paused-campaigns: 3 rows break "no campaign is PAUSED (that status goes away with the simplification; none may be left before its migration)"',
     '  c1: campaign "a"',
     '  c2: campaign "b"',
     '  ... and 1 more',
   ])
-  assert.match(formatFinding({ invariant: inv, total: 1, rows: [{ id: 'c1', detail: 'x' }] })[0], /1 row break/)
+  assert.match(formatViolation({ invariant: inv, total: 1, rows: [{ id: 'c1', detail: 'x' }] })[0], /1 row break/)
 })
 
 // ---- git ----
