@@ -66,7 +66,7 @@ export const KEYS = {
   ],
   SERVICES: [
     '',
-    "restart only these services (or container names, mapped to their service); in place: restart these besides " +
+    'restart only these services (or container names, mapped to their service); in place: restart these besides ' +
       "what changed; '' = all (in place: none)",
   ],
   READY_TIMEOUT: ['120', 'seconds to wait for every container to be ready'],
