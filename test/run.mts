@@ -364,13 +364,26 @@ function counts(r: Pick<FileReport, 'declared' | 'ran' | 'passed' | 'failed' | '
   return `${r.declared} declared, ${r.ran} ran, ${r.passed} passed, ${r.failed} failed, ${r.hookErrors} hook errors`
 }
 
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`
+}
+
+/** The ten slowest tests of the tier, slowest first: where its time goes. */
+function slowest(reports: FileReport[], n = 10): string[] {
+  const cases = reports.flatMap((r) => r.cases.map((c) => ({ ...c, file: r.file }))).filter((c) => c.ms > 0)
+  if (cases.length < 2) return []
+  const top = cases.sort((a, b) => b.ms - a.ms).slice(0, n)
+  return ['', `── ${tier}: the ${top.length} slowest tests ──`, ...top.map((c) => `  ${secs(c.ms).padStart(7)}  ${c.file}: ${c.name}`)]
+}
+
 function report(): number {
   const reports = results.map(fileReport)
   const total = { declared: 0, ran: 0, passed: 0, failed: 0, hookErrors: 0 }
   for (const r of reports) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k]
   const crashed = results.filter((f) => f.crash).length
   const out: string[] = ['', `── ${tier}: per file ──`]
-  for (const r of reports) out.push(`  ${r.problems.length ? 'FAIL' : 'ok  '} ${r.file}: ${counts(r)}${r.direct ? "  [imports uvu directly: uvu's counts]" : ''}`)
+  for (const r of reports) out.push(`  ${r.problems.length ? 'FAIL' : 'ok  '} ${r.file}: ${counts(r)} in ${secs(r.ms)}${r.direct ? "  [imports uvu directly: uvu's counts]" : ''}`)
+  out.push(...slowest(reports))
   const problems = reports.flatMap((r) => r.problems.map((p) => `  ${r.file}: ${p}`)).concat(tierProblems.map((p) => `  ${p}`))
   if (problems.length) out.push('', `── ${tier}: problems ──`, ...problems)
   out.push('', `tier ${tier}: ${counts(total)}${crashed ? `, ${crashed} crashed at import` : ''}`)

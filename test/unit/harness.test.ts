@@ -234,6 +234,8 @@ test('all green: exit 0, the counts line, a JUnit file without failures', async 
   assert.is(o.code, 0, explain(o))
   assert.is(tierLine(o), 'tier fixture: 4 declared, 4 ran, 4 passed, 0 failed, 0 hook errors')
   assert.match(o.out, `ok   ${file('green')}: 4 declared, 4 ran, 4 passed, 0 failed, 0 hook errors`)
+  assert.match(o.out, new RegExp(`ok   ${file('green')}: .* in \\d+\\.\\d s\\n`), "each file's duration")
+  assert.match(o.out, /── fixture: the 4 slowest tests ──\n( +\d+\.\d s  test\/fixtures\/harness\/green\.test\.ts: .+\n){4}/)
   assert.match(o.out, /tier fixture passed/)
   assert.not.match(o.out, /problems/)
   const j = junit(o)
@@ -295,7 +297,8 @@ test('a file importing uvu directly: its swallowed hook error shows as tests tha
   const o = await runs.direct
   assert.is(o.code, 1, explain(o))
   assert.match(o.out, '(0 / 2)')
-  assert.match(o.out, `FAIL ${file('direct-uvu')}: 2 declared, 0 ran, 0 passed, 0 failed, 0 hook errors  [imports uvu directly: uvu's counts]`)
+  assert.match(o.out, `FAIL ${file('direct-uvu')}: 2 declared, 0 ran, 0 passed, 0 failed, 0 hook errors in `)
+  assert.match(o.out, /direct-uvu\.test\.ts: .* in [\d.]+ s  \[imports uvu directly: uvu's counts\]/)
   assert.match(o.out, '2 of 2 tests did not run and uvu reported no failure for them: a hook threw and uvu swallowed the error')
   assert.match(o.out, `${file('direct-uvu')}: imports uvu directly: declare tests with test/harness.ts (--require-harness)`)
   assert.match(o.out, `ok   ${file('green')}: 4 declared`)
