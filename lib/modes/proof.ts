@@ -58,7 +58,8 @@ export function problemsOf(p: ProofInput): string[] {
 export function proofOf(p: ProofInput): string {
   const problems = problemsOf(p)
   if (problems.length) throw new Error(`the state after the in-place reset is not clean: ${problems.join('; ')}`)
-  const lines = [`${Object.keys(p.rows).length} tables empty`]
+  const tables = Object.keys(p.rows).length
+  const lines = tables ? [`${tables} tables empty`] : []
   if (p.state) {
     const queues = [
       ...new Set(

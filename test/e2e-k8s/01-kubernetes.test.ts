@@ -46,7 +46,7 @@ test.before(async () => {
 test('make reset-and-test TARGET=kubernetes: exit 0, the validation table, exactly one good run of data', async () => {
   const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'TARGET=kubernetes', 'YES=1'], {}, { timeoutMs: 1_200_000 })
   assert.is(o.code, 0, explain(o))
-  assert.match(o.out, /kubernetes context reset-and-test-local \(--kube-context\), namespace reset-and-test-example/)
+  assert.match(o.out, /kubernetes context reset-and-test-local \(the bundled local cluster \(no KUBE_CONTEXT set\)\), namespace reset-and-test-example/)
   for (const phase of ['assess', 'truncate-logs', 'restart', 'truncate-db', 'flush-redis', 'run-test', 'validate']) assert.match(o.out, new RegExp(`\\d ${phase}\\s+ok`), phase)
   assert.match(o.out, /one ENRICH_LEAD job COMPLETED per lead\s+ENRICH_LEAD COMPLETED = leads\s+87 = 87\s+ok/)
   assert.match(o.out, /✓ all 10 checks hold/)
@@ -54,20 +54,46 @@ test('make reset-and-test TARGET=kubernetes: exit 0, the validation table, exact
   assert.equal(await counts(), GOOD_RUN)
 })
 
-test('in place on Kubernetes: no pod is replaced, the workers pause and consume again through a pod, the smoke test passes', async () => {
+test('in place on Kubernetes (the default): no pod is replaced, the workers pause untouched through a pod, the smoke test passes', async () => {
   const before = { workers: await pods('worker'), api: await pods('api'), postgres: await pods('postgres') }
-  const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'TARGET=kubernetes', 'YES=1', 'ARGS=--restart-mode in-place'], {}, { timeoutMs: 1_200_000 })
+  const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'TARGET=kubernetes', 'YES=1'], {}, { timeoutMs: 1_200_000 })
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /containers, mode in-place .*: nothing restarted/)
-  assert.match(o.out, /worker: \d+ workers stopped consuming celery/)
-  assert.match(o.out, /clean: 5 tables empty, queue celery empty/)
+  assert.match(o.out, /worker: \d+ Celery workers paused in place \(celery ×\d+\), none running/)
+  assert.match(o.out, /clean: 5 tables empty; queues celery empty and bound/)
   assert.equal({ workers: await pods('worker'), api: await pods('api'), postgres: await pods('postgres') }, before, 'the same pods')
   assert.equal(await counts(), GOOD_RUN)
 })
 
+/** Python in the api pod with the app importable; its last line of output, as JSON. */
+async function inApi<T>(python: string): Promise<T> {
+  const res = await kubectl('exec', 'deploy/api', '--', 'python3', '-c', `import json\nfrom app.workers.celery_app import celery_app as app\n${python}`)
+  return JSON.parse(res.stdout.trim().split('\n').pop()!) as T
+}
+
+test('in place, then Redis restarted (a new pod): every worker consumes its queue again and takes work', async () => {
+  const o = await script('reset_and_run', [...FLAGS, '--yes', '--skip', 'run-test,validate'])
+  assert.is(o.code, 0, explain(o))
+  assert.match(o.out, /Celery workers paused in place/)
+  await kubectl('delete', 'pod', '-l', 'app.kubernetes.io/component=redis', '--wait=true')
+  await kubectl('rollout', 'status', 'deployment/redis', '--timeout=120s')
+  const workers = (await pods('worker')).length
+  const consuming = await inApi<Record<string, string[]>>(`import time
+t0, aq = time.time(), {}
+while time.time() - t0 < 60:
+    aq = app.control.inspect(timeout=2).active_queues() or {}
+    if sum(1 for qs in aq.values() if qs) >= ${workers}:
+        break
+print(json.dumps({w: sorted(q['name'] for q in qs) for w, qs in aq.items()}))`)
+  assert.equal(Object.values(consuming), Array(workers).fill(['celery']), JSON.stringify(consuming))
+  const ran = await inApi<string[]>(`rs = [app.send_task('app.workers.test_tasks.whoami', args=[0.3]) for _ in range(${workers * 10})]
+print(json.dumps(sorted({r.get(timeout=60) for r in rs})))`)
+  assert.is(ran.length, workers, `every worker ran a task: ${ran}`)
+})
+
 test('a restart of one deployment: its pods are replaced, the others keep theirs', async () => {
   const [workers, api, postgres] = [await pods('worker'), await pods('api'), await pods('postgres')]
-  const o = await script('restart', [...FLAGS, '--services', 'worker', '--yes'])
+  const o = await script('restart', [...FLAGS, '--services', 'worker', '--yes', '--restart-mode', 'restart'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /rollout restart deployment\/worker/)
   const after = await pods('worker')
@@ -81,7 +107,7 @@ test('--dry-run shows the plan and the kubectl commands, and changes nothing', a
   await seedRows()
   const before = { counts: await counts(), workers: await pods('worker'), api: await pods('api') }
   assert.ok(before.counts.organizations > 0)
-  const o = await script('reset_and_run', [...FLAGS, '--dry-run'])
+  const o = await script('reset_and_run', [...FLAGS, '--dry-run', '--restart-mode', 'restart'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /would destroy:/)
   assert.match(o.out, /would run: kubectl .*--context reset-and-test-local --namespace reset-and-test-example rollout restart/)

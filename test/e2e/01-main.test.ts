@@ -23,14 +23,12 @@ test('make reset-and-test from a dirty stack: exit 0, the relation table, exactl
   assert.match(o.out, /every campaign in a state of CAMPAIGN_FINISHED_STATES \(RUNNING,COMPLETED\)\s+campaigns in those states = campaigns\s+10 = 10\s+ok/)
   assert.match(o.out, /verdict "🎉 TEST RESULT: SUCCESSFUL EXECUTION WITH SERVICE HEALTH MONITORING" and exit code 0/)
   assert.match(o.out, /decided=pass pattern/)
-  // Every stopped worker logged an ERROR: the reset's, reported apart and not judged
-  assert.match(o.out, /\d+ errors logged during the reset \(not judged/)
-  assert.match(o.out, /\d+× ERROR celery\.utils\.dispatch\.signal AttributeError/)
+  // In place (the default) no worker stops, so none logs its shutdown ERROR (the restart mode's are in 03-verdict)
   assert.match(o.out, /no errors logged during the test/)
-  for (const line of o.out.split('\n').filter((l) => /× ERROR/.test(l))) assert.ok(line.length <= 210, `a finding line of at most 200 characters: ${line}`)
+  assert.not.match(o.out, /errors logged during the reset/)
   // The plan named what it destroyed before anything was
   assert.match(o.out, /about to destroy:[^]*database fastapi_k8_proto on reset-and-test-example-postgres-1 \([\d.]+\), an instance of postgres/)
-  assert.match(o.out, /held stopped while the database and Redis are emptied, then started: reset-and-test-example-worker-1/)
+  assert.match(o.out, /paused in place while the database and Redis are emptied: 8 Celery workers of worker \(queues celery\)/)
   assert.match(o.out, /FLUSHALL empties every database: db0 \(\d+ keys\)/)
   assert.equal(await counts(), GOOD_RUN)
   const jobs = await db<{ job_type: string; status: string; n: number }>(`SELECT job_type::text, status::text, count(*)::int AS n FROM jobs GROUP BY 1, 2 ORDER BY 1`)

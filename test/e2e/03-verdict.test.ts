@@ -38,6 +38,8 @@ test('--strict-logs: the workers\' ERROR lines of the restart are the reset\'s a
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /no errors logged during the test/)
   assert.match(o.out, /(\d+) errors logged during the reset \(not judged; restarted workers log them\)/)
+  assert.match(o.out, /\d+× ERROR celery\.utils\.dispatch\.signal AttributeError/)
+  for (const line of o.out.split('\n').filter((l) => /× ERROR/.test(l))) assert.ok(line.length <= 210, `a finding line of at most 200 characters: ${line}`)
   assert.equal(await counts(), GOOD_RUN)
   const findings = readdirSync(path.join(SUITE_ROOT, 'logs')).filter((f) => f.startsWith('log-findings-')).sort().pop()!
   const saved = JSON.parse(readFileSync(path.join(SUITE_ROOT, 'logs', findings), 'utf8'))
