@@ -48,6 +48,7 @@ export default definePhase(import.meta, 'assess', {
       )
       out.warn(`not running: ${states.join(', ')}; starting ${notRunning.length > 1 ? 'them' : 'it'}`)
       await target.start(notRunning)
+      if (!ctx.dryRun) ctx.record.changed(`started ${notRunning.join(', ')}`)
       if (ctx.dryRun) return { containers: listing.length }
     }
     if (ctx.record.held.length) ctx.record.released()

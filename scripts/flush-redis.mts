@@ -45,6 +45,7 @@ async function deletePatterns(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<
   const removed = await kv.deleteByPatterns(patterns)
   const count = Object.values(removed).reduce((a, b) => a + b, 0)
   if (ctx.dryRun) return { keys: count }
+  ctx.record.changed(`deleted ${count} Redis keys matching ${patterns.join(', ')}`)
   const left = Object.entries(await kv.countByPatterns(patterns)).filter(([, n]) => n > 0)
   if (left.length)
     throw new Error(
@@ -64,6 +65,7 @@ async function flush(ctx: Ctx, kv: Kv, planned: PlannedRedis): Promise<{ keys: n
   const keep = planned.keep.map((k) => k.pattern)
   const kept = await kv.flush(planned.mode as 'flushall' | 'flushdb', keep)
   if (ctx.dryRun) return { keys: before }
+  ctx.record.changed(`emptied Redis (${planned.mode.toUpperCase()})`)
   const left = (planned.mode === 'flushall' ? await kv.keyspace() : [{ db: kv.db, keys: await kv.dbsize() }]).filter(
     (d) => d.keys > (d.db === kv.db ? kept : 0),
   )

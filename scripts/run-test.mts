@@ -9,6 +9,9 @@ import { SUITE_ROOT } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import { maskedLines, out, seconds } from '../lib/util/output.ts'
 import { verdict } from '../lib/app/verdict.ts'
+import type { Ctx } from '../lib/run/context.ts'
+import type { Instance } from '../lib/targets/target.ts'
+import { changesBetween } from '../lib/targets/instances.ts'
 
 export default definePhase(import.meta, 'run-test', {
   title: 'run the smoke test in the api container',
@@ -33,6 +36,7 @@ export default definePhase(import.meta, 'run-test', {
     const toFile = maskedLines((t) => void saved.write(t))
     let output = ''
     out.info(`running in ${api.name}: ${config.test.command}`)
+    const before = await target.instances()
     const t0 = Date.now()
     const result = await target
       .execTracked(config.services.api, config.test.command, {
@@ -44,10 +48,11 @@ export default definePhase(import.meta, 'run-test', {
           toFile.push(chunk)
         },
       })
-      .finally(() => {
+      .finally(async () => {
         toScreen.end()
         toFile.end()
-        return new Promise((resolve) => saved.end(resolve))
+        await new Promise((resolve) => saved.end(resolve))
+        await noteChanges(ctx, before)
       })
     const tookMs = Date.now() - t0
     const where = path.relative(process.cwd(), logFile)
@@ -63,3 +68,10 @@ export default definePhase(import.meta, 'run-test', {
     return { seconds: Number((tookMs / 1000).toFixed(1)), decided: v.decided }
   },
 })
+
+/** Containers that stopped or restarted while the test ran: said now, and again under the summary. */
+async function noteChanges(ctx: Ctx, before: Instance[]) {
+  const changes = changesBetween(before, await ctx.target.instances().catch(() => before))
+  for (const c of changes) out.warn(`during the test: ${c}`)
+  ctx.notes.push(...changes.map((c) => `during the test: ${c}`))
+}

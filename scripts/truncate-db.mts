@@ -91,6 +91,7 @@ async function truncate(ctx: Ctx, db: Database, names: string[], partitioned: st
     const t0 = Date.now()
     try {
       await db.execute(sql)
+      if (!ctx.dryRun) ctx.record.changed(`truncated ${names.join(', ')}`)
       out.ok(`one TRUNCATE of ${names.length} tables in ${seconds(Date.now() - t0)} via ${db.via}`)
       return
     } catch (e) {

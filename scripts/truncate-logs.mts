@@ -8,7 +8,7 @@ export default definePhase(import.meta, 'truncate-logs', {
   title: 'truncate the shared log file',
   purpose: 'Empty the shared log file (LOG_FILE) in place; create it and its directory when missing.',
   settings: ['LOG_FILE'],
-  async run({ target, dryRun, plan }) {
+  async run({ target, dryRun, plan, record }) {
     const where = await target.log.where()
     if (plan?.log && plan.log.where !== where)
       throw new Error(
@@ -20,6 +20,7 @@ export default definePhase(import.meta, 'truncate-logs', {
       return { bytes: bytes ?? 0 }
     }
     await target.log.truncate()
+    record.changed('emptied the log')
     out.ok(`${where}: ${bytes === null ? 'created' : `${bytes} bytes`} -> 0 bytes, same inode`)
     return { bytes: bytes ?? 0 }
   },

@@ -54,6 +54,8 @@ export interface Reached {
   via: string
   /** A foreign table's server, whose rows a truncation would delete. */
   server?: string
+  /** A partition of a partitioned table the truncation empties: its rows are that table's rows. */
+  partition: boolean
 }
 
 /**
@@ -64,26 +66,33 @@ export interface Reached {
 export async function reachOf(db: Database, tables: ResolvedTable[]): Promise<Reached[]> {
   if (tables.length === 0) return []
   const oids = `ARRAY[${tables.map((t) => t.oid).join(',')}]::oid[]`
-  const rows = await db.rows<{ name: string; oid: number; via: string; kind: string; server: string | null }>(
-    `WITH RECURSIVE edge(parent, child, via) AS (
+  const rows = await db.rows<{
+    name: string
+    oid: number
+    via: string
+    kind: string
+    server: string | null
+    part: boolean
+  }>(
+    `WITH RECURSIVE edge(parent, child, via, part) AS (
        SELECT con.confrelid, con.conrelid,
               format('foreign key %s(%s) -> %s (%s)', con.conrelid::regclass::text,
                      (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid =
                      con.conrelid AND a.attnum = ANY(con.conkey)),
-                     con.confrelid::regclass::text, con.conname)
+                     con.confrelid::regclass::text, con.conname), false
        FROM pg_constraint con WHERE con.contype = 'f' AND con.conrelid <> con.confrelid
        UNION ALL
        SELECT i.inhparent, i.inhrelid,
               format('%s of %s', CASE WHEN c.relispartition THEN 'partition' ELSE 'inheritance child' END,
-              i.inhparent::regclass::text)
+              i.inhparent::regclass::text), c.relispartition
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     ), reach(oid, via) AS (
-       SELECT unnest(${oids}), NULL::text COLLATE "C"
+     ), reach(oid, via, part) AS (
+       SELECT unnest(${oids}), NULL::text COLLATE "C", false
        UNION
-       SELECT e.child, e.via COLLATE "C" FROM edge e JOIN reach r ON e.parent = r.oid
+       SELECT e.child, e.via COLLATE "C", e.part FROM edge e JOIN reach r ON e.parent = r.oid
      )
      SELECT DISTINCT ON (r.oid) n.nspname || '.' || c.relname AS name, r.oid::int AS oid, r.via, c.relkind::text AS
-     kind, s.srvname AS server
+     kind, s.srvname AS server, r.part
      FROM reach r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid LEFT JOIN pg_foreign_server s ON s.oid = ft.ftserver
      WHERE r.oid <> ALL(${oids}) ORDER BY r.oid, r.via`,
@@ -94,6 +103,7 @@ export async function reachOf(db: Database, tables: ResolvedTable[]): Promise<Re
       oid: Number(r.oid),
       via: r.via,
       kind: r.kind,
+      partition: Boolean(r.part),
       ...(r.server ? { server: r.server } : {}),
     }))
     .sort((a, b) => a.name.localeCompare(b.name))

@@ -64,6 +64,8 @@ export class InPlace implements RestartMode {
   /** Each paused worker's queues, read from the workers before the first pause. */
   private before: Consumed | null = null
   private revoked: string[] = []
+  /** Messages this run set aside: they wait in the broker until the flush (or go back). */
+  private setAside = 0
 
   problems(): string[] {
     return []
@@ -199,6 +201,7 @@ export class InPlace implements RestartMode {
       this.hold(r),
     ])
     if (r.dryRun) return { mode: this.name }
+    for (const c of now) r.record.changed(`${c.recreate ? 'recreated' : 'restarted'} ${c.service}`)
     // Every running service, restarted or not: the stack must be ready for the phases after this one.
     const held = servicesOf(planned.held)
     const running = runningServices(await r.target.instances()).filter((s) => !held.includes(s))
@@ -229,6 +232,7 @@ export class InPlace implements RestartMode {
         )
       }),
     )
+    r.record.changed(`stopped ${strays.length} stray processes`)
     out.ok(`stopped ${strays.length} processes that were not the service itself: ${list}`)
   }
 
@@ -256,14 +260,17 @@ export class InPlace implements RestartMode {
     const { consumed, silent } = await surveyOf(c, names)
     if (silent.length)
       throw new Error(
-        `no answer from the Celery worker${silent.length > 1 ? 's' : ''} ${silent.join(', ')} within 10 s; nothing ` +
-          `was emptied`,
+        `no answer from the Celery worker${silent.length > 1 ? 's' : ''} ${silent.join(', ')} within 10 s`,
       )
     this.before = { ...consumed, ...this.before }
     const queues = [...new Set(Object.values(consumed).flatMap((qs) => qs.map((q) => q.name)))]
     const known = this.revoked.length
     const q = await quiesce(c, names, queues, this.revoked)
     this.revoked = q.revoked
+    this.setAside += q.setAside
+    const of = services.join(', ')
+    if (q.setAside) r.record.changed(`set aside ${q.setAside} messages waiting for ${of}`)
+    if (q.revoked.length > known) r.record.changed(`revoked ${q.revoked.length - known} tasks of ${of}`)
     const parts = [`${names.length} Celery workers paused in place (${queuesLine(consumed)}), none running`]
     if (q.setAside) parts.push(`${q.setAside} waiting messages set aside`)
     if (q.revoked.length > known) parts.push(`${q.revoked.length - known} tasks revoked`)
@@ -299,6 +306,7 @@ export class InPlace implements RestartMode {
       db,
       sessions.map((s) => s.pid),
     )
+    r.record.changed(`ended ${ended} database sessions holding locks on the tables`)
     out.ok(
       `ended ${ended} sessions holding locks on the tables (a restart would have ended them, or waited for them): ` +
         `${list}`,
@@ -318,6 +326,7 @@ export class InPlace implements RestartMode {
     if (stopped.length) lines.push(await bringBack(r, stopped, () => this.bring(r, stopped)))
     if (queues.length) {
       const back = await giveBack(this.controller(r, servicesOf(planned.held, 'paused')), uniqueQueues(queues))
+      if (back) r.record.changed(`put back ${back} set-aside messages`)
       lines.push(
         `${servicesOf(planned.held, 'paused').join(', ')}: consuming as ` +
           `before${back ? `; ${back} set-aside messages put back in their queues` : ''}`,
@@ -370,12 +379,13 @@ export class InPlace implements RestartMode {
     const stopped = servicesOf(planned.held, 'stopped')
     const paused = servicesOf(planned.held, 'paused')
     const parts = [
-      ...(paused.length
-        ? [`the messages waiting for ${paused.join(', ')} are set aside in the broker (reset-and-test:held:*)`]
+      ...(this.setAside
+        ? [`${this.setAside} messages for ${paused.join(', ')} wait set aside (reset-and-test:held:*)`]
         : []),
       ...(stopped.length ? [`${stopped.join(', ')} ${stopped.length > 1 ? 'are' : 'is'} held stopped`] : []),
     ]
-    return `${parts.join('; ')} until flush-redis runs (--resume runs it).`
+    if (!parts.length) return null // paused workers consume as always: nothing waits
+    return `${parts.join('; ')} until flush-redis runs (--resume runs it; ./scripts/assess.mts starts what is stopped).`
   }
 }
 

@@ -60,7 +60,7 @@ export interface PlannedContainers {
 
 /** What a mode needs of the run: how to reach the stack, and the record that survives an interruption. */
 export interface ModeRun extends Reach {
-  record: { readonly held: string[]; hold(services: string[]): void; released(): void }
+  record: { readonly held: string[]; hold(services: string[]): void; released(): void; changed(what: string): void }
 }
 
 export interface RestartMode {

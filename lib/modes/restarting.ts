@@ -77,6 +77,8 @@ export abstract class Restarting implements RestartMode {
     const restarting = nothingLeft ? Promise.resolve('no service left to restart') : this.apply(r, this.services, held)
     const [command] = await Promise.all([restarting, this.hold(r)])
     if (r.dryRun) return { mode: this.name }
+    const named = this.services.filter((s) => !held.includes(s)).join(', ') || 'every service'
+    if (!nothingLeft) r.record.changed(`${this.verb} ${named} (${command})`)
     out.ok(`${command}: ${seconds(Date.now() - t0)}`)
     // Every running service is waited for, not only the restarted ones: the stack must be ready
     // for the phases after this one (a database that turned unhealthy fails here, at once).

@@ -31,6 +31,7 @@ export async function stopHeld(r: ModeRun, services: string[]): Promise<void> {
   if (!running.length) return
   const t0 = Date.now()
   await r.target.stop(services)
+  r.record.changed(`stopped ${services.join(', ')}`)
   const what = `${services.join(', ')} stopped (${running.length} instances) in ${seconds(Date.now() - t0)}`
   out.ok(`${what}: no queued task can reach the database until Redis is cleared`)
 }
@@ -39,6 +40,7 @@ export async function stopHeld(r: ModeRun, services: string[]): Promise<void> {
 export async function bringBack(r: ModeRun, services: string[], bring: () => Promise<unknown>): Promise<string> {
   const t0 = Date.now()
   await bring()
+  r.record.changed(`started ${services.join(', ')} again`)
   const ready = await r.target.waitReady({ services, since: t0 })
   return `${services.join(', ')} started: ${ready.length} instances ready after ${seconds(Date.now() - t0)}`
 }

@@ -36,6 +36,8 @@ export interface Ctx extends Reach {
   mode: RestartMode
   /** Checks the current phase made (validate), for the report. */
   checks: CheckResult[]
+  /** What a person must see at the end whatever the verdict (a container that stopped during the test). */
+  notes: string[]
 }
 
 /** A script's own words: what it is for, in --help and the summary. */

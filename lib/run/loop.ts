@@ -60,7 +60,8 @@ export async function runPhases(ctx: Ctx, selected: PhaseSpec[], hooks: LoopHook
     return { exitCode: EXIT.ok, reports }
   } catch (e) {
     hooks.onPhase?.(undefined)
-    return { exitCode: await stop(ctx, e, current, reports), reports, stopped: current?.name, error: e }
+    const after = current ? selected.slice(selected.indexOf(current) + 1) : selected
+    return { exitCode: await stop(ctx, e, current, reports, after), reports, stopped: current?.name, error: e }
   }
 }
 
@@ -80,36 +81,65 @@ async function runOne(ctx: Ctx, phase: PhaseSpec, report: PhaseReport) {
   out.ok(`${phase.name} done in ${seconds(report.durationMs)}`)
 }
 
-/** Records and says what stopped the run; returns its exit code. */
-async function stop(ctx: Ctx, e: unknown, phase: PhaseSpec | undefined, reports: PhaseReport[]): Promise<ExitCode> {
+/** Records and says what stopped the run, and what it had changed; returns its exit code. */
+async function stop(
+  ctx: Ctx,
+  e: unknown,
+  phase: PhaseSpec | undefined,
+  reports: PhaseReport[],
+  after: PhaseSpec[],
+): Promise<ExitCode> {
   const aborted = ctx.signal.aborted
   const report = reports.find((r) => r.name === phase?.name)
   if (report) Object.assign(report, { status: aborted ? 'interrupted' : 'failed', error: masked(messageOf(e)) })
   if (phase && !(e instanceof RefusedError)) ctx.record.stopped(phase.name, aborted ? 'interrupted' : 'failed')
   if (aborted) {
     out.fail(
-      `${phase?.name ?? 'run'} stopped: ${messageOf(ctx.signal.reason)}; no later phase ran.${heldNote(ctx)} Rerun ` +
-        `with --resume to continue.`,
+      `${phase?.name ?? 'run'} stopped: ${messageOf(ctx.signal.reason)}; no later phase ran; ` +
+        `${whatChanged(ctx, after)}.${heldNote(ctx)} Rerun with --resume to continue.`,
     )
     return exitCodeOf(ctx.signal.reason, EXIT.interrupted)
   }
   if (e instanceof RefusedError) {
-    out.fail(`refused: ${e.message}`)
+    const changes = ctx.record.changes
+    // A refusal is said before anything changes; when something did (assess started a service), it says so.
+    const said = changes.length ? e.message.replace(/([Nn])othing was changed/, '$1othing more was changed') : e.message
+    out.fail(`refused: ${said}${changes.length ? ` Changed before the refusal: ${changes.join('; ')}.` : ''}`)
     await restartHeld(ctx)
     return e.exitCode
   }
   const part = (e as { part?: string }).part
   out.fail(
     `${part ? `the plan (${part}) for ${phase?.name ?? 'the run'}` : (phase?.name ?? 'run')} failed: ` +
-      `${messageOf(e)}; nothing was changed${heldNote(ctx)}`,
+      `${messageOf(e)}${then(messageOf(e))}${whatChanged(ctx, after)}.${heldNote(ctx)}`,
   )
   return exitCodeOf(e, phase?.exitCode ?? EXIT.environment)
 }
 
+/**
+ * What the run changed before it stopped (each step says what it changed when it has), and what it
+ * did not reach: the parts the later phases would have destroyed.
+ */
+export function whatChanged(ctx: Pick<Ctx, 'record' | 'options'>, after: PhaseSpec[]): string {
+  const changes = ctx.record.changes
+  const untouched = [...new Set(after.map((p) => destroysOf(p, ctx.options.args)).filter((d) => d !== null))]
+  const parts: Record<string, string> = {
+    logs: 'the log',
+    containers: 'the containers',
+    database: 'the database',
+    redis: 'Redis',
+  }
+  const notYet = untouched.length ? `; not changed: ${untouched.map((d) => parts[d]).join(', ')}` : ''
+  return changes.length ? `changed before it stopped: ${changes.join('; ')}${notYet}` : 'nothing was changed'
+}
+
 const heldNote = (ctx: Ctx) => {
   const note = ctx.mode.heldNote(ctx)
-  return note ? ` ${note} ./scripts/assess.mts starts what is held stopped.` : ''
+  return note ? ` ${note}` : ''
 }
+
+/** A message and what follows it: on the same line, or on a line of its own after a message of several. */
+const then = (message: string) => (message.includes('\n') ? '\n      ' : '; ')
 
 /** A refusal changes nothing: workers this run had already held are let go again. */
 async function restartHeld(ctx: Ctx) {

@@ -17,6 +17,8 @@ export interface RunRecordData {
   held?: string[]
   /** Size of the app's log when the test started: errors before it came from the reset. */
   testLogOffset?: number
+  /** What this run changed, in order, as the steps that did it said: every failure message tells it. */
+  changes?: string[]
   at?: string
 }
 
@@ -68,6 +70,9 @@ export class RunRecord {
   get testLogOffset(): number | undefined {
     return this.data.testLogOffset
   }
+  get changes(): string[] {
+    return this.data.changes ?? []
+  }
   get snapshot(): RunRecordData {
     return structuredClone(this.data)
   }
@@ -87,6 +92,11 @@ export class RunRecord {
   }
   released() {
     this.data.held = undefined
+    this.save()
+  }
+  /** A step changed something (a dry run changes nothing and says nothing here). */
+  changed(what: string) {
+    this.data.changes = [...this.changes, what]
     this.save()
   }
   testStarted(offset: number) {

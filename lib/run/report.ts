@@ -28,6 +28,7 @@ export async function finish(
     target: ctx.target.describe(),
     plan: ctx.plan,
     phases: reports,
+    notes: ctx.notes,
     diagnostics,
   })
   if (isFailure(exitCode)) {
@@ -42,6 +43,7 @@ export async function finish(
     if (diagnostics) out.info(`diagnostics: ${diagnostics}`)
   }
   if (reports.length > 1 || exitCode !== 0) printSummary(reports, Date.now() - started, exitCode)
+  for (const note of ctx.notes) out.warn(note)
   if (typeof flags.json === 'string') writeReport(flags.json, masked(JSON.stringify(reportOf(), null, 2)) + '\n')
   if (typeof flags.junit === 'string')
     writeReport(flags.junit, masked(writeJunit(script.replace(/\.mts$/, ''), reports)))

@@ -33,8 +33,11 @@ export interface PlannedTable {
   name: string
   /** Rows now; a string when counting stopped ("10000+"), was blocked, or the table is foreign. */
   rows: number | string
-  /** Named in RESET_TABLES, or reached by the truncation and named in CASCADE_TABLES. */
-  reason: 'configured' | 'reached'
+  /**
+   * Named in RESET_TABLES; a partition of a partitioned table the truncation empties (its rows are
+   * that table's); or reached otherwise by the truncation and named in CASCADE_TABLES.
+   */
+  reason: 'configured' | 'partition' | 'reached'
   /**
    * How a reached table is reached: "foreign key a(x) -> b (fk)", "inheritance child of jobs", "partition of events".
    */
@@ -269,7 +272,7 @@ async function planDatabase(r: Reach, tables: boolean): Promise<PlannedDatabase>
         ...reached.map((t) => ({
           name: t.name,
           rows: rows[t.name],
-          reason: 'reached' as const,
+          reason: local(t) ? ('partition' as const) : ('reached' as const),
           reachedBy: t.via,
           ...(t.kind !== 'r' ? { kind: t.kind } : {}),
         })),
@@ -291,14 +294,20 @@ async function refuseMarked(r: Reach, db: Database) {
   }
 }
 
-/** A table the truncation reaches that CASCADE_TABLES does not name refuses the run; alembic_version always does. */
+/** A partition on this server of a table the truncation empties: its rows are that table's rows, no name needed. */
+const local = (t: Reached) => t.partition && t.kind !== 'f'
+
+/**
+ * A table the truncation reaches that CASCADE_TABLES does not name refuses the run (a local partition
+ * needs no name: see local); alembic_version always does.
+ */
 function refuseUnnamed(config: Config, reached: Reached[], rows: Record<string, number | string>) {
   const protectedReach = reached.find((t) => t.name.endsWith('.alembic_version'))
   if (protectedReach)
     throw new RefusedError(
       `the truncation would reach alembic_version (${protectedReach.via}); it is never truncated. Nothing was changed.`,
     )
-  const unnamed = reached.filter((t) => !config.database.cascadeTables.some((n) => names(n, t.name)))
+  const unnamed = reached.filter((t) => !local(t) && !config.database.cascadeTables.some((n) => names(n, t.name)))
   if (!unnamed.length) return
   const one = unnamed.length === 1
   const counted = (t: Reached) => (typeof rows[t.name] === 'number' ? `${rows[t.name]} rows` : rows[t.name])
@@ -385,9 +394,13 @@ export function databaseLines(d: PlannedDatabase): string[] {
         : t.kind === 'f'
           ? ', a foreign table: the rows are deleted on its server'
           : ''
-    lines.push(
-      `  ${t.name}: ${rows}${kind}${t.reachedBy ? ` (reached as ${t.reachedBy}; named in CASCADE_TABLES)` : ''}`,
-    )
+    const why =
+      t.reason === 'partition'
+        ? ` (a ${t.reachedBy}: emptied with it)`
+        : t.reachedBy
+          ? ` (reached as ${t.reachedBy}; named in CASCADE_TABLES)`
+          : ''
+    lines.push(`  ${t.name}: ${rows}${kind}${why}`)
   }
   for (const t of d.triggers)
     lines.push(

@@ -201,6 +201,8 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
         health: (c.State.Health?.Status as string | undefined) ?? null,
         exitCode: Number(c.State.ExitCode),
         finishedAt: time(c.State.FinishedAt),
+        startedAt: time(c.State.StartedAt),
+        restarts: Number(c.RestartCount ?? 0),
         healthLog: ((c.State.Health?.Log ?? []) as any[]).map((l) => String(l.Output).trim()).filter(Boolean),
         ports,
         addresses: Object.values((c.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>)

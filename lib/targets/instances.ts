@@ -12,6 +12,27 @@ export function describe(i: Instance): string {
   return `${i.name}${service}: ${i.state}${exit}${health}`
 }
 
+const at = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString().slice(11, 19) : 'an unknown time')
+
+/**
+ * The instances that stopped, restarted or went away between two listings, each with when (and its
+ * exit code): what happened to the stack while the test ran.
+ */
+export function changesBetween(before: Instance[], after: Instance[]): string[] {
+  const changes: string[] = []
+  for (const b of before.filter((i) => i.state === 'running')) {
+    const a = after.find((i) => i.id === b.id)
+    if (!a) changes.push(`${b.name} went away (removed or replaced)`)
+    else if (a.state !== 'running')
+      changes.push(`${a.name} stopped at ${at(a.finishedAt)} with exit code ${a.exitCode}`)
+    else if ((a.restarts ?? 0) > (b.restarts ?? 0) || (a.startedAt && b.startedAt && a.startedAt !== b.startedAt))
+      changes.push(
+        `${a.name} restarted at ${at(a.startedAt)}${a.finishedAt ? ` (it had exited with code ${a.exitCode})` : ''}`,
+      )
+  }
+  return changes
+}
+
 /** "api×1, worker×8": running instances per service. */
 export function countByService(list: Instance[]): string {
   const by = new Map<string, number>()

@@ -31,6 +31,9 @@ export function matches(selector: string, labels: Record<string, string>): boole
     })
 }
 
+/** A Kubernetes timestamp in ms, or null. */
+const time = (iso: unknown): number | null => (typeof iso === 'string' && Date.parse(iso) > 0 ? Date.parse(iso) : null)
+
 /** A pod as an instance: Running and Ready is ready; a crash loop or a failed pod will not get there. */
 export function podInstance(pod: any, service: string, number: number): Instance {
   const statuses: any[] = pod.status?.containerStatuses ?? []
@@ -61,7 +64,9 @@ export function podInstance(pod: any, service: string, number: number): Instance
     state: waiting ?? (phase === 'Running' ? 'running' : phase.toLowerCase()),
     health: phase === 'Running' ? (ready ? 'healthy' : 'starting') : null,
     exitCode: Number(terminated?.exitCode ?? 0),
-    finishedAt: null,
+    finishedAt: time(terminated?.finishedAt ?? statuses.map((s) => s.lastState?.terminated?.finishedAt).find(Boolean)),
+    startedAt: time(statuses.map((s) => s.state?.running?.startedAt).find(Boolean)),
+    restarts: statuses.reduce((n, s) => n + Number(s.restartCount ?? 0), 0),
     healthLog: (pod.status?.conditions ?? [])
       .filter((c: any) => c.status !== 'True' && c.message)
       .map((c: any) => `${c.type}: ${c.message}`),

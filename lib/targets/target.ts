@@ -26,6 +26,9 @@ export interface Instance {
   readiness: 'ready' | 'waiting' | 'failed' | 'stopped'
   /** When it last stopped (ms since the epoch); null when it never did or it is not known. */
   finishedAt: number | null
+  /** When it last started (ms since the epoch), and how often its engine restarted it; null when not known. */
+  startedAt?: number | null
+  restarts?: number
   /** "5432/tcp" -> host port, for ports published on this machine */
   ports: Record<string, number>
   /** The instance's own network addresses. */

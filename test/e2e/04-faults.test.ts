@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, writeStats } from './stack.ts'
+import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats } from './stack.ts'
 
 test.before(stackUp)
 
@@ -163,6 +163,47 @@ test('in place, the same transaction is ended before the truncation (a restart o
     assert.equal(await counts(), EMPTY)
   } finally {
     await holder.end().catch(() => {})
+  }
+})
+
+test('a failure says what the run changed before it, and that matches the stack: a lock, then a Redis without FLUSHALL', async () => {
+  // The lock: the restart mode restarts the api and stops the workers, then the TRUNCATE waits in vain.
+  await seedDirty()
+  const port = (await (await compose()).instance('postgres')).ports['5432/tcp']
+  const holder = new pg.Client({ host: '127.0.0.1', port, user: config.database.user, password: config.database.password, database: config.database.name })
+  await holder.connect()
+  const before = await counts()
+  const keys = await appKeys() // the broker's own keys come and go as workers stop
+  try {
+    await holder.query('BEGIN')
+    await holder.query('SELECT count(*) FROM leads')
+    const o = await script('reset_and_run', ['--yes', '--restart-mode', 'restart', '--lock-timeout', '2', '--skip', 'run-test,validate'])
+    assert.is(o.code, 4, explain(o))
+    assert.match(o.out, /truncate-db failed: could not lock the tables[^]*\n +changed before it stopped: (started worker; )?emptied the log; stopped worker; restarted api \([^)]*\); not changed: Redis\./)
+    assert.equal(await counts(), before, 'the database as the message says: not truncated')
+    assert.equal(await appKeys(), keys, 'Redis as the message says: not changed')
+  } finally {
+    await holder.query('ROLLBACK').catch(() => {})
+    await holder.end()
+  }
+  // Redis refuses the flush: the tables were truncated before it, and the message says so.
+  await script('assess')
+  await seedDirty()
+  const password = 'Nperm-e2e-5k2w'
+  await withRedisClient((r) => r.call('ACL', 'SETUSER', 'limited', 'on', `>${password}`, '~*', '&*', '+@all', '-flushall', '-flushdb'))
+  try {
+    const keysNow = await appKeys()
+    const env = { RT_REDIS_USERNAME: 'limited', RT_REDIS_PASSWORD: password }
+    const secrets = { values: [...config.secrets.values, password], words: config.secrets.words }
+    const o = await script('reset_and_run', ['--yes', '--from', 'truncate-logs', '--skip', 'run-test,validate'], env, { secrets })
+    assert.is(o.code, 5, explain(o))
+    assert.match(o.out, /flush-redis failed: [^\n]*can't run this command[^\n]*; changed before it stopped: emptied the log; [^\n]*truncated jobs, leads, campaigns, organizations, users/)
+    assert.not.match(o.out, /nothing was changed/)
+    assert.equal(await counts(), EMPTY, 'the tables as the message says: truncated')
+    assert.equal(await appKeys(), keysNow, "Redis kept every key of the app's")
+  } finally {
+    await withRedisClient((r) => r.call('ACL', 'DELUSER', 'limited'))
+    await script('reset_and_run', ['--yes', '--skip', 'run-test,validate']) // the workers let go, whatever the mode held
   }
 })
 

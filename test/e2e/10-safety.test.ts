@@ -42,6 +42,26 @@ test('an inheritance child of a reset table is named in the plan and refused unt
   }
 })
 
+test('a partitioned table named alone in RESET_TABLES is emptied with its partitions, each listed in the plan with its rows', async () => {
+  await db(`CREATE TABLE hid_events (id int, at date NOT NULL) PARTITION BY RANGE (at);
+    CREATE TABLE hid_events_2026 PARTITION OF hid_events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    CREATE TABLE hid_events_2027 PARTITION OF hid_events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+    INSERT INTO hid_events VALUES (1, '2026-03-01'), (2, '2026-04-01'), (3, '2027-02-01')`)
+  try {
+    const tables = ['--reset-tables', 'hid_events']
+    const dry = await script('truncate-db', ['--dry-run', ...tables])
+    assert.is(dry.code, 0, explain(dry))
+    assert.match(dry.out, /hid_events: 0 rows, partitioned: its partitions below/)
+    assert.match(dry.out, /public\.hid_events_2026: 2 rows \(a partition of hid_events: emptied with it\)/)
+    assert.match(dry.out, /public\.hid_events_2027: 1 rows \(a partition of hid_events: emptied with it\)/)
+    const o = await script('truncate-db', ['--yes', ...tables])
+    assert.is(o.code, 0, explain(o))
+    assert.equal(await db<{ n: number }>('SELECT count(*)::int AS n FROM hid_events'), [{ n: 0 }])
+  } finally {
+    await db('DROP TABLE IF EXISTS hid_events')
+  }
+})
+
 test('a trigger that fires on the TRUNCATE is named and refused until TRUNCATE_TRIGGERS names it', async () => {
   await seedDirty()
   await db(`CREATE TABLE truncate_audit (n int); INSERT INTO truncate_audit SELECT generate_series(1, 3);

@@ -3,7 +3,7 @@
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { ComposeTarget, detectCompose, dockerEndpoint, foreignOrigin, LOCAL_DOCKER, namedSafe, parseInspect, readiness, recreatedBy } from '../../lib/targets/compose.ts'
-import { instancesReady, judged } from '../../lib/targets/instances.ts'
+import { changesBetween, instancesReady, judged } from '../../lib/targets/instances.ts'
 import type { Runner, RunResult } from '../../lib/util/command.ts'
 import type { Instance } from '../../lib/targets/target.ts'
 import { realClock } from '../../lib/util/wait.ts'
@@ -212,6 +212,26 @@ test('a dry run of up: which services Compose would recreate, by container name 
   assert.not.ok(recreatedBy(out, 'p', 'redis'), 'running as configured')
   assert.not.ok(recreatedBy(out, 'p', 'worker-high'), 'worker-1 is not worker-high-1, and Running is not Recreate')
   assert.not.ok(recreatedBy(out, 'q', 'worker'), 'another project')
+})
+
+
+test('what happened to the containers while the test ran: stopped with its exit code and time, restarted, gone', () => {
+  const at = (iso: string) => Date.parse(`2026-12-04T${iso}Z`)
+  const up = (name: string, over: Partial<Instance> = {}): Instance =>
+    ({ id: name, name, service: 'worker', state: 'running', exitCode: 0, finishedAt: null, startedAt: at('20:00:00'), restarts: 0, ...over }) as Instance
+  const before = [up('w1'), up('w2'), up('w3'), up('w4'), up('w5', { state: 'exited' })]
+  const after = [
+    up('w1'),
+    up('w2', { state: 'exited', exitCode: 137, finishedAt: at('20:01:02') }),
+    up('w3', { startedAt: at('20:01:05'), restarts: 1, finishedAt: at('20:01:04'), exitCode: 1 }),
+    up('w5', { state: 'exited' }),
+  ]
+  assert.equal(changesBetween(before, after), [
+    'w2 stopped at 20:01:02 with exit code 137',
+    'w3 restarted at 20:01:05 (it had exited with code 1)',
+    'w4 went away (removed or replaced)',
+  ])
+  assert.equal(changesBetween(before, before), [])
 })
 
 test.run()

@@ -122,6 +122,19 @@ test('a failure exits with the phase\'s code and leaves the record for --resume'
   assert.equal(RunRecord.read(path.join(parts.stateDir!, file))!.stopped, { phase: 'run-test', how: 'failed' })
 })
 
+test('a failure says what the run changed before it, from what the steps said, and what it did not reach', async () => {
+  const { parts } = setup()
+  const saying: PhaseSpec = { ...phaseOf('assess'), run: async (ctx) => void ctx.record.changed('started worker') }
+  const failing: PhaseSpec = { ...phaseOf('run-test'), run: async () => { throw new Error('boom') } }
+  const later: PhaseSpec = { ...phaseOf('restart'), run: async () => {} }
+  const untouched: PhaseSpec = { ...phaseOf('truncate-logs'), destroys: null, run: async () => { throw new Error('first') } }
+  const { value, stderr } = await quietly(() => execute(spec([saying, truncateLogs, failing, later]), ['--yes', ...RESTART], parts))
+  assert.is(value, 6)
+  assert.match(stderr, /run-test failed: boom; changed before it stopped: started worker; emptied the log; not changed: the containers\./)
+  const nothing = await quietly(() => execute(spec([untouched]), ['--yes', ...RESTART], setup().parts))
+  assert.match(nothing.stderr, /truncate-logs failed: first; nothing was changed\./)
+})
+
 test('--json - puts the report alone on stdout; everything for people goes to stderr', async () => {
   const { parts } = setup()
   const ok: PhaseSpec = { ...phaseOf('validate'), run: async () => ({ checks: 10 }) }

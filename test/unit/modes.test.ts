@@ -45,13 +45,16 @@ test('the restart phase of each restarting mode, and the held workers brought ba
     const target = stack()
     const mode = modeFor(name as 'restart')
     let held: string[] = []
-    const run = { ...reach(target), record: { get held() { return held }, hold: (s: string[]) => void (held = s), released: () => void (held = []) } }
+    const changes: string[] = []
+    const record = { get held() { return held }, hold: (s: string[]) => void (held = s), released: () => void (held = []), changed: (c: string) => void changes.push(c) }
+    const run = { ...reach(target), record }
     await mode.plan(run, ['worker'])
     await mode.restart(run)
     assert.equal(held, ['worker'], `${name}: the record names the held worker`)
     assert.match(await mode.release(run) ?? '', /worker started: 1 instances ready/)
     assert.equal(target.journal.filter((j) => !j.startsWith('exec')), journal, name)
     assert.equal(held, [])
+    assert.ok(changes.includes('stopped worker') && changes.includes('started worker again'), `${name}: ${changes}`)
   }
 })
 

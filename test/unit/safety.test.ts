@@ -122,7 +122,7 @@ test("the plan's database lines: descendants with why they are reached, a partit
       { name: 'jobs', rows: 97, reason: 'configured' },
       { name: 'events', rows: 0, reason: 'configured', kind: 'p' },
       { name: 'public.jobs_archive', rows: 1, reason: 'reached', reachedBy: 'inheritance child of jobs' },
-      { name: 'public.events_2026', rows: 40, reason: 'reached', reachedBy: 'partition of events' },
+      { name: 'public.events_2026', rows: 40, reason: 'partition', reachedBy: 'partition of events' },
       { name: 'public.events_remote', rows: 'rows on another server (not counted)', reason: 'reached', reachedBy: 'partition of events', kind: 'f' },
     ],
     triggers: [{ name: 'audit_truncate', table: 'public.leads', timing: 'AFTER', function: 'audit_wipe' }],
@@ -132,7 +132,7 @@ test("the plan's database lines: descendants with why they are reached, a partit
     '  jobs: 97 rows',
     '  events: 0 rows, partitioned: its partitions below',
     '  public.jobs_archive: 1 rows (reached as inheritance child of jobs; named in CASCADE_TABLES)',
-    '  public.events_2026: 40 rows (reached as partition of events; named in CASCADE_TABLES)',
+    '  public.events_2026: 40 rows (a partition of events: emptied with it)',
     '  public.events_remote: rows on another server (not counted), a foreign table: the rows are deleted on its server (reached as partition of events; named in CASCADE_TABLES)',
     '  trigger audit_truncate fires AFTER TRUNCATE on public.leads and runs audit_wipe (named in TRUNCATE_TRIGGERS)',
   ])
