@@ -237,13 +237,13 @@ kill -KILL "$@" 2>/dev/null; true`
 /**
  * Every process of an instance: a header (hostname, boot time, clock ticks, the reading shell's
  * session), then a line a process: pid, parent, session, start in ticks since boot, state (R, S,
- * Z...), and its command line with the arguments separated by \x1f.
+ * Z...), and its command line with the arguments separated by \x1f (a newline inside one as \x1e).
  */
 export const LIST_PROCESSES = `st() { ${STAT_FIELDS}; echo "$2 $4 \${20} $1"; }
 echo "host $(cat /proc/sys/kernel/hostname)"; grep '^btime' /proc/stat
 echo "tick $(getconf CLK_TCK 2>/dev/null || echo 100)"; set -- $(st /proc/$$); echo "self $2"
 for d in /proc/[0-9]*; do f=$(st "$d") || continue
-printf '%s %s ' "\${d#/proc/}" "$f"; tr '\\0' '\\037' < "$d/cmdline" 2>/dev/null; echo; done`
+printf '%s %s ' "\${d#/proc/}" "$f"; tr '\\0\\n' '\\037\\036' < "$d/cmdline" 2>/dev/null; echo; done`
 
 /** The table LIST_PROCESSES printed, the reading shell's session left out. */
 export function parseProcesses(instance: Instance, text: string): ProcessTable {
@@ -256,7 +256,7 @@ export function parseProcesses(instance: Instance, text: string): ProcessTable {
     const m = /^(\d+) (\d+) (\d+) (\d+) ([A-Za-z]) ?(.*)$/.exec(line)
     if (!m) continue
     const [pid, ppid, sid, ticks] = [m[1], m[2], m[3], m[4]].map(Number)
-    const argv = m[6].split('\x1f')
+    const argv = m[6].replace(/\x1e/g, '\n').split('\x1f')
     if (argv.at(-1) === '') argv.pop()
     // A zombie has ended: only its parent's wait can remove it, and it holds nothing.
     if (sid !== readerSid && m[5] !== 'Z') procs.push({ pid, ppid, sid, startedAt: boot + (ticks * 1000) / tick, argv })

@@ -6,12 +6,12 @@ import * as assert from 'uvu/assert'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { exampleCopy, projectContainers, run, stackUp, startedAt, withRedisClient, db } from './stack.ts'
+import { exampleCopy, projectContainers, run, stackUp, startedAt, withRedisClient, db, need } from './stack.ts'
 
 export const BYSTANDER = 'fastapi-k8-proto'
 export const BYSTANDER_STATE = path.join(SUITE_ROOT, '.state', 'e2e-bystander.json')
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 test('a stack named like the real app runs beside the tier, on its ports, with data of its own', async () => {
   const existing = await projectContainers(BYSTANDER)

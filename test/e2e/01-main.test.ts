@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { EMPTY, ENV, GOOD_RUN, STALE_LINE, alembicVersion, counts, db, dbsize, explain, inTerminal, logSize, logText, script, seedDirty, sh, stackUp, withRedisClient, writeStats } from './stack.ts'
+import { EMPTY, ENV, GOOD_RUN, STALE_LINE, alembicVersion, counts, db, dbsize, explain, inTerminal, logSize, logText, script, seedDirty, sh, stackUp, withRedisClient, writeStats, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 test('make reset-and-test from a dirty stack: exit 0, the relation table, exactly one good run of data, errors of the reset reported apart', async () => {
   await seedDirty()

@@ -4,9 +4,9 @@ import * as assert from 'uvu/assert'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { alembicVersion, appKeys, compose, counts, dbsize, EMPTY, explain, logFile, logSize, logText, script, seedDirty, stackUp, STALE_LINE, startedAt, withRedisClient, writeStats } from './stack.ts'
+import { alembicVersion, appKeys, compose, counts, dbsize, EMPTY, explain, logFile, logSize, logText, script, seedDirty, stackUp, STALE_LINE, startedAt, withRedisClient, writeStats, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 const nonZero = (c: Record<string, number>) => Object.values(c).every((n) => n > 0)
 

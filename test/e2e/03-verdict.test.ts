@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { counts, EXACT, explain, GOOD_RUN, script, stackUp } from './stack.ts'
+import { counts, EXACT, explain, GOOD_RUN, script, stackUp, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 const SMOKE = 'python app/background_services/smoke_tests/test_concurrent_campaigns_flow.py'
 

@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats } from './stack.ts'
+import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 /** Processes in a container whose command line contains `needle`. */
 async function processesIn(service: string, needle: string): Promise<number> {

@@ -8,9 +8,9 @@ import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
 import { PROJECT_LABEL } from '../../lib/targets/compose.ts'
-import { config, counts, db, EMPTY, exampleCopy, explain, logFile, projectContainers, run, script, seedDirty, sh, stackChanged, stackUp, startedAt, targetOf, withRedisClient, writeStats } from './stack.ts'
+import { config, counts, db, EMPTY, exampleCopy, explain, logFile, projectContainers, run, script, seedDirty, sh, stackChanged, stackUp, startedAt, targetOf, withRedisClient, writeStats, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 const AUDIT = `CREATE TABLE audit_notes (id serial PRIMARY KEY, organization_id varchar REFERENCES organizations(id), note text);
   INSERT INTO organizations (id, name) VALUES ('o-audit', 'Audited');

@@ -7,10 +7,10 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import path from 'node:path'
 import pg from 'pg'
-import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, until, withRedisClient, writeStats } from './stack.ts'
+import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, until, withRedisClient, writeStats, need } from './stack.ts'
 import { RunRecord, stateKey } from '../../lib/run/record.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** The workers a stopped run left held, started again the way a user would. */
@@ -129,12 +129,13 @@ test('task messages waiting in the broker before the reset (a retry with a count
   // so if it ran after the reset it would fetch leads again for the test's first campaign.
   const api = await container('api')
   const seeded = Date.now()
-  const send = "from app.workers.celery_app import celery_app\nfor _ in range(3): celery_app.send_task('app.workers.campaign_tasks.fetch_leads', args=[1], countdown=50)"
+  // Due 20 s on: after the reset, while the test runs and its first campaign (job 1) exists.
+  const send = "from app.workers.celery_app import celery_app\nfor _ in range(3): celery_app.send_task('app.workers.campaign_tasks.fetch_leads', args=[1], countdown=20)"
   await run(['docker', 'exec', api.id, 'python', '-c', send])
   const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'YES=1', `ARGS=${EXACT.join(' ')}`])
   assert.is(o.code, 0, explain(o))
   assert.equal(await counts(), GOOD_RUN)
-  const wait = seeded + 65_000 - Date.now()
+  const wait = seeded + 25_000 - Date.now()
   if (wait > 0) await sleep(wait)
   assert.equal(await counts(), GOOD_RUN, 'still exactly one run of data after the messages were due')
   const [{ n }] = await db<{ n: number }>(`SELECT count(*)::int AS n FROM leads WHERE campaign_id = (SELECT campaign_id FROM jobs WHERE id = 1)`)

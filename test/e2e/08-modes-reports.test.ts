@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { compose, counts, db, EMPTY, explain, script, seedDirty, stackUp, withRedisClient } from './stack.ts'
+import { compose, counts, db, EMPTY, explain, script, seedDirty, stackUp, withRedisClient, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 test('recreate mode: every container is new, the held workers too; after the truncation every sequence of the reset tables starts again at 1', async () => {
   await seedDirty()

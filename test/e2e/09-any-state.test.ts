@@ -6,9 +6,9 @@ import * as assert from 'uvu/assert'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { compose, config, container, counts, db, EMPTY, example, explain, GOOD_RUN, run, script, seedDirty, stackChanged, stackUp, writeStats } from './stack.ts'
+import { compose, config, container, counts, db, EMPTY, example, explain, GOOD_RUN, run, script, seedDirty, stackChanged, stackUp, writeStats, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 const CHECKS = path.join(SUITE_ROOT, '.state', 'e2e-checks')
 const SHIPPED = readFileSync(path.join(SUITE_ROOT, 'checks', 'fastapi-k8-proto.yaml'), 'utf8')

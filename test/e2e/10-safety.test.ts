@@ -11,9 +11,9 @@ import net from 'node:net'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RunRecord, stateKey } from '../../lib/run/record.ts'
-import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats } from './stack.ts'
+import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const recordFile = path.join(config.stateDir, `${stateKey(config)}.last-run.json`)

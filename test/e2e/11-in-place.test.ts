@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { codeVersion, editCode, emailWorker, fingerprint, queuesByWorker, restartRedis, send, workersTakingWork } from './celery.ts'
-import { alembicVersion, compose, config, container, counts, db, EMPTY, EXACT, explain, GOOD_RUN, run, script, sh, stackChanged, stackUp, startedAt, until } from './stack.ts'
+import { alembicVersion, compose, config, container, counts, db, EMPTY, EXACT, explain, GOOD_RUN, run, script, sh, stackChanged, stackUp, startedAt, until, need } from './stack.ts'
 
-test.before(() => (stackChanged(), stackUp())) // a baseline matching the compose file: earlier tests change it
+test.before(() => need('fresh')) // a baseline matching the compose file: earlier tests change it
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const IN_PLACE = ['--restart-mode', 'in-place']
@@ -47,8 +47,8 @@ test('in place: nothing restarts, the workers pause untouched, the state is prov
  */
 async function dirty(version: string): Promise<{ undo: () => void; dueAt: number }> {
   const undo = editCode(version)
-  for (let i = 0; i < 8; i++) await send('hold_then_write', [8], { queue: 'email' }) // 2 run, 2 wait in the worker, 4 in the queue
-  await send('hold_then_write', [3], { countdown: 15 })
+  for (let i = 0; i < 8; i++) await send('hold_then_write', [5], { queue: 'email' }) // 2 run, 2 wait in the worker, 4 in the queue
+  await send('hold_then_write', [2], { countdown: 6 })
   const api = await container('api')
   const worker = await container('worker')
   const lock = `import os, time, psycopg2
@@ -58,7 +58,7 @@ time.sleep(600)`
   await run(['docker', 'exec', '-d', api.id, 'python3', '-c', lock])
   await run(['docker', 'exec', '-d', worker.id, 'sh', '-c', 'sleep 600 &'])
   await until('the email task to run and the lock to be held', async () => (await db<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'jobs' AND l.mode = 'AccessShareLock'"))[0].n > 0, 30_000)
-  return { undo, dueAt: Date.now() + 20_000 }
+  return { undo, dueAt: Date.now() + 9_000 }
 }
 
 /** After a reset: the fingerprint, the edited code running, every worker taking work after Redis restarts, no stale write. */
@@ -124,7 +124,7 @@ test('two worker services, one with -Q email: each is paused with its own queues
   const email = await emailWorker()
   try {
     await script('reset_and_run', [...RESET, ...IN_PLACE], email.env) // what earlier tests changed restarts here
-    await send('hold_then_write', [15], { queue: 'email' })
+    await send('hold_then_write', [6], { queue: 'email' })
     await sleep(1500) // it runs
     const o = await script('reset_and_run', [...RESET, ...IN_PLACE], email.env)
     assert.is(o.code, 0, explain(o))
@@ -134,7 +134,7 @@ test('two worker services, one with -Q email: each is paused with its own queues
     const emailNodes = Object.entries(consuming).filter(([w]) => w.startsWith('email@'))
     assert.equal(emailNodes.map(([, qs]) => qs), [['email']], 'the -Q email worker consumes email alone')
     assert.ok(Object.entries(consuming).filter(([w]) => !w.startsWith('email@')).every(([, qs]) => qs.join() === 'celery'))
-    await sleep(15_000)
+    await sleep(5_000)
     assert.equal(await db("SELECT name FROM organizations WHERE name = 'stale work'"), [], 'the running email task was killed before it wrote')
   } finally {
     await email.remove()

@@ -152,6 +152,21 @@ export function stackUp(): Promise<void> {
   })())
 }
 
+/**
+ * The example stack's lifecycle for the tests, in one place: a test file says which state it needs,
+ * not how to make it. 'up': running as the compose file says (brought up once per tier, and again
+ * after a test said it took the stack down with stackChanged); 'fresh': the same, checked anew now
+ * (a file before may have recreated containers); 'clean': up, then emptied by the suite's own
+ * in-place reset, without the test (about a second).
+ */
+export async function need(state: 'up' | 'fresh' | 'clean'): Promise<void> {
+  if (state === 'fresh') stackChanged()
+  await stackUp()
+  if (state !== 'clean') return
+  const o = await script('reset_and_run', ['--yes', '--skip', 'run-test,validate'])
+  if (o.code !== 0) throw new Error(`the example stack could not be reset in place: ${explain(o)}`)
+}
+
 /** Polls check every 100 ms until it holds; fails naming what it waited for. */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const t0 = Date.now()

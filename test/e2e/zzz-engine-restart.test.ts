@@ -5,9 +5,9 @@ import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { compose, counts, example, explain, GOOD_RUN, run, sh, stackChanged, stackUp } from './stack.ts'
+import { compose, counts, example, explain, GOOD_RUN, run, sh, stackChanged, stackUp, need } from './stack.ts'
 
-test.before(stackUp)
+test.before(() => need('up'))
 
 /** Stops dockerd (containers with it) and starts it again as ensure-docker does. */
 function restartEngine(): void {

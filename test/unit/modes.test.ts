@@ -97,15 +97,17 @@ test('a process table read from /proc: names with spaces and parentheses, the re
     '21 15 15 901 S my (odd) name\x1f3000\x1f',
     '29 1 23 950 S sleep\x1f2000\x1f',
     '31 1 24 960 Z ',
+    '33 0 33 970 S python3\x1f-c\x1fimport os\x1eprint(1)\x1ftag\x1f',
     '40 0 40 999 R sh\x1f-c\x1fthe listing\x1f',
     '41 40 40 999 R tr\x1f',
   ].join('\n')
   const t = parseProcesses(instanceOf('api'), text)
   assert.is(t.hostname, 'c0ffee')
-  assert.equal(t.procs.map((p) => p.pid), [1, 7, 15, 21, 29])
+  assert.equal(t.procs.map((p) => p.pid), [1, 7, 15, 21, 29, 33])
   assert.equal(t.procs[3].argv, ['my (odd) name', '3000'])
+  assert.equal(t.procs[5].argv, ['python3', '-c', 'import os\nprint(1)', 'tag'], 'a newline inside an argument')
   assert.is(t.procs[0].startedAt, 1_700_000_000_000 + 5_000)
-  assert.equal(straysOf(t).map((p) => p.pid), [15, 21, 29], 'an orphan of an exec (parent 1) is still a stray')
+  assert.equal(straysOf(t).map((p) => p.pid), [15, 21, 29, 33], 'an orphan of an exec (parent 1) is still a stray')
 })
 
 test('code changed under a running process: the newest file after PID 1 started counts; logs, ignored files and the test file do not', () => {
