@@ -9,6 +9,8 @@ import { SUITE_ROOT } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import { maskedLines, out, seconds } from '../lib/util/output.ts'
 import { verdict } from '../lib/app/verdict.ts'
+import { readTimeline } from '../lib/app/checks.ts'
+import { watchWork } from '../lib/app/work.ts'
 
 export default definePhase(import.meta, 'run-test', {
   title: 'run the smoke test in the api container',
@@ -32,8 +34,14 @@ export default definePhase(import.meta, 'run-test', {
     const toScreen = maskedLines((t) => void process.stdout.write(t))
     const toFile = maskedLines((t) => void saved.write(t))
     let output = ''
+    // For the run page: the queue's length while the test runs, the jobs after it (the checks file's timeline).
+    const { timeline, problem } = readTimeline(config.test.checksFile)
+    if (problem) out.info(`the run page will show no work: ${problem}`)
+    const watching = timeline && watchWork(ctx, timeline)
+    ctx.observed.testLog = logFile
     out.info(`running in ${api.name}: ${config.test.command}`)
     const t0 = Date.now()
+    let tookMs = 0
     const result = await target
       .execTracked(config.services.api, config.test.command, {
         tty: Boolean(process.stdout.isTTY),
@@ -44,12 +52,15 @@ export default definePhase(import.meta, 'run-test', {
           toFile.push(chunk)
         },
       })
-      .finally(() => {
+      .finally(async () => {
+        tookMs = Date.now() - t0
         toScreen.end()
         toFile.end()
-        return new Promise((resolve) => saved.end(resolve))
+        await new Promise((resolve) => saved.end(resolve))
+        if (!watching) return
+        const work = (ctx.observed.work = await watching.stop())
+        for (const note of [work.note, work.queue?.note]) if (note) out.info(`the run page: ${note}`)
       })
-    const tookMs = Date.now() - t0
     const where = path.relative(process.cwd(), logFile)
 
     if (result.stopped !== undefined)

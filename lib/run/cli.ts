@@ -141,6 +141,7 @@ function assemble(parsed: Parsed, prepared: Prepared, parts: Parts) {
       plan: null,
       mode,
       checks: [],
+      observed: {},
     }
   }
   return { controller, dryRun, target, stateDir, fresh, record: () => record }
