@@ -3,7 +3,7 @@
 // runs: a run of ./scripts/reset_and_run.mts on the example stack, then a --repeat 2 (three runs,
 // their pages under a fresh REPORT_DIR). With BROWSER_FIXTURE=1 they are built from the fixture run
 // (test/fixtures/run-page: no Docker). Screenshots are saved under reports/browser/<time>/;
-// BROWSER_DOCS=1 also copies the last run's and the history's to docs/report/.
+// BROWSER_DOCS=1 also copies the last passed run's and the history's to docs/report/.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
@@ -155,10 +155,8 @@ test("one bar per job on each run's page, as many as the jobs table holds; seven
     assert.ok((await count('g.step rect')) > 0, 'the steps of the phases')
     assert.ok((await count('g.finished rect')) > 0, 'jobs finished per second')
     assert.is(await count('g.queue circle'), r.report.work?.queue?.samples.length ?? 0)
+    await page.screenshot({ path: path.join(SHOTS, `run-${i + 1}.png`), fullPage: true })
   }
-  const last = runs.runs[runs.runs.length - 1]
-  await visit(path.join(last.dir, 'index.html'))
-  await page.screenshot({ path: path.join(SHOTS, 'run.png'), fullPage: true })
 })
 
 test('the history shows N runs after N runs, the --repeat as one band, and links every run', async () => {
@@ -174,12 +172,16 @@ test('the history shows N runs after N runs, the --repeat as one band, and links
 })
 
 test('the screenshots are saved with the diagnostics (reports/browser/)', () => {
-  for (const f of ['run.png', 'history.png']) assert.ok(existsSync(path.join(SHOTS, f)), f)
-  console.log(`    screenshots: ${path.relative(SUITE_ROOT, SHOTS)}/run.png, history.png`)
+  const shots = [...runs.runs.map((_, i) => `run-${i + 1}.png`), 'history.png']
+  for (const f of shots) assert.ok(existsSync(path.join(SHOTS, f)), f)
+  console.log(`    screenshots: ${path.relative(SUITE_ROOT, SHOTS)}/{${shots.join(',')}}`)
   if (process.env.BROWSER_DOCS !== '1') return
+  // docs/report/: the last run that passed, and the history
+  const passed = runs.runs.flatMap((r, i) => (r.report.exitCode === 0 ? [i] : []))
+  const shown = passed.length ? passed[passed.length - 1] : runs.runs.length - 1
   mkdirSync(path.join(SUITE_ROOT, 'docs', 'report'), { recursive: true })
-  for (const f of ['run.png', 'history.png'])
-    copyFileSync(path.join(SHOTS, f), path.join(SUITE_ROOT, 'docs', 'report', f))
+  copyFileSync(path.join(SHOTS, `run-${shown + 1}.png`), path.join(SUITE_ROOT, 'docs', 'report', 'run.png'))
+  copyFileSync(path.join(SHOTS, 'history.png'), path.join(SUITE_ROOT, 'docs', 'report', 'history.png'))
 })
 
 test.run()
