@@ -6,7 +6,7 @@
 // BROWSER_DOCS=1 also copies the last passed run's and the history's to docs/report/.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -49,6 +49,8 @@ interface Runs {
   jobs: number[]
   /** The runs that belong to one --repeat. */
   series: number
+  /** How many runs were made. */
+  made: number
 }
 
 function folders(dir: string): Runs['runs'] {
@@ -63,7 +65,7 @@ function folders(dir: string): Runs['runs'] {
 
 function fromFixture(dir: string): Runs {
   const { history } = writeRuns(dir, fixtureRuns())
-  return { runs: folders(dir), history, jobs: [FIXTURE.jobs, FIXTURE.jobs, FIXTURE.jobs], series: 2 }
+  return { runs: folders(dir), history, jobs: [FIXTURE.jobs, FIXTURE.jobs, FIXTURE.jobs], series: 2, made: 3 }
 }
 
 /** Real runs on the example stack, as a user runs them; their pages go to `dir`. */
@@ -71,20 +73,23 @@ async function fromRealRuns(dir: string): Promise<Runs> {
   const env = { ...process.env, CI: 'true', FORCE_COLOR: '0', RT_REPORT_DIR: dir }
   for (const extra of [[], ['--repeat', '2']]) {
     const argv = ['--import', 'tsx', 'scripts/reset_and_run.mts', '--yes', ...extra]
-    const o = spawnSync('node', argv, { cwd: SUITE_ROOT, env, encoding: 'utf8', maxBuffer: 64 << 20 })
-    const output = `${o.stdout}${o.stderr}`
-    console.log(
-      `    reset_and_run.mts ${extra.join(' ')}: exit ${o.status}; its last line: ${output.trim().split('\n').pop()}`,
+    console.log(`    running ./scripts/reset_and_run.mts --yes ${extra.join(' ')}`)
+    const o = await new Promise<{ code: number | null; stdout: string; output: string }>((resolve) =>
+      execFile('node', argv, { cwd: SUITE_ROOT, env, maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, stdout, output: `${stdout}${stderr}` }),
+      ),
     )
-    if (!/(page|every run)[^\n]*index\.html\n?$/.test(output.trim()))
-      throw new Error(`reset_and_run.mts ${extra.join(' ')} named no page (exit ${o.status}):\n${output.slice(-3000)}`)
+    const last = o.stdout.trim().split('\n').pop() ?? ''
+    console.log(`    exit ${o.code}; its last line: ${last}`)
+    if (!/^(page|every run)\b.*index\.html/.test(last))
+      throw new Error(`reset_and_run.mts ${extra.join(' ')} named no page (exit ${o.code}):\n${o.output.slice(-3000)}`)
   }
   const runs = folders(dir)
   const counted = await jobsInDatabase()
   if (counted === null)
     console.log('    jobsInDatabase() is not wired: the last page is compared with the count in its report')
   const jobs = runs.map((r, i) => (i === runs.length - 1 && counted !== null ? counted : (r.report.work?.total ?? -1)))
-  return { runs, history: path.join(dir, 'index.html'), jobs, series: 2 }
+  return { runs, history: path.join(dir, 'index.html'), jobs, series: 2, made: 3 }
 }
 
 let runs: Runs
@@ -146,6 +151,7 @@ test("every run's page and the history load from file:// with no console error a
 test("one bar per job on each run's page, as many as the jobs table holds; seven phase bars; the verdict", async () => {
   for (const [i, r] of runs.runs.entries()) {
     await visit(path.join(r.dir, 'index.html'))
+    await page.screenshot({ path: path.join(SHOTS, `run-${i + 1}.png`), fullPage: true }) // first: a failure wants it
     const ran = r.report.phases.filter((p) => p.status !== 'not run').length
     assert.is(await count('g.job rect'), runs.jobs[i], `${r.report.runId}: bars of jobs`)
     assert.is(await count('g.phase rect'), ran, `${r.report.runId}: bars of phases`)
@@ -155,20 +161,20 @@ test("one bar per job on each run's page, as many as the jobs table holds; seven
     assert.ok((await count('g.step rect')) > 0, 'the steps of the phases')
     assert.ok((await count('g.finished rect')) > 0, 'jobs finished per second')
     assert.is(await count('g.queue circle'), r.report.work?.queue?.samples.length ?? 0)
-    await page.screenshot({ path: path.join(SHOTS, `run-${i + 1}.png`), fullPage: true })
   }
 })
 
 test('the history shows N runs after N runs, the --repeat as one band, and links every run', async () => {
   await visit(runs.history)
-  const n = runs.runs.length
+  await page.screenshot({ path: path.join(SHOTS, 'history.png'), fullPage: true })
+  const n = runs.made
+  assert.is(runs.runs.length, n, 'a folder per run')
   assert.is(await count('g.run circle'), n)
   assert.is(await count('table.runs tbody tr'), n)
   assert.match(await page.locator('#summary').innerText(), new RegExp(`^${n} runs, `))
   assert.is(await page.getByText(`--repeat ${runs.series}`, { exact: true }).count(), 1)
   assert.ok((await count('g.trend circle')) > 0, 'the slowest phase, run by run')
   for (const r of runs.runs) assert.is(await count(`a[href="${r.report.runId}/index.html"]`), 1)
-  await page.screenshot({ path: path.join(SHOTS, 'history.png'), fullPage: true })
 })
 
 test('the screenshots are saved with the diagnostics (reports/browser/)', () => {
