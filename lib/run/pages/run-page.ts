@@ -153,8 +153,10 @@ export const groupLabel = (value: string) => (value.length > 12 ? `${value.slice
 /** Jobs that ended, counted per whole second since the run started. */
 export function finishedPerSecond(jobs: { end: number; done: boolean }[], t0: number): { at: number; n: number }[] {
   const bins = new Map<number, number>()
-  for (const j of jobs)
-    if (j.done) bins.set(Math.floor((j.end - t0) / 1000), (bins.get(Math.floor((j.end - t0) / 1000)) ?? 0) + 1)
+  for (const j of jobs.filter((x) => x.done)) {
+    const second = Math.floor((j.end - t0) / 1000)
+    bins.set(second, (bins.get(second) ?? 0) + 1)
+  }
   return [...bins].sort(([a], [b]) => a - b).map(([at, n]) => ({ at, n }))
 }
 
@@ -163,11 +165,12 @@ export function workView(work: Work, startedAt: string): WorkView {
   const t0 = Date.parse(startedAt)
   const s = (ms: number) => (ms - t0) / 1000
   const byGroup = new Map<string, JobBar[]>()
-  for (const j of work.jobs) byGroup.set(j.group, [...(byGroup.get(j.group) ?? []), j])
+  for (const j of work.jobs) byGroup.get(j.group)?.push(j) ?? byGroup.set(j.group, [j])
+  const firstStart = (list: JobBar[]) => Math.min(...list.map((j) => j.start))
   const groups: WorkView['groups'] = []
   const jobs: JobMark[] = []
   let next = 0
-  for (const [value, list] of [...byGroup].sort(([, a], [, b]) => a[0].start - b[0].start)) {
+  for (const [value, list] of [...byGroup].sort(([, a], [, b]) => firstStart(a) - firstStart(b))) {
     const { rows, height } = packRows(list)
     groups.push({
       label: groupLabel(value),
