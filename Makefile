@@ -26,8 +26,8 @@ K8S_EXAMPLE := $(if $(filter kubernetes,$(TARGET_KIND)),--target kubernetes)
 K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),k8s-ready)
 
 .DEFAULT_GOAL := help
-.PHONY: help install engine cluster cluster-down k8s-example k8s-ready reset-and-test docker-test $(PHASES) test unit e2e e2e-v1 e2e-k8s \
-        typecheck bench restore rollback-code rollback-db reset-circuit check versions
+.PHONY: help install engine chromium cluster cluster-down k8s-example k8s-ready reset-and-test docker-test $(PHASES) test unit \
+        e2e e2e-v1 e2e-k8s browser typecheck bench restore rollback-code rollback-db reset-circuit check versions
 
 help: ## list the targets
 	@echo "usage: make TARGET [ARGS='--flag ...'] [YES=1] [TARGET=kubernetes]"
@@ -43,6 +43,9 @@ install: node_modules/.installed ## install the node packages
 
 engine: ## make sure a Docker engine, Compose v2 and v1 and the base image are here (installs them on Debian as root)
 	@bash scripts/ensure-docker.sh
+
+chromium: ## make sure Debian's chromium is here for the browser tier (installs it on Debian as root)
+	@bash scripts/ensure-browser.sh
 
 cluster: node_modules/.installed engine ## bring up the local Kubernetes cluster (built from Debian's source once per machine; cached after)
 	@$(NODE_RUN) scripts/ensure-k8s.mts up
@@ -83,8 +86,14 @@ e2e-v1: node_modules/.installed versions ## the shorter end-to-end pass on Compo
 e2e-k8s: node_modules/.installed k8s-example ## end-to-end tests against the example on the local Kubernetes cluster
 	$(TIER) --tier e2e-k8s --bail --junit $(REPORTS)/junit-e2e-k8s.xml test/e2e-k8s
 
-test: ## every test tier: typecheck, unit, end-to-end on Compose v2, on Compose v1, on Kubernetes (JUnit files in reports/)
-	@status=0; failed=""; for tier in typecheck unit e2e e2e-v1 e2e-k8s; do \
+# The browser tier loads the page of a real run (reset_and_run.mts on the example stack) in Chromium;
+# BROWSER_FIXTURE=1 (make's command line) builds the pages from the fixture run instead: no Docker.
+BROWSER_FIXTURE_FLAG := $(filter 1,$(call cli,BROWSER_FIXTURE))
+browser: node_modules/.installed chromium $(if $(BROWSER_FIXTURE_FLAG),,engine) ## the run page and the history of runs in Chromium (BROWSER_FIXTURE=1: from the fixture run, no Docker)
+	BROWSER_FIXTURE=$(BROWSER_FIXTURE_FLAG) $(TIER) --tier browser --bail --junit $(REPORTS)/junit-browser.xml test/browser
+
+test: ## every test tier: typecheck, unit, end-to-end on Compose v2, on Compose v1, on Kubernetes, the browser (JUnit files in reports/)
+	@status=0; failed=""; for tier in typecheck unit e2e e2e-v1 e2e-k8s browser; do \
 	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier || { status=1; failed="$$failed $$tier"; echo "!!! tier $$tier FAILED"; }; \
 	done; \
 	if [ $$status = 0 ]; then echo "==> every tier passed (JUnit files in $(REPORTS)/)"; else echo "!!! failed tiers:$$failed (JUnit files in $(REPORTS)/)"; fi; \

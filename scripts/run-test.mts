@@ -12,6 +12,8 @@ import { verdict } from '../lib/app/verdict.ts'
 import type { Ctx } from '../lib/run/context.ts'
 import type { Instance } from '../lib/targets/target.ts'
 import { changesBetween } from '../lib/targets/instances.ts'
+import { readTimeline } from '../lib/app/checks.ts'
+import { watchWork } from '../lib/app/work.ts'
 
 export default definePhase(import.meta, 'run-test', {
   title: 'run the smoke test in the api container',
@@ -35,9 +37,15 @@ export default definePhase(import.meta, 'run-test', {
     const toScreen = maskedLines((t) => void process.stdout.write(t))
     const toFile = maskedLines((t) => void saved.write(t))
     let output = ''
+    // For the run page: the queue's length while the test runs, the jobs after it (the checks file's timeline).
+    const { timeline, problem } = readTimeline(config.test.checksFile)
+    if (problem) out.info(`the run page will show no work: ${problem}`)
+    const watching = timeline && watchWork(ctx, timeline)
+    ctx.observed.testLog = logFile
     out.info(`running in ${api.name}: ${config.test.command}`)
     const before = await target.instances()
     const t0 = Date.now()
+    let tookMs = 0
     const result = await target
       .execTracked(config.services.api, config.test.command, {
         tty: Boolean(process.stdout.isTTY),
@@ -49,12 +57,15 @@ export default definePhase(import.meta, 'run-test', {
         },
       })
       .finally(async () => {
+        tookMs = Date.now() - t0
         toScreen.end()
         toFile.end()
         await new Promise((resolve) => saved.end(resolve))
         await noteChanges(ctx, before)
+        if (!watching) return
+        const work = (ctx.observed.work = await watching.stop())
+        for (const note of [work.note, work.queue?.note]) if (note) out.info(`the run page: ${note}`)
       })
-    const tookMs = Date.now() - t0
     const where = path.relative(process.cwd(), logFile)
 
     if (result.stopped !== undefined)

@@ -70,7 +70,10 @@ export default definePhase(import.meta, 'validate', {
       out.info(`${f.reset.count} errors logged during the reset (not judged; restarted workers log them):`)
       for (const l of f.reset.lines) out.info(`  ${l}`)
     }
-    out.info(`every finding: ${path.relative(process.cwd(), saveFindings(f, path.join(SUITE_ROOT, 'logs')))}`)
+    const saved = saveFindings(f, path.join(SUITE_ROOT, 'logs'))
+    out.info(`every finding: ${path.relative(process.cwd(), saved)}`)
+    const summary = (g: typeof f.test) => ({ count: g.count, lines: g.lines })
+    ctx.observed.findings = { label, reset: summary(f.reset), test: summary(f.test), saved }
     if (config.test.strictLogs)
       ctx.checks.push({
         name: 'no errors logged during the test',

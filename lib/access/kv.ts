@@ -29,6 +29,8 @@ export interface Kv {
   deleteByPatterns(patterns: string[]): Promise<Record<string, number>>
   /** GET of several keys, null when absent. */
   mget(keys: string[]): Promise<(string | null)[]>
+  /** LLEN: the length of a list (a broker's queue), 0 when absent. */
+  llen(key: string): Promise<number>
   /** The client, when the suite talks to a port (backups need DUMP and RESTORE). */
   client: Redis | null
   close(): Promise<void>

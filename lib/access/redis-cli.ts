@@ -153,5 +153,9 @@ export class CliKv implements Kv {
     return values.map((v) => (v === false ? null : v))
   }
 
+  async llen(key: string) {
+    return Number(await this.cli(['LLEN', key]))
+  }
+
   async close() {}
 }

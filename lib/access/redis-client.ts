@@ -146,6 +146,10 @@ export class ClientKv implements Kv {
     return this.client.mget(...keys)
   }
 
+  llen(key: string) {
+    return this.client.llen(key)
+  }
+
   async close() {
     await this.client.quit().catch(() => this.client.disconnect())
     await this.endpoint?.close()

@@ -1,10 +1,13 @@
 // What holds after every good run of the smoke test is data, not code: a checks file the user
 // owns (CHECKS_FILE, --checks-file), each check a relation between a count and another count, a
 // number or a setting. Read and checked before anything runs (a mistake is exit 9 with its line);
-// every count is computed in one read-only query and both sides are shown.
+// every count is computed in one read-only query and both sides are shown. Beside the checks, the
+// file may say where the app keeps its work (`timeline:`, for the run page): then its top level is
+// a mapping with `checks:` and `timeline:`; a file that is a list of checks alone still reads.
 import { existsSync, readFileSync } from 'node:fs'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml'
-import { KEYS } from '../config/settings.ts'
+import { KEYS, TABLE_NAME } from '../config/settings.ts'
+import type { Timeline } from './work.ts'
 
 /** One check of a phase (validation's relations), for the table and the JUnit report. */
 export interface CheckResult {
@@ -37,12 +40,19 @@ export interface Checks {
   relations: Relation[]
   /** Checks whose setting is empty, so they are off: "leads = EXPECT_LEADS (EXPECT_LEADS is empty)". */
   off: string[]
+  /** Where the app keeps its work, for the run page; null when the file has no `timeline:`. */
+  timeline: Timeline | null
 }
 
 /** A setting's value as the suite resolved it; undefined for a name that is not a setting. */
 export type SettingLookup = (key: string) => string | undefined
 
 const FIELDS = ['name', 'count', 'relation', 'other']
+const SECTIONS = ['checks', 'timeline']
+/** The timeline's fields: required, then optional; each names a column, but `table` and `queue`. */
+const TIMELINE_NEEDS = ['table', 'group', 'type', 'status', 'start', 'end'] as const
+const TIMELINE_MAY = ['updated', 'queue'] as const
+const COLUMN = /^[A-Za-z_][A-Za-z0-9_]*$/
 const SETTING = /\$\{([A-Z][A-Z0-9_]*)\}/g
 const WHOLE = /^\d+$/
 
@@ -77,6 +87,17 @@ export function loadChecks(file: string, settings: SettingLookup): { checks: Che
   return { checks, problems }
 }
 
+/** The checks file's timeline alone, for the run page; null (and why) when there is none or it is wrong. */
+export function readTimeline(file: string): { timeline: Timeline | null; problem?: string } {
+  if (!existsSync(file)) return { timeline: null, problem: `${file} does not exist` }
+  const reader = new ChecksReader(file, () => undefined)
+  reader.read(readFileSync(file, 'utf8'), 'timeline')
+  const { timeline } = reader.checks
+  return reader.problems.length || !timeline
+    ? { timeline: null, problem: reader.problems.join('; ') || `${file} has no timeline: section` }
+    : { timeline }
+}
+
 class ChecksReader {
   readonly problems: string[] = []
   readonly checks: Checks
@@ -86,26 +107,61 @@ class ChecksReader {
     private file: string,
     private settings: SettingLookup,
   ) {
-    this.checks = { file, relations: [], off: [] }
+    this.checks = { file, relations: [], off: [], timeline: null }
   }
 
   private at(node: Node | null | undefined): string {
     return `${this.file}:${node?.range ? this.lines.linePos(node.range[0]).line : 1}`
   }
 
-  read(text: string) {
+  /** The whole file; with `only: 'timeline'`, its timeline alone (the checks are not looked at). */
+  read(text: string, only?: 'timeline') {
     const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false })
     for (const e of doc.errors)
       this.problems.push(`${this.file}:${e.linePos?.[0].line ?? 1}: not valid YAML: ${e.message.split('\n')[0]}`)
     if (this.problems.length) return
-    if (!isSeq(doc.contents))
+    const top = doc.contents as Node | null
+    const sections = isMap(top) && SECTIONS.some((s) => top.has(s)) ? top : null
+    if (sections) {
+      for (const pair of sections.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : '?'
+        if (!SECTIONS.includes(key))
+          this.problems.push(`${this.at(pair.key as Node)}: unknown section "${key}" (the file has ${SECTIONS})`)
+      }
+      if (sections.has('timeline')) this.timeline(sections.get('timeline', true) as Node)
+    }
+    if (only) return
+    const list = sections ? (sections.get('checks', true) as Node | undefined) : top
+    if (!isSeq(list))
       return void this.problems.push(
-        `${this.at(doc.contents as Node)}: the file must be a list of checks (each item starting with "- name:")`,
+        `${this.at(list ?? top)}: the file must be a list of checks (each item starting with "- name:"), alone or ` +
+          `under "checks:" beside "timeline:"`,
       )
-    for (const item of doc.contents.items) {
+    for (const item of list.items) {
       if (isMap(item)) this.check(item)
       else this.problems.push(`${this.at(item as Node)}: a check is a mapping with ${FIELDS.join(', ')}`)
     }
+  }
+
+  /** `timeline:`: the table, its columns and the queue, each a plain name. */
+  private timeline(node: Node) {
+    if (!isMap(node))
+      return void this.problems.push(`${this.at(node)}: timeline is a mapping of ${TIMELINE_NEEDS.join(', ')}`)
+    const before = this.problems.length
+    const found: Record<string, string> = {}
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '?'
+      const value = isScalar(pair.value) ? String(pair.value.value ?? '').trim() : ''
+      const where = this.at(pair.key as Node)
+      const fields: string[] = [...TIMELINE_NEEDS, ...TIMELINE_MAY]
+      const must = key === 'queue' ? 'a Redis key' : 'a plain name'
+      if (!fields.includes(key)) this.problems.push(`${where}: unknown timeline field "${key}" (it has ${fields})`)
+      else if (key === 'queue' ? !value : !(key === 'table' ? TABLE_NAME : COLUMN).test(value))
+        this.problems.push(`${where}: timeline ${key} ${JSON.stringify(value)} must be ${must}`)
+      else found[key] = value
+    }
+    for (const f of TIMELINE_NEEDS) if (!node.has(f)) this.problems.push(`${this.at(node)}: the timeline has no "${f}"`)
+    if (this.problems.length === before) this.checks.timeline = found as unknown as Timeline
   }
 
   /** One check: its four fields, each checked; a check whose ${SETTING} is empty is off. */

@@ -15,6 +15,16 @@ export interface LogFindings {
   test: { count: number; findings: Finding[]; lines: string[] }
 }
 
+/** The findings as validate prints them, for the run page: counts and summary lines, and where all of them are. */
+export interface FindingsSummary {
+  /** "during the test", or "in the log (no test start recorded)". */
+  label: string
+  reset: { count: number; lines: string[] }
+  test: { count: number; lines: string[] }
+  /** The file every finding was saved to. */
+  saved: string
+}
+
 /** Reads the whole log once, chunk by chunk: memory grows with the kinds of errors, not with the log. */
 export async function logFindings(log: LogFile, offset: number | undefined): Promise<LogFindings> {
   const reset = new FindingGroups()

@@ -60,6 +60,8 @@ export interface Config {
   commandTimeoutMs: number
   /** Where the run lock and the resume record live. */
   stateDir: string
+  /** Where each run's page and report go, and the history ('' = none); how many runs it keeps. */
+  report: { dir: string; keep: number }
   restart: {
     mode: ModeName
     /** Services (or container names) to restart; empty: all. */
@@ -311,6 +313,7 @@ type Stack = Pick<
   | 'logFile'
   | 'commandTimeoutMs'
   | 'stateDir'
+  | 'report'
 >
 
 /** The app, what Compose makes of it (or the namespace), and its services. */
@@ -358,7 +361,15 @@ function readStack(r: Reader): Stack {
         : path.resolve(appDir, r.get('LOG_FILE') || 'logs/combined.log'),
     commandTimeoutMs: r.seconds('COMMAND_TIMEOUT'),
     stateDir: path.resolve(r.root, r.get('STATE_DIR')),
+    report: readReport(r),
   }
+}
+
+function readReport(r: Reader): Config['report'] {
+  const dir = r.get('REPORT_DIR')
+  const keep = r.count('REPORT_KEEP')
+  if (keep < 1) r.problems.push(`REPORT_KEEP=${JSON.stringify(r.get('REPORT_KEEP'))} must be 1 or more`)
+  return { dir: dir && path.resolve(r.root, dir), keep }
 }
 
 /**

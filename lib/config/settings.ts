@@ -148,6 +148,12 @@ export const KEYS = {
       "project's",
   ],
   STATE_DIR: ['.state', 'where the run lock and the resume record live; relative to the suite'],
+  REPORT_DIR: [
+    'reports',
+    "where each run's page and JSON report (<run id>/index.html, report.json) and the history of runs (index.html) " +
+      "go; relative to the suite ('' = none)",
+  ],
+  REPORT_KEEP: ['50', 'runs the history keeps: the oldest run folders beyond it are deleted'],
   MIGRATION_CMD: [
     'alembic',
     "the app's migration tool, run in the api container by rollback-db, e.g. alembic or 'flask db'",

@@ -142,6 +142,7 @@ function assemble(parsed: Parsed, prepared: Prepared, parts: Parts) {
       mode,
       checks: [],
       notes: [],
+      observed: {},
     }
   }
   return { controller, dryRun, target, stateDir, fresh, record: () => record }

@@ -2,6 +2,8 @@
 // other through them; lower layers take the narrow parts they need (a Reach, a Holding).
 import type { Reach } from '../access/reach.ts'
 import type { CheckResult } from '../app/checks.ts'
+import type { FindingsSummary } from '../app/log-findings.ts'
+import type { Work } from '../app/work.ts'
 import type { Config, Key } from '../config/config.ts'
 import type { Figures, RestartMode } from '../modes/index.ts'
 import type { DestructionPlan } from '../safety/plan.ts'
@@ -38,6 +40,18 @@ export interface Ctx extends Reach {
   checks: CheckResult[]
   /** What a person must see at the end whatever the verdict (a container that stopped during the test). */
   notes: string[]
+  /** What the phases saw of the app, for the run page. */
+  observed: Observed
+}
+
+/** What the phases saw of the app: written by the phase that saw it, read by the report at the end. */
+export interface Observed {
+  /** run-test: where the test's output was saved. */
+  testLog?: string
+  /** run-test: the queue sampled during the test, the jobs read after it. */
+  work?: Work
+  /** validate: the errors the app logged, the reset's apart from the test's, as validate printed them. */
+  findings?: FindingsSummary
 }
 
 /** A script's own words: what it is for, in --help and the summary. */

@@ -4,7 +4,7 @@
 // touches comes in through the context and the hooks, so a test runs it with a fake target.
 import { EXIT, isFailure, type ExitCode } from '../util/exits.ts'
 import { exitCodeOf, messageOf, RefusedError } from '../util/errors.ts'
-import { masked, out, seconds } from '../util/output.ts'
+import { listenForMarks, masked, out, seconds } from '../util/output.ts'
 import type { CheckResult } from '../app/checks.ts'
 import type { Ctx, Figures, PhaseSpec } from './context.ts'
 import { changesSomething, gate, preflight, type Confirm } from './gate.ts'
@@ -18,6 +18,15 @@ export interface PhaseReport {
   figures: Figures
   checks: CheckResult[]
   error?: string
+  /** When it started (ms since the epoch); absent when it did not run. */
+  startedAt?: number
+  /** Its ✓ lines with the time of each: a step ends at its mark, and the next begins. */
+  steps?: StepMark[]
+}
+
+export interface StepMark {
+  at: number
+  text: string
 }
 
 export interface Outcome {
@@ -70,11 +79,15 @@ async function runOne(ctx: Ctx, phase: PhaseSpec, report: PhaseReport) {
   else out.line(`==> ${phase.name}: ${phase.title}`)
   const t0 = Date.now()
   ctx.checks = []
+  const steps: StepMark[] = []
+  const stopListening = listenForMarks((text) => steps.push({ at: Date.now(), text }))
+  Object.assign(report, { startedAt: t0, steps })
   try {
     report.figures = (await phase.run(ctx)) ?? {}
     ctx.signal.throwIfAborted()
     report.status = 'ok'
   } finally {
+    stopListening()
     report.durationMs = Date.now() - t0
     report.checks = ctx.checks
   }

@@ -5,7 +5,8 @@ import { EXIT, type ExitCode } from '../util/exits.ts'
 import { out, seconds, table } from '../util/output.ts'
 import type { Ctx, PhaseSpec } from './context.ts'
 import { runPhases, type LoopHooks, type Outcome } from './loop.ts'
-import { finish } from './report.ts'
+import { runIdOf } from './pages/history.ts'
+import { finish, historyPage } from './report.ts'
 
 export interface Repeat {
   /** How many runs at the most (Infinity with --until-fail alone). */
@@ -40,20 +41,25 @@ export async function repeatRuns(
 ): Promise<ExitCode> {
   const rows: Row[] = []
   let yes = false
+  const series = runIdOf(Date.now()) // the runs' pages say they belong together
+  let history: string | null = null
   for (let run = 1; run <= repeat.runs; run++) {
     const ctx = fresh()
+    history = ctx.dryRun ? null : historyPage(ctx.config)
     if (ctx.signal.aborted) break // Ctrl-C between runs
     ctx.options.yes ||= yes // asked once: the first run's confirmation covers the rest
     out.line(`==> run ${run}${Number.isFinite(repeat.runs) ? ` of ${repeat.runs}` : ' (until one fails)'}`)
     const t0 = Date.now()
     const outcome = await runPhases(ctx, selected, hooks)
-    await finish(ctx, script, outcome, t0, { ...flags, json: false, junit: false })
+    const of = Number.isFinite(repeat.runs) ? repeat.runs : null
+    await finish(ctx, script, outcome, t0, { ...flags, json: false, junit: false }, { id: series, run, of })
     rows.push({ run, outcome, ms: Date.now() - t0 })
     yes = yes || outcome.reports.some((r) => r.status !== 'not run')
     if (ctx.signal.aborted || outcome.exitCode === EXIT.refused || outcome.exitCode === EXIT.usage) break
     if (outcome.exitCode !== EXIT.ok && repeat.untilFail) break
   }
   printRuns(rows, selected)
+  if (history && rows.length) out.line(`every run, these ${rows.length} together: ${history}`)
   return rows.find((r) => r.outcome.exitCode !== EXIT.ok)?.outcome.exitCode ?? EXIT.ok
 }
 

@@ -22,9 +22,19 @@ export const masked = (text: string): string => mask(text, secrets)
 
 const write = (line: string): void => void stream.write(masked(line) + '\n')
 
+let onMark: ((text: string) => void) | null = null
+/**
+ * Hands every ✓ line to `listener` (masked) until the returned function is called: the steps of a phase, each
+ * ending at its mark, for the run page.
+ */
+export function listenForMarks(listener: (text: string) => void): () => void {
+  onMark = listener
+  return () => void (onMark === listener && (onMark = null))
+}
+
 export const out = {
   phase: (n: number, total: number, name: string, title: string) => write(`==> [${n}/${total}] ${name}: ${title}`),
-  ok: (text: string) => write(`  ${chalk.green('✓')} ${text}`),
+  ok: (text: string) => (onMark?.(masked(text)), write(`  ${chalk.green('✓')} ${text}`)),
   info: (text: string) => write(`    ${text}`),
   warn: (text: string) => write(`  ${chalk.yellow('!')} ${text}`),
   fail: (text: string): void => void process.stderr.write(masked(`  ${chalk.red('✗')} ${text}`) + '\n'),

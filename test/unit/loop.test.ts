@@ -14,6 +14,8 @@ import restart from '../../scripts/restart.mts'
 import truncateLogs from '../../scripts/truncate-logs.mts'
 import { FakeTarget, noRunner, phaseOf } from './fake-target.ts'
 
+process.env.RT_REPORT_DIR = mkdtempSync(path.join(tmpdir(), 'loop-reports-')) // the runs' pages, not in reports/
+
 function setup(confirm: 'yes' | 'no' = 'yes') {
   const target = new FakeTarget()
   const asked: string[] = []

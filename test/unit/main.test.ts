@@ -11,6 +11,7 @@ import { CheckFailed } from '../../lib/util/errors.ts'
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
 process.env.RT_STATE_DIR = stateDir
+process.env.RT_REPORT_DIR = path.join(stateDir, 'reports') // the runs' pages, not in the checkout's reports/
 
 const ok = (name: string, figures = {}): PhaseSpec => ({ ...phaseOf(name), destroys: null, run: async () => figures })
 const boom = (name: string): PhaseSpec => ({ ...phaseOf(name), destroys: null, run: async () => { throw new Error(`${name} broke`) } })
