@@ -27,7 +27,7 @@ K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),k8s-ready)
 
 .DEFAULT_GOAL := help
 .PHONY: help install engine chromium cluster cluster-down k8s-example k8s-ready reset-and-test docker-test $(PHASES) test unit \
-        e2e e2e-v1 e2e-k8s browser typecheck bench restore rollback-code rollback-db reset-circuit check versions
+        e2e e2e-v1 e2e-k8s e2e-k8s-tier browser typecheck bench restore rollback-code rollback-db reset-circuit check versions
 
 help: ## list the targets
 	@echo "usage: make TARGET [ARGS='--flag ...'] [YES=1] [TARGET=kubernetes]"
@@ -83,7 +83,10 @@ e2e: node_modules/.installed versions ## end-to-end tests on Compose v2 against 
 e2e-v1: node_modules/.installed versions ## the shorter end-to-end pass on Compose v1 (docker-compose)
 	RT_COMPOSE_CMD="docker-compose" $(TIER) --tier e2e-v1 --bail --junit $(REPORTS)/junit-e2e-v1.xml test/e2e-v1
 
-e2e-k8s: node_modules/.installed k8s-example ## end-to-end tests against the example on the local Kubernetes cluster
+e2e-k8s: k8s-example e2e-k8s-tier ## end-to-end tests against the example on the local Kubernetes cluster
+
+# The tier alone, the cluster's example already there: make test runs it beside the Compose tiers.
+e2e-k8s-tier: node_modules/.installed
 	$(TIER) --tier e2e-k8s --bail --junit $(REPORTS)/junit-e2e-k8s.xml test/e2e-k8s
 
 # The browser tier loads the page of a real run (reset_and_run.mts on the example stack) in Chromium;
@@ -92,12 +95,8 @@ BROWSER_FIXTURE_FLAG := $(filter 1,$(call cli,BROWSER_FIXTURE))
 browser: node_modules/.installed chromium $(if $(BROWSER_FIXTURE_FLAG),,engine) ## the run page and the history of runs in Chromium (BROWSER_FIXTURE=1: from the fixture run, no Docker)
 	BROWSER_FIXTURE=$(BROWSER_FIXTURE_FLAG) $(TIER) --tier browser --bail --junit $(REPORTS)/junit-browser.xml test/browser
 
-test: ## every test tier: typecheck, unit, end-to-end on Compose v2, on Compose v1, on Kubernetes, the browser (JUnit files in reports/)
-	@status=0; failed=""; for tier in typecheck unit e2e e2e-v1 e2e-k8s browser; do \
-	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier || { status=1; failed="$$failed $$tier"; echo "!!! tier $$tier FAILED"; }; \
-	done; \
-	if [ $$status = 0 ]; then echo "==> every tier passed (JUnit files in $(REPORTS)/)"; else echo "!!! failed tiers:$$failed (JUnit files in $(REPORTS)/)"; fi; \
-	exit $$status
+test: ## every test tier: typecheck, unit, e2e on Compose v2 and v1, the browser, and beside them Kubernetes (JUnit files in reports/)
+	@MAKE="$(MAKE)" bash scripts/test-tiers.sh
 
 bench: node_modules/.installed engine ## benchmark the reset against the floor and the old way, the restart against a bare compose restart
 	$(NODE_RUN) bench/reset.mts $(ARGS_FLAGS)
