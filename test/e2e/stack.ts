@@ -122,7 +122,7 @@ export function writtenFiles(): string[] {
       const p = path.join(dir, f)
       if (p === COPIES) continue // the tests' copies of the example: its .env holds its passwords by design
       if (statSync(p).isDirectory()) walk(p)
-      else found.push(p)
+      else if (!p.endsWith('.png')) found.push(p) // the browser tier's screenshots: pixels, no text to leak
     }
   }
   for (const d of ['logs', 'reports', 'diagnostics', '.state']) walk(path.join(SUITE_ROOT, d))
