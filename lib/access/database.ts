@@ -1,7 +1,8 @@
 // PostgreSQL access: the pg package to a port on this machine (DATABASE_URL, the published port,
 // or a port-forward), or psql inside the postgres instance. Every session waits at most
 // LOCK_TIMEOUT for a lock, is cancelled on the server when the run is interrupted, and — when it
-// is to destroy — must show that the server is this project's. Rows in bulk pass through COPY as
+// is to destroy — must show that the server is this project's. A query that only reads runs in a
+// READ ONLY transaction, so PostgreSQL itself refuses a write; rows in bulk pass through COPY as
 // streams (pg-copy-streams, or psql's stdin and stdout), never held in memory.
 import { Readable, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -41,7 +42,10 @@ export interface Database {
   /** Shown to be this project's: an address of its postgres instance, or reached inside it. */
   ours: boolean
   name: string
-  /** A read-only query. */
+  /**
+   * A query that writes nothing, in a READ ONLY transaction of its own: a write in it (a function
+   * that calls setval, an INSERT in a CTE) is refused by PostgreSQL, SQLSTATE 25006.
+   */
   rows<T = Record<string, unknown>>(sql: string): Promise<T[]>
   /** Statements that change data; a dry run prints them instead. */
   execute(sql: string): Promise<void>
@@ -59,6 +63,8 @@ export class DbError extends Error {
   constructor(
     message: string,
     public code: string | undefined,
+    /** PostgreSQL's own words, without psql's prefixes or the SQLSTATE: "cannot execute setval() in ...". */
+    readonly said: string = message,
   ) {
     super(message)
   }
@@ -215,7 +221,7 @@ class PgDatabase implements Database {
   private failure(e: unknown): Error {
     if (this.r.signal.aborted) return this.r.signal.reason as Error
     const err = e as { message: string; code?: string }
-    return new DbError(`${err.message}${err.code ? ` (SQLSTATE ${err.code})` : ''}`, err.code)
+    return new DbError(`${err.message}${err.code ? ` (SQLSTATE ${err.code})` : ''}`, err.code, err.message)
   }
 
   /** Work in a transaction begun so, committed at its end, rolled back on any failure. */
@@ -232,9 +238,15 @@ class PgDatabase implements Database {
     }
   }
 
+  /**
+   * One message, so one implicit transaction, made read-only by its first statement: an error ends
+   * it whole (no ROLLBACK to send, nothing left for the next query), and queries that callers run
+   * side by side on this connection never share it.
+   */
   async rows<T>(sql: string): Promise<T[]> {
     try {
-      return (await this.cancellable(() => this.client.query(sql))).rows as T[]
+      const results = await this.cancellable(() => this.client.query(`SET TRANSACTION READ ONLY;\n${sql}`))
+      return (results as unknown as pg.QueryResult[])[1].rows as T[]
     } catch (e) {
       throw this.failure(e)
     }
@@ -362,6 +374,7 @@ class PsqlDatabase implements Database {
           .filter((l) => !/^(LOCATION|psql:.*ROLLBACK)/.test(l))
           .join(' '),
         /ERROR:\s+([0-9A-Z]{5}):/.exec(text)?.[1],
+        /ERROR:\s+(?:[0-9A-Z]{5}:\s+)?(.*)/.exec(text)?.[1].trim(),
       )
     } finally {
       signal.removeEventListener('abort', this.cancel)
@@ -393,7 +406,9 @@ class PsqlDatabase implements Database {
   }
 
   async rows<T>(sql: string): Promise<T[]> {
-    const out = await this.run(`SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q;`)
+    const out = await this.run(
+      `START TRANSACTION READ ONLY;\nSELECT coalesce(json_agg(q), '[]'::json) FROM (\n${sql}\n) q;\nCOMMIT;`,
+    )
     return JSON.parse(out.trim() || '[]') as T[]
   }
 
