@@ -18,6 +18,19 @@ export interface CopyTable {
   generated: string[]
 }
 
+/**
+ * What COPY's text depends on, set alike for the backup and the restore (as pg_dump does), whatever
+ * the server, the database or the role sets: dates and intervals in one style (a backup taken
+ * under DateStyle 'SQL, DMY' would not load under 'ISO, MDY'), floats in their shortest exact form
+ * (extra_float_digits below 1 rounds them), and UTF8 whichever client reads them.
+ */
+export const COPY_SETTINGS = [
+  "SET LOCAL datestyle = 'ISO, YMD'",
+  "SET LOCAL intervalstyle = 'postgres'",
+  'SET LOCAL extra_float_digits = 3',
+  "SET LOCAL client_encoding = 'UTF8'",
+]
+
 /** A column name as SQL: double-quoted, quotes doubled (it comes from the catalog, not from a person). */
 export const quoteColumn = (name: string) => `"${name.replace(/"/g, '""')}"`
 

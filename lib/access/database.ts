@@ -12,7 +12,7 @@ import { databaseUrlHost } from '../config/config.ts'
 import type { Endpoint } from '../targets/target.ts'
 import type { RunResult } from '../util/command.ts'
 import { out } from '../util/output.ts'
-import { CopySplitter, END_OF_COPY } from './copy.ts'
+import { COPY_SETTINGS, CopySplitter, END_OF_COPY } from './copy.ts'
 import { identify } from './identity.ts'
 import { choosePath, inside, using, type OpenOptions, type Reach } from './reach.ts'
 import { literal } from './sql.ts'
@@ -106,6 +106,7 @@ export const withDatabase = <T>(r: Reach, use: (db: Database) => Promise<T>, opt
 /** copyIn's steps as a person reads them: each COPY with where its rows come from. */
 const showSteps = (steps: CopyStep[]) => [
   'BEGIN;',
+  ...COPY_SETTINGS.map((c) => `${c};`),
   ...steps.map((s) => (typeof s === 'string' ? `${s};` : `${s.sql}; -- rows from ${s.source}`)),
   'COMMIT;',
 ]
@@ -264,6 +265,7 @@ class PgDatabase implements Database {
 
   async copyOut(copies: CopyOut[]): Promise<void> {
     await this.transaction(SNAPSHOT, async () => {
+      await this.client.query(COPY_SETTINGS.join(';\n'))
       for (const c of copies) await pipeline(this.client.query(copyOutStream(c.sql)), c.into)
     })
   }
@@ -271,6 +273,7 @@ class PgDatabase implements Database {
   async copyIn(steps: CopyStep[]): Promise<void> {
     if (this.r.dryRun) return printSql(showSteps(steps).join('\n'))
     await this.transaction('BEGIN', async () => {
+      await this.client.query(COPY_SETTINGS.join(';\n'))
       for (const s of steps)
         if (typeof s === 'string') await this.client.query(s)
         else await pipeline(s.from(), this.client.query(copyFrom(s.sql)))
@@ -419,7 +422,8 @@ class PsqlDatabase implements Database {
 
   /** One script, one snapshot: each COPY's rows, then the line END_OF_COPY (\\echo); CopySplitter parts them. */
   async copyOut(copies: CopyOut[]): Promise<void> {
-    const script = [`${SNAPSHOT};`, ...copies.flatMap((c) => [`${c.sql};`, "\\echo '\\\\.'"]), 'COMMIT;'].join('\n')
+    const each = copies.flatMap((c) => [`${c.sql};`, "\\echo '\\\\.'"])
+    const script = [`${SNAPSHOT};`, ...COPY_SETTINGS.map((c) => `${c};`), ...each, 'COMMIT;'].join('\n')
     const splitter = new CopySplitter(copies.map((c) => c.into))
     await this.stream(Readable.from([this.script(script)]), splitter, copies.length + 1)
   }
@@ -427,7 +431,8 @@ class PsqlDatabase implements Database {
   /** One script, one transaction: psql reads each COPY's rows from its own input, up to the line END_OF_COPY. */
   async copyIn(steps: CopyStep[]): Promise<void> {
     if (this.r.dryRun) return printSql(showSteps(steps).join('\n'))
-    await this.stream(Readable.from(copyScript(this.script('BEGIN;'), steps)), undefined, steps.length + 2)
+    const head = this.script(['BEGIN;', ...COPY_SETTINGS.map((c) => `${c};`)].join('\n'))
+    await this.stream(Readable.from(copyScript(head, steps)), undefined, steps.length + 2)
   }
 
   async close() {}

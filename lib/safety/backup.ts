@@ -11,6 +11,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  statSync,
   writeFileSync,
   type WriteStream,
 } from 'node:fs'
@@ -248,6 +249,14 @@ export function changedColumns(saved: SavedTable[], now: CopyTable[]): string[] 
   })
 }
 
+/** A table's file that is missing or not the size the manifest says (a copy cut short): the backup is damaged. */
+export function damagedFiles(saved: SavedTable[], dir: string): string[] {
+  return saved.flatMap((s) => {
+    const size = s.file === null ? s.bytes : statSync(path.join(dir, s.file), { throwIfNoEntry: false })?.size
+    return size === s.bytes ? [] : [`${s.file}: ${size === undefined ? 'missing' : `${size} bytes`}, not ${s.bytes}`]
+  })
+}
+
 /**
  * The restore's one transaction: the saved tables emptied (ONLY, no CASCADE: a table the backup
  * does not hold that points at them makes PostgreSQL refuse), each table's rows copied back in
@@ -273,6 +282,8 @@ export function restoreSteps(saved: SavedTable[], order: string[], dir: string, 
 /** Rows back, in one transaction, with COPY from the files; returns how many. */
 export async function restoreTables(db: Database, dir: string, lockTimeoutMs: number): Promise<number> {
   const saved = savedOf(readManifest(dir), dir)
+  const damaged = damagedFiles(saved, dir)
+  if (damaged.length) throw new Error(`the backup ${dir} is damaged, nothing was restored: ${damaged.join('; ')}`)
   const names = saved.map((s) => s.table)
   const changed = changedColumns(saved, await copyColumns(db, names))
   if (changed.length)

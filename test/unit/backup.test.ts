@@ -3,7 +3,7 @@
 // a backup of the old format refused, psql's one output parted per table, and a command streamed.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
@@ -12,6 +12,7 @@ import { copyInSql, copyOutSql, CopySplitter, END_OF_COPY, type CopyTable } from
 import type { CopyStep } from '../../lib/access/database.ts'
 import {
   changedColumns,
+  damagedFiles,
   parentsFirst,
   readManifest,
   restoreSteps,
@@ -122,6 +123,15 @@ test('a backup made before COPY (rows as JSON) is refused by name; a manifest wi
 test('a saved column that is gone or generated now stops the restore before anything is emptied', () => {
   const now = [table('jobs', { columns: ['id'], generated: ['name'] }), table('users', { columns: ['id', 'name', 'added'] })]
   assert.equal(changedColumns([saved('jobs'), saved('users'), saved('gone', { columns: ['x'] })], now), ['jobs: name (now generated)', 'gone: x (gone)'])
+})
+
+test('a file missing or not the size the manifest says (a copy cut short) marks the backup damaged', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'backup-'))
+  mkdirSync(path.join(dir, 'tables'))
+  writeFileSync(path.join(dir, 'tables', 'jobs.copy'), '1\tx\n')
+  writeFileSync(path.join(dir, 'tables', 'leads.copy'), '1\tx\n2\t')
+  const files = [saved('jobs', { bytes: 4 }), saved('leads', { bytes: 9 }), saved('users', { bytes: 0 }), saved('events', { kind: 'p', file: null, bytes: 0 })]
+  assert.equal(damagedFiles(files, dir), ['tables/leads.copy: 6 bytes, not 9', 'tables/users.copy: missing, not 0'])
 })
 
 /** The message a promise rejects with (it must reject). */
