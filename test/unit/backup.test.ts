@@ -3,7 +3,7 @@
 // a backup of the old format refused, psql's one output parted per table, and a command streamed.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
@@ -16,6 +16,7 @@ import {
   parentsFirst,
   readManifest,
   restoreSteps,
+  RowFile,
   savedOf,
   savedTables,
   type SavedTable,
@@ -132,6 +133,21 @@ test('a file missing or not the size the manifest says (a copy cut short) marks 
   writeFileSync(path.join(dir, 'tables', 'leads.copy'), '1\tx\n2\t')
   const files = [saved('jobs', { bytes: 4 }), saved('leads', { bytes: 9 }), saved('users', { bytes: 0 }), saved('events', { kind: 'p', file: null, bytes: 0 })]
   assert.equal(damagedFiles(files, dir), ['tables/leads.copy: 6 bytes, not 9', 'tables/users.copy: missing, not 0'])
+})
+
+test("a table's file counts its rows and bytes as they stream in, in batches; it is opened only when written or ended", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rows-'))
+  const rows = Array.from({ length: 50_000 }, (_, i) => `${i}\t${'x'.repeat(i % 97)}\t\\N\n`)
+  const chunks = rows.join('').match(/[^]{1,3000}/g)!.map((c) => Buffer.from(c))
+  const file = new RowFile(path.join(dir, 'jobs.copy'))
+  await pipeline(Readable.from(chunks), file)
+  assert.equal([file.rows, file.bytes], [50_000, Buffer.byteLength(rows.join(''))])
+  assert.is(readFileSync(path.join(dir, 'jobs.copy'), 'utf8'), rows.join(''))
+  const empty = new RowFile(path.join(dir, 'empty.copy'))
+  await pipeline(Readable.from([]), empty)
+  assert.equal([empty.rows, readFileSync(path.join(dir, 'empty.copy'), 'utf8')], [0, ''])
+  new RowFile(path.join(dir, 'never.copy')).destroy()
+  assert.not.ok(existsSync(path.join(dir, 'never.copy')), 'a table after a failed one opens nothing')
 })
 
 /** The message a promise rejects with (it must reject). */
