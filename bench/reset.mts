@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 // bench: the reset in seconds — the in-place reset (nothing restarted) against the restart mode and
 // the old script's reset; the restart phase against a bare `docker compose restart`; validate's
-// memory on a 2 GB log; how the truncation and the pattern delete scale. Figures and the machine go
-// to bench/results/<date>.json.
+// memory on a 2 GB log; how the truncation and the pattern delete scale; --backup and restore of a
+// million rows against pg_dump. Figures and the machine go to bench/results/<date>.json.
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { spawn, spawnSync } from 'node:child_process'
@@ -10,12 +10,13 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import minimist from 'minimist'
 import { SUITE_ROOT } from '../lib/config/config.ts'
+import { latestBackup } from '../lib/safety/backup.ts'
 import { table } from '../lib/util/output.ts'
-import { compose, config, container, db, logFile, redis, seedDirty, withRedisClient } from '../support/example.ts'
+import { compose, config, container, db, logFile, redis, seedDirty, withRedisClient, writeStats } from '../support/example.ts'
 
 const args = minimist(process.argv.slice(2), { boolean: ['help', 'quick'], string: ['only', 'runs', 'log-gb'] })
 if (args.help) {
-  console.log(`usage: ./bench/reset.mts [--runs N] [--only reset,restart,log,scale] [--log-gb N] [--quick]
+  console.log(`usage: ./bench/reset.mts [--runs N] [--only reset,restart,log,scale,backup] [--log-gb N] [--quick]
 
 Runs on the example stack (it must be up: make assess). Interleaves the contenders, each run
 starting from the same dirty state (reseeded, not timed), and prints min / median / max.
@@ -23,6 +24,8 @@ starting from the same dirty state (reseeded, not timed), and prints min / media
   restart  the restart phase (restart mode) against a bare docker compose restart
   log      validate's peak memory and time on a 2 GB JSON-lines log (--log-gb)
   scale    the truncation of 1,000,000 rows and the pattern delete of 500,000 of 1,000,000 keys
+  backup   --backup and restore of 1,000,000 rows (time, peak memory) against pg_dump --data-only of the
+           same tables (pg_dump on this machine, to the published port: the way the suite's backup goes)
 --quick: 2 runs, a 0.5 GB log and 100,000 rows and keys. Default: reset,restart,log.`)
   process.exit(0)
 }
@@ -234,11 +237,69 @@ async function scale() {
   console.log(`pattern delete of ${(SCALE / 2).toLocaleString()} of ${SCALE.toLocaleString()} keys: median ${Math.round(rs.median).toLocaleString()} keys/s (target >= 100,000); slowest PING meanwhile ${slowest.toFixed(1)} ms (target <= 50 ms)\n`)
 }
 
+// ---- backup and restore of 1,000,000 rows against pg_dump ----
+
+/** A command's wall time and its peak memory in MB (/usr/bin/time's maximum resident set size). */
+async function measured(argv: string[], env: Record<string, string> = {}) {
+  const file = path.join(SUITE_ROOT, '.state', `bench-${process.pid}.rss`)
+  const wallMs = await timed(['/usr/bin/time', '-f', '%M', '-o', file, ...argv], env)
+  const peakMb = Number(readFileSync(file, 'utf8').trim().split('\n').pop()) / 1024
+  rmSync(file)
+  return { wallMs, peakMb }
+}
+
+/** A script under /usr/bin/time with its JSON report: its wall time, peak memory and its phase's figures. */
+async function measuredReport(argv: string[]) {
+  const file = path.join(SUITE_ROOT, '.state', `bench-${process.pid}.json`)
+  const m = await measured([...argv, '--json', file])
+  const phase = JSON.parse(readFileSync(file, 'utf8')).phases[0] as { durationMs: number; figures: Record<string, number> }
+  rmSync(file)
+  return { ...m, phase }
+}
+
+async function backup() {
+  for (const tool of [['/usr/bin/time', '--version'], ['pg_dump', '--version']])
+    if (spawnSync(tool[0], [tool[1]]).status !== 0) throw new Error(`the backup bench needs ${tool[0]} here (apt-get install time postgresql-client-15)`)
+  const port = (await container(config.services.postgres)).ports['5432/tcp']
+  const { user, password, name } = config.database
+  const dump = path.join(SUITE_ROOT, '.state', `bench-${process.pid}.sql`)
+  const samples = { 'pg_dump --data-only': [] as number[], 'backup (COPY, one snapshot)': [] as number[], 'restore (one transaction)': [] as number[] }
+  const peaks = { pgDump: 0, backup: 0, restore: 0 }
+  for (let i = 0; i < Math.min(RUNS, 3); i++) {
+    await timed(node('truncate-db', '--yes'))
+    await seedRows(SCALE)
+    const before = await writeStats()
+    const tables = config.database.tables.flatMap((t) => ['-t', t])
+    const d = await measured(['pg_dump', '-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', name, '--data-only', ...tables, '-f', dump], { PGPASSWORD: password })
+    rmSync(dump)
+    // The backup alone (backupMs: the truncation after it is not counted); the memory is the whole phase's process
+    const b = await measuredReport(node('truncate-db', '--yes', '--backup'))
+    const dir = latestBackup(path.join(SUITE_ROOT, 'backups'))
+    const r = await measuredReport(node('restore', '--yes', '--dir', dir))
+    rmSync(dir, { recursive: true, force: true })
+    if ((await writeStats()) !== before) throw new Error(`after the restore the tables are not as they were backed up (${dir})`)
+    samples['pg_dump --data-only'].push(d.wallMs)
+    samples['backup (COPY, one snapshot)'].push(b.phase.figures.backupMs)
+    samples['restore (one transaction)'].push(r.phase.durationMs)
+    Object.assign(peaks, { pgDump: Math.max(peaks.pgDump, d.peakMb), backup: Math.max(peaks.backup, b.peakMb), restore: Math.max(peaks.restore, r.peakMb) })
+    process.stdout.write(`  backup: run ${i + 1} done\n`)
+  }
+  await timed(node('truncate-db', '--yes'))
+  const st = Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, stats(s)]))
+  const ratio = st['backup (COPY, one snapshot)'].median / st['pg_dump --data-only'].median
+  const peakMb = Math.round(Math.max(peaks.backup, peaks.restore))
+  results.backup = { rows: SCALE, ...st, backupOverPgDump: ratio, peakMemoryMB: peaks, targets: { backupOverPgDumpMax: 1, peakMemoryMBMax: 150 } }
+  console.log(table([[`${SCALE.toLocaleString()} rows`, 'min s', 'median s', 'max s'], ...Object.entries(st).map(([n, s]) => row(n, s))]))
+  const met = (ok: boolean) => (ok ? 'met' : 'MISSED')
+  console.log(`backup / pg_dump = ${ratio.toFixed(2)}x (target <= 1: ${met(ratio <= 1)}); peak memory backup ${Math.round(peaks.backup)} MB, restore ${Math.round(peaks.restore)} MB, pg_dump ${Math.round(peaks.pgDump)} MB (target < 150 MB: ${met(peakMb < 150)})\n`)
+}
+
 await timed(node('assess'))
 if (only.has('reset')) await reset()
 if (only.has('restart')) await restart()
 if (only.has('log')) await log()
 if (only.has('scale')) await scale()
+if (only.has('backup')) await backup()
 const out = path.join(SUITE_ROOT, 'bench', 'results', `${results.date as string}.json`.replace(/:/g, '-'))
 mkdirSync(path.dirname(out), { recursive: true })
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n')

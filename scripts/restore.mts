@@ -12,13 +12,13 @@ import { definePhase } from '../lib/run/cli.ts'
 import type { Ctx } from '../lib/run/context.ts'
 import { stateKey } from '../lib/run/record.ts'
 import {
-  DATABASE_FILE,
   latestBackup,
   readManifest,
   REDIS_FILE,
   refuseForeignBackup,
   restoreKeys,
   restoreTables,
+  TABLES_DIR,
   type BackupDir,
 } from '../lib/safety/backup.ts'
 import { out } from '../lib/util/output.ts'
@@ -50,7 +50,7 @@ export default definePhase(import.meta, 'restore', {
   async run(ctx) {
     const b = backupOf(ctx)
     const manifest = readManifest(b.dir)
-    const hasRows = Boolean(manifest.tables?.length) && existsSync(path.join(b.dir, DATABASE_FILE))
+    const hasRows = Boolean(manifest.tables?.length)
     const hasKeys = existsSync(path.join(b.dir, REDIS_FILE))
     // Both servers are checked before either is written: a backup goes back only where it came from.
     return withDatabase(
@@ -72,12 +72,12 @@ export default definePhase(import.meta, 'restore', {
 async function restoreRows(ctx: Ctx, b: BackupDir, db: Parameters<typeof restoreTables>[0], tables: string[]) {
   if (ctx.dryRun) {
     out.info(
-      `[dry-run] would empty ${tables.join(', ')} and reload them from ${path.join(b.dir, DATABASE_FILE)} in one ` +
+      `[dry-run] would empty ${tables.join(', ')} and COPY them back from ${path.join(b.dir, TABLES_DIR)} in one ` +
         `transaction`,
     )
     return 0
   }
   const n = await restoreTables(db, b.dir, ctx.config.database.lockTimeoutMs)
-  out.ok(`restored ${n} rows of ${tables.join(', ')} from ${path.join(b.dir, DATABASE_FILE)}`)
+  out.ok(`restored ${n} rows of ${tables.join(', ')} from ${path.join(b.dir, TABLES_DIR)}`)
   return n
 }

@@ -54,8 +54,10 @@ export default definePhase(import.meta, 'truncate-db', {
           db,
           tables.map((t) => t.oid),
         )
+        const t0 = Date.now()
         if (ctx.options.backup)
           await backupTables({ dir: ctx.options.backupDir, dryRun: ctx.dryRun, stack: stateKey(config) }, db, names)
+        const backup = ctx.options.backup && !ctx.dryRun ? { backupMs: Date.now() - t0 } : {}
         await truncate(
           ctx,
           db,
@@ -76,7 +78,7 @@ export default definePhase(import.meta, 'truncate-db', {
               `meanwhile?)`,
           )
         out.ok(`after: every table empty (${names.join(', ')}); ${total} rows removed, identities restarted`)
-        return { rows: total, tables: names.length }
+        return { rows: total, tables: names.length, ...backup }
       },
       { destructive: true },
     )

@@ -3,14 +3,17 @@
 // campaign in a finished state, one FETCH_LEADS job per campaign, one ENRICH_LEAD job per lead, no
 // unfinished or failed job, no duplicate email, a user and an organization, and the exact EXPECT_*
 // numbers asked for); then summarise the errors the app logged, the reset's apart from the test's.
+// The checks only read: PostgreSQL refuses a write in them, and they are run so once before anything
+// is touched, so that a check that writes stops the run at once (exit 9), not after the reset.
 import path from 'node:path'
 import { countRows } from '../lib/access/catalog.ts'
 import { withDatabase } from '../lib/access/database.ts'
 import { showCount } from '../lib/access/sql.ts'
-import { judge, loadChecks, relationsSql, type Checks } from '../lib/app/checks.ts'
+import { ChecksWrite, countChecks, judge, loadChecks, type Checks } from '../lib/app/checks.ts'
 import { logFindings, saveFindings } from '../lib/app/log-findings.ts'
 import { SUITE_ROOT } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
+import { CheckFailed, UsageError } from '../lib/util/errors.ts'
 import { out, table } from '../lib/util/output.ts'
 
 const settingsOf = (values: Record<string, string>) => (k: string) => values[k]
@@ -29,6 +32,13 @@ export default definePhase(import.meta, 'validate', {
     checksFile = checks
     return problems
   },
+  /** Before anything is touched, the checks run once, read-only: one that writes is exit 9 now. */
+  async probe(ctx) {
+    await withDatabase(ctx, (db) => countChecks(db, checksFile!.relations)).catch((e) => {
+      if (e instanceof ChecksWrite) throw writing(e, false)
+      // Anything else (the server not up yet, a table the migrations make) is for validate itself to say
+    })
+  },
   async run(ctx) {
     const { config, target } = ctx
     const file = checksFile!
@@ -40,12 +50,11 @@ export default definePhase(import.meta, 'validate', {
       )
       return {}
     }
-    const [[row], left] = await withDatabase(ctx, (db) =>
-      Promise.all([
-        db.rows<Record<string, number>>(relationsSql(file.relations).sql),
-        countRows(db, config.database.tables),
-      ]),
-    )
+    const [row, left] = await withDatabase(ctx, (db) =>
+      Promise.all([countChecks(db, file.relations), countRows(db, config.database.tables)]),
+    ).catch((e) => {
+      throw e instanceof ChecksWrite ? writing(e, ctx.phases[0] !== 'validate') : e
+    })
     const checks = judge(file.relations, row)
     ctx.checks.push(...checks)
     out.line(
@@ -90,3 +99,11 @@ export default definePhase(import.meta, 'validate', {
     return { checks: checks.length, rows, logErrorsReset: f.reset.count, logErrorsTest: f.test.count }
   },
 })
+
+/**
+ * Checks that tried to write (PostgreSQL refused, nothing was written): a mistake of the checks
+ * file, exit 9 while the run has touched nothing yet (the probe, or validate run first), else 7.
+ */
+function writing(e: ChecksWrite, touched: boolean): Error {
+  return touched ? new CheckFailed(e.message) : new UsageError(e.message)
+}

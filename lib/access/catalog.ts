@@ -1,7 +1,9 @@
 // What PostgreSQL's catalog says about the tables to truncate: that they exist, every other table
 // the truncation would reach (foreign keys, inheritance children, partitions), the triggers that
-// fire on it, row counts, and who holds a lock. Read-only, through any Database.
+// fire on it, row counts, and who holds a lock; for a backup, each table's columns as COPY takes
+// them, the sequences it owns and the foreign keys among them. Read-only, through any Database.
 import { checkTableName } from '../config/settings.ts'
+import type { CopyTable } from './copy.ts'
 import type { Database } from './database.ts'
 import { countSql, literal, quoteIdent } from './sql.ts'
 
@@ -209,3 +211,59 @@ export const ACTIVITY_SQL = `SELECT a.pid, a.usename, a.application_name, a.clie
   '' ELSE ' (waiting)' END, '; ')
      FROM pg_locks l WHERE l.pid = a.pid) AS locks
 FROM pg_stat_activity a WHERE a.backend_type = 'client backend' ORDER BY a.pid`
+
+/** The tables named, as a VALUES list of (name, regclass): for the catalog queries below. */
+const named = (tables: string[], alias = 't') => {
+  const values = tables.map((t) => `(${literal(t)}, ${literal(quoteIdent(t))}::regclass)`)
+  return `(VALUES ${values.join(', ')}) AS ${alias}(name, oid)`
+}
+
+/** Each table's columns as COPY takes them: dropped ones left out, generated ones apart. */
+export async function copyColumns(db: Database, tables: string[]): Promise<CopyTable[]> {
+  if (tables.length === 0) return []
+  const columns = (generated: boolean) =>
+    `coalesce((SELECT json_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = t.oid AND
+      a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated ${generated ? "<> ''" : "= ''"}), '[]'::json)`
+  const rows = await db.rows<CopyTable>(
+    `SELECT t.name, c.relkind::text AS kind, ${columns(false)} AS columns, ${columns(true)} AS generated
+     FROM ${named(tables)} JOIN pg_class c ON c.oid = t.oid`,
+  )
+  return tables.map((name) => rows.find((r) => r.name === name)!)
+}
+
+export interface SequencePosition {
+  /** The table that owns it (a serial or identity column of it). */
+  table: string
+  /** As regclass shows it: what setval takes. */
+  name: string
+  last_value: string
+  /** false: nextval has never been called (last_value is the start): the next value is last_value itself. */
+  is_called: boolean
+}
+
+/** Where each sequence the tables own stands (pg_sequence_last_value is null before the first nextval). */
+export async function sequencePositions(db: Database, tables: string[]): Promise<SequencePosition[]> {
+  if (tables.length === 0) return []
+  return db.rows<SequencePosition>(
+    `SELECT t.name AS table, s.oid::regclass::text AS name,
+            coalesce(pg_sequence_last_value(s.oid), q.seqstart)::text AS last_value,
+            pg_sequence_last_value(s.oid) IS NOT NULL AS is_called
+     FROM ${named(tables)}
+     JOIN pg_depend d ON d.refobjid = t.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+     JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+     JOIN pg_sequence q ON q.seqrelid = s.oid
+     ORDER BY 1, 2`,
+  )
+}
+
+/** The foreign keys among the tables, child -> parent, by the names given (a table's key to itself left out). */
+export async function foreignKeys(db: Database, tables: string[]): Promise<{ child: string; parent: string }[]> {
+  if (tables.length === 0) return []
+  return db.rows<{ child: string; parent: string }>(
+    `SELECT DISTINCT c.name AS child, p.name AS parent
+     FROM pg_constraint con JOIN ${named(tables, 'c')} ON c.oid = con.conrelid
+     JOIN ${named(tables, 'p')} ON p.oid = con.confrelid
+     WHERE con.contype = 'f' AND con.conrelid <> con.confrelid
+     ORDER BY 1, 2`,
+  )
+}

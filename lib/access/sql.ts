@@ -6,6 +6,8 @@ import { TABLE_NAME } from '../config/settings.ts'
 export const LOCK_NOT_AVAILABLE = '55P03'
 /** SQLSTATE: chosen as a deadlock victim; worth a retry. */
 export const DEADLOCK = '40P01'
+/** SQLSTATE: a write refused in a READ ONLY transaction (a query meant only to read tried to write). */
+export const READ_ONLY_TRANSACTION = '25006'
 
 /** Double-quote an identifier or schema.identifier whose form checkTableName accepted. */
 export function quoteIdent(name: string): string {

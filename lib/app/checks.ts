@@ -1,11 +1,15 @@
 // What holds after every good run of the smoke test is data, not code: a checks file the user
 // owns (CHECKS_FILE, --checks-file), each check a relation between a count and another count, a
 // number or a setting. Read and checked before anything runs (a mistake is exit 9 with its line);
-// every count is computed in one read-only query and both sides are shown. Beside the checks, the
-// file may say where the app keeps its work (`timeline:`, for the run page): then its top level is
-// a mapping with `checks:` and `timeline:`; a file that is a list of checks alone still reads.
+// every count is computed in one query, in a READ ONLY transaction (a check that writes is refused
+// by PostgreSQL and named by its line), and both sides are shown. Beside the checks, the file may
+// say where the app keeps its work (`timeline:`, for the run page): then its top level is a mapping
+// with `checks:` and `timeline:`; a file that is a list of checks alone still reads.
 import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml'
+import { DbError, type Database } from '../access/database.ts'
+import { READ_ONLY_TRANSACTION } from '../access/sql.ts'
 import { KEYS, TABLE_NAME } from '../config/settings.ts'
 import type { Timeline } from './work.ts'
 
@@ -21,6 +25,8 @@ export interface Side {
   /** A query returning one count, or a fixed number. */
   sql?: string
   value?: number
+  /** Where a query is written (its label's line): file:line. */
+  at?: string
 }
 
 export const RELATIONS = ['=', '!=', '>=', '<=', '>', '<'] as const
@@ -245,6 +251,7 @@ class ChecksReader {
         (v) => v,
       ),
       sql: text,
+      at: this.at(pair.key as Node),
     }
   }
 
@@ -328,4 +335,63 @@ export function judge(list: Relation[], row: Record<string, number | string>): C
     const values = `${l} ${ok ? r.op : BROKEN[r.op]} ${v}`
     return { name: r.name, ok, relation, values, detail: `${relation}: ${values}` }
   })
+}
+
+/** A check's place for a person: the file as seen from here, and the line. */
+const shownAt = (at: string) => {
+  const [, file, line] = /^(.*):(\d+)$/.exec(at) ?? [at, at, '']
+  return `${path.relative(process.cwd(), file) || file}${line ? `:${line}` : ''}`
+}
+
+const refusedWrite = (e: unknown): e is DbError => e instanceof DbError && e.code === READ_ONLY_TRANSACTION
+
+/** Checks that tried to write: PostgreSQL refused them in a READ ONLY transaction; nothing was written. */
+export class ChecksWrite extends Error {
+  constructor(readonly found: string[]) {
+    super(found.join('\n'))
+  }
+}
+
+/**
+ * Which sides tried to write: each query run alone in its own READ ONLY transaction (so running it
+ * changes nothing), those PostgreSQL refused named by their line: "checks/x.yaml:12: count 'n'
+ * tried to write (PostgreSQL refused: cannot execute setval() in a read-only transaction); a check
+ * must only read".
+ */
+export async function writingChecks(db: Pick<Database, 'rows'>, list: Relation[]): Promise<string[]> {
+  const found: string[] = []
+  for (const r of list)
+    for (const [which, side] of [
+      ['count', r.left],
+      ['other', r.right],
+    ] as const) {
+      if (side.sql === undefined) continue
+      const refused = await db.rows(`SELECT (${side.sql})::bigint AS n`).then(
+        () => null,
+        (e: unknown) => (refusedWrite(e) ? e : null),
+      )
+      if (refused)
+        found.push(
+          `${shownAt(side.at ?? r.at)}: ${which} '${side.label}' tried to write (PostgreSQL refused: ` +
+            `${refused.said}); a check must only read`,
+        )
+    }
+  return found
+}
+
+/**
+ * Every count in one query, which the database runs read-only (Database.rows). A check that tries
+ * to write is refused there: the error names each such check by its line (ChecksWrite).
+ */
+export async function countChecks(db: Pick<Database, 'rows'>, list: Relation[]): Promise<Record<string, number>> {
+  try {
+    const [row] = await db.rows<Record<string, number>>(relationsSql(list).sql)
+    return row
+  } catch (e) {
+    if (!refusedWrite(e)) throw e
+    const found = await writingChecks(db, list)
+    throw new ChecksWrite(
+      found.length ? found : [`a check tried to write (PostgreSQL refused: ${e.said}); a check must only read`],
+    )
+  }
 }

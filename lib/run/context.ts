@@ -80,6 +80,12 @@ export interface PhaseSpec extends Step, Words {
    * anything runs.
    */
   check?: (config: Config, options: Options) => string[]
+  /**
+   * Read-only checks of what the phase will need, made before the run's first phase changes
+   * anything (validate: its checks, which PostgreSQL refuses to let write: exit 9 at once). Not made
+   * when the phase itself comes first: its run then checks the same before anything is touched.
+   */
+  probe?: (ctx: Ctx) => Promise<void>
   /** A task's own lines for the plan (restore, rollback-db, reset-circuit), in place of the default. */
   inventory?: (ctx: Ctx) => Promise<string[]>
   run(ctx: Ctx): Promise<Figures | void>

@@ -1,7 +1,8 @@
 // The run loop: the phases in order, the gates before the first change and before the first
-// destruction, Ctrl-C checked between every step, a report per phase, the record for --resume
-// kept after each, and on failure the exit code the error or the phase carries. Everything it
-// touches comes in through the context and the hooks, so a test runs it with a fake target.
+// destruction, the later phases' read-only probes before the first phase, Ctrl-C checked between
+// every step, a report per phase, the record for --resume kept after each, and on failure the
+// exit code the error or the phase carries. Everything it touches comes in through the context
+// and the hooks, so a test runs it with a fake target.
 import { EXIT, isFailure, type ExitCode } from '../util/exits.ts'
 import { exitCodeOf, messageOf, RefusedError } from '../util/errors.ts'
 import { listenForMarks, masked, out, seconds } from '../util/output.ts'
@@ -56,6 +57,7 @@ export async function runPhases(ctx: Ctx, selected: PhaseSpec[], hooks: LoopHook
   let current: PhaseSpec | undefined
   try {
     const production = changesSomething(ctx, selected) ? await preflight(ctx) : []
+    for (const later of selected.slice(1)) await later.probe?.(ctx)
     for (const [i, phase] of selected.entries()) {
       ctx.signal.throwIfAborted()
       current = phase

@@ -1,11 +1,11 @@
 // What the Compose and Kubernetes targets share: the listing they keep, finding one usable instance
 // of a service, mapping instance names to services, and a command inside an instance that its
 // deadline or Ctrl-C stops inside the instance too. Each target supplies only its differences.
-import type { Runner, RunResult } from '../util/command.ts'
+import { streamCommand, type Runner, type RunResult } from '../util/command.ts'
 import { LineProcess } from '../util/line-process.ts'
 import type { Clock } from '../util/wait.ts'
 import { describe, LIST_PROCESSES, parseProcesses, pidFile, STOP_PIDS, STOP_TRACKED, TRACKED } from './instances.ts'
-import type { ExecOptions, Instance, Proc, ProcessTable } from './target.ts'
+import type { ExecOptions, Instance, Proc, ProcessTable, StreamExec } from './target.ts'
 
 export abstract class BaseTarget {
   /** The last listing; commands that change something drop it. */
@@ -69,6 +69,12 @@ export abstract class BaseTarget {
   async exec(service: string, argv: string[], options: ExecOptions = {}): Promise<RunResult> {
     if (options.mutates) this.snapshot = undefined
     return this.execIn(await this.instance(service), argv, options)
+  }
+
+  /** The same command line as a session's (stdin open, the environment by name or in a prelude), streamed. */
+  async execStream(service: string, argv: string[], { env = {}, ...options }: StreamExec): Promise<RunResult> {
+    const line = this.execLine(await this.instance(service), argv, env)
+    return streamCommand(line.argv, { ...options, env: line.env, prelude: line.prelude, signal: this.signal })
   }
 
   async session(service: string, argv: string[], env: Record<string, string> = {}): Promise<LineProcess> {

@@ -1,7 +1,7 @@
 // The one seam between the phases and what runs the app: a Compose project or a Kubernetes
 // namespace. Phases speak of services ("exec in api", "restart worker and wait", "reach
 // postgres"); each target implements this small interface. Types only: no target imports a phase.
-import type { RunOptions, RunResult } from '../util/command.ts'
+import type { RunOptions, RunResult, StreamOptions } from '../util/command.ts'
 import type { LineProcess } from '../util/line-process.ts'
 
 /** One running copy of a service: a container, or a pod. */
@@ -70,6 +70,9 @@ export interface ExecOptions extends RunOptions {
   /** Environment for the command inside the instance, passed by name (never on a command line). */
   env?: Record<string, string>
 }
+
+/** What a streaming command in an instance takes: its streams, its environment, its deadline. */
+export type StreamExec = Omit<StreamOptions, 'prelude' | 'signal'>
 
 /** The shared log file of the app, wherever it lives. */
 export interface LogFile {
@@ -146,6 +149,12 @@ export interface Target {
   /** Service names for service or instance names. */
   servicesFor(names: string[]): Promise<string[]>
   exec(service: string, argv: string[], options?: ExecOptions): Promise<RunResult>
+  /**
+   * A command in a service's instance whose stdin and stdout are streams (a table's rows in or out),
+   * never held in memory; the environment passed by name, as for exec. Stopped by its deadline or
+   * the run's signal.
+   */
+  execStream(service: string, argv: string[], options: StreamExec): Promise<RunResult>
   /** Shell text in a service's instance that its deadline or Ctrl-C stops inside the instance too. */
   execTracked(service: string, command: string, options?: ExecOptions): Promise<RunResult & { stopped?: string }>
   /** A one-off command in a fresh instance of the service (the app's own test suite). */

@@ -1,6 +1,11 @@
 // Runs commands from argument arrays (never strings pasted into a shell), each with a deadline,
 // and fails loudly with the command's output, passwords masked. In a dry run, commands that
-// change something are printed instead of run.
+// change something are printed instead of run. A command whose input or output is data (a table's
+// rows) streams it instead, never holding it in memory.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import type { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { $ } from 'zx/core'
 import { mask, type Secrets } from './mask.ts'
 
@@ -98,4 +103,62 @@ export function createRunner({ dryRun, secrets, defaultTimeoutMs, print = consol
     return result
   }
   return Object.assign(runner, { dryRun })
+}
+
+export interface StreamOptions {
+  /** Fed to the command's stdin with backpressure, after `prelude`; stdin is closed at its end (at once without). */
+  stdin?: Readable
+  /** Written to stdin first: what cannot go on the command line (the environment, for kubectl exec). */
+  prelude?: string
+  /** Where stdout goes, with backpressure, and is ended; without one it is read and dropped. */
+  stdout?: Writable
+  /** Extra environment for the command (values are not printed). */
+  env?: Record<string, string>
+  /** Milliseconds before the command and its children are killed. */
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+/**
+ * A command whose input and output are streams: its stdout is never collected (only the end of its
+ * stderr is kept, for the error), so a table of any size passes through in bounded memory. Returns
+ * its result like the runner's, stdout empty. A failure of the stdout stream (a full disk, output
+ * not of the expected shape) kills the command and is thrown, unless the command failed on its own
+ * first: then its result, with its stderr, says more.
+ */
+export async function streamCommand(argv: string[], options: StreamOptions): Promise<RunResult> {
+  const child = spawn(argv[0], argv.slice(1), {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  let timedOut = false
+  const kill = () => child.kill('SIGKILL')
+  const deadline = setTimeout(() => ((timedOut = true), kill()), options.timeoutMs)
+  options.signal?.addEventListener('abort', kill, { once: true })
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)))
+  child.stdin.on('error', () => {}) // a command that ends before reading all of it says why by its exit code
+  const feed = (async () => {
+    if (options.prelude) child.stdin.write(options.prelude)
+    if (options.stdin) await pipeline(options.stdin, child.stdin).catch(() => child.stdin.destroy())
+    else child.stdin.end()
+  })()
+  const drain = options.stdout
+    ? pipeline(child.stdout, options.stdout).then(
+        () => null,
+        (e: Error) => (kill(), e),
+      )
+    : (child.stdout.resume(), Promise.resolve(null))
+  try {
+    const [[code, signal], failed] = await Promise.all([
+      once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>,
+      drain,
+      feed,
+    ])
+    if (failed && !timedOut && !options.signal?.aborted && (code === 0 || code === null)) throw failed
+    return { code: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stdout: '', stderr, timedOut }
+  } finally {
+    clearTimeout(deadline)
+    options.signal?.removeEventListener('abort', kill)
+  }
 }

@@ -41,7 +41,7 @@ test('a table a foreign key ties to the reset tables, not named: refused with it
     assert.is(next, 1, 'its identity restarted too')
     await db("SELECT setval('audit_notes_id_seq', 1, false)")
 
-    const dir = /rows of 6 tables saved to (\S+)\/database\.jsonl/.exec(allowed.out)![1]
+    const dir = /rows of 6 tables saved to (\S+)\/tables /.exec(allowed.out)![1]
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
     assert.equal(manifest.tables, ['jobs', 'leads', 'campaigns', 'organizations', 'users', 'public.audit_notes'])
     const restored = await script('restore', ['--yes', '--dir', dir])

@@ -288,7 +288,7 @@ test('a backup goes back only to the stack it came from: another stack or Redis 
   await seedDirty()
   const o = await script('truncate-db', ['--yes', '--backup'])
   assert.is(o.code, 0, explain(o))
-  const dir = /rows of 5 tables saved to (\S+)\/database\.jsonl/.exec(o.out)![1]
+  const dir = /rows of 5 tables saved to (\S+)\/tables /.exec(o.out)![1]
   const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
   assert.is(manifest.stack, stateKey(config))
   assert.match(manifest.system ?? '', /^\d+$/, "the database server's identity is recorded")

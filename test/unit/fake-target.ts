@@ -75,6 +75,9 @@ export class FakeTarget implements Target {
     this.journal.push(`exec ${service} ${argv.join(' ')}`)
     return { code: 0, stdout: '', stderr: '', timedOut: false }
   }
+  async execStream(service: string, argv: string[]): Promise<RunResult> {
+    return this.exec(service, argv)
+  }
   async execTracked(service: string, command: string) {
     return this.exec(service, [command])
   }

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { execute, type Parts, type ScriptSpec } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
 import { RunRecord } from '../../lib/run/record.ts'
-import { RefusedError } from '../../lib/util/errors.ts'
+import { RefusedError, UsageError } from '../../lib/util/errors.ts'
 import restart from '../../scripts/restart.mts'
 import truncateLogs from '../../scripts/truncate-logs.mts'
 import { FakeTarget, noRunner, phaseOf } from './fake-target.ts'
@@ -135,6 +135,25 @@ test('a failure says what the run changed before it, from what the steps said, a
   assert.match(stderr, /run-test failed: boom; changed before it stopped: started worker; emptied the log; not changed: the containers\./)
   const nothing = await quietly(() => execute(spec([untouched]), ['--yes', ...RESTART], setup().parts))
   assert.match(nothing.stderr, /truncate-logs failed: first; nothing was changed\./)
+})
+
+test("a later phase's read-only probe runs before the first phase changes anything: its refusal is exit 9, nothing touched", async () => {
+  const { target, parts } = setup()
+  const probed: string[] = []
+  const first: PhaseSpec = { ...phaseOf('run-test'), probe: async () => void probed.push('run-test'), run: async () => void target.journal.push('ran the test') }
+  const writing: PhaseSpec = {
+    ...phaseOf('validate'),
+    probe: async () => {
+      probed.push('validate')
+      throw new UsageError("checks/x.yaml:12: count 'n' tried to write (PostgreSQL refused: cannot execute setval() in a read-only transaction); a check must only read")
+    },
+    run: async () => ({}),
+  }
+  const { value, stderr } = await quietly(() => execute(spec([truncateLogs, first, writing]), [...RESTART, '--yes'], parts))
+  assert.is(value, 9)
+  assert.equal(probed, ['run-test', 'validate'], 'every later phase probed, the first not (its run checks before it touches anything)')
+  assert.equal(target.journal, [], 'no phase ran')
+  assert.match(stderr, /checks\/x\.yaml:12: count 'n' tried to write \(PostgreSQL refused: cannot execute setval\(\) in a read-only transaction\); a check must only read; nothing was changed/)
 })
 
 test('--json - puts the report alone on stdout; everything for people goes to stderr', async () => {

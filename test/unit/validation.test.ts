@@ -5,7 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { KEYS, SUITE_ROOT } from '../../lib/config/config.ts'
-import { judge, loadChecks, relationsSql, sqlValue } from '../../lib/app/checks.ts'
+import { ChecksWrite, countChecks, judge, loadChecks, relationsSql, sqlValue, writingChecks } from '../../lib/app/checks.ts'
+import { DbError } from '../../lib/access/database.ts'
 import { verdict } from '../../lib/app/verdict.ts'
 
 const SHIPPED = path.join(SUITE_ROOT, 'checks', 'fastapi-k8-proto.yaml')
@@ -111,6 +112,57 @@ test('no verdict line: fails when a pass pattern is required, passes on exit 0 w
   assert.equal(verdict('done\n', 0, PASS, FAIL).decided, 'no pass verdict')
   assert.equal(verdict('done\n', 0, null, FAIL), { passed: true, decided: 'exit code 0', reason: 'exit code 0 (no TEST_PASS_PATTERN to match)' })
   assert.equal(verdict('🎉 TEST RESULT: SUCCESSFUL EXECUTION\n', 1, PASS, FAIL).decided, 'exit code')
+})
+
+const WRITING = `- name: jobs counted
+  count: {jobs: SELECT count(*) FROM jobs}
+  relation: ">="
+  other: 0
+
+- name: a check that moves a sequence
+  count:
+    n: SELECT setval('jobs_id_seq', 4242)
+  relation: "="
+  other: {also: "SELECT count(*) FROM leads WHERE nextval('x') > 0"}
+`
+
+/** A database that refuses, as PostgreSQL does in a READ ONLY transaction, any query calling setval or nextval. */
+const readOnly = (queries: string[] = []) => ({
+  rows: async <T>(sql: string): Promise<T[]> => {
+    queries.push(sql)
+    const f = /\b(setval|nextval)\(/.exec(sql)?.[1]
+    if (f) throw new DbError(`cannot execute ${f}() in a read-only transaction (SQLSTATE 25006)`, '25006', `cannot execute ${f}() in a read-only transaction`)
+    return [{ l0: 1, n: 1 } as T]
+  },
+})
+
+test("each query side knows its line: a check that writes is named by the file, its line, the side and its label", async () => {
+  const f = file(WRITING)
+  const { checks, problems } = loadChecks(f, settings())
+  assert.equal(problems, [])
+  assert.match(checks.relations[1].left.at!, /checks\.yaml:8$/, "the label's line")
+  assert.match(checks.relations[1].right.at!, /checks\.yaml:10$/)
+  const shown = path.relative(process.cwd(), f)
+  assert.equal(await writingChecks(readOnly(), checks.relations), [
+    `${shown}:8: count 'n' tried to write (PostgreSQL refused: cannot execute setval() in a read-only transaction); a check must only read`,
+    `${shown}:10: other 'also' tried to write (PostgreSQL refused: cannot execute nextval() in a read-only transaction); a check must only read`,
+  ])
+})
+
+test('the counts run as one query; when PostgreSQL refuses a write in it, each side is run alone (read-only) to name the writers', async () => {
+  const { checks } = loadChecks(file(WRITING), settings())
+  const queries: string[] = []
+  const e = await countChecks(readOnly(queries), checks.relations).then(() => null, (e: Error) => e)
+  assert.ok(e instanceof ChecksWrite)
+  assert.equal((e as ChecksWrite).found.length, 2)
+  assert.match(e!.message, /:8: count 'n' tried to write[^]*:10: other 'also' tried to write/)
+  assert.is(queries.length, 1 + 3, 'the combined query, then each query side alone')
+  const fine = loadChecks(SHIPPED, settings()).checks.relations
+  assert.equal(await countChecks(readOnly(), fine), { l0: 1, n: 1 })
+  // Any other failure is the database's, as it was
+  const broken = { rows: async () => { throw new DbError('relation "jobs" does not exist (SQLSTATE 42P01)', '42P01') } }
+  const other = await countChecks(broken, fine).then(() => null, (e: Error) => e)
+  assert.ok(other instanceof DbError && !(other instanceof ChecksWrite))
 })
 
 test.run()
