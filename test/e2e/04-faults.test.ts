@@ -261,4 +261,21 @@ test('a table that does not exist is named and nothing is truncated (exit 4)', a
   assert.equal(await counts(), before)
 })
 
+test('a worker that stops during the test is named under the summary, with its exit code and when, whatever the verdict', async () => {
+  const worker = (await (await compose()).instances()).find((i) => i.name.endsWith('worker-3'))!
+  const slow = 'sh -c "sleep 6; echo TEST RESULT: SUCCESSFUL EXECUTION"'
+  try {
+    const running = script('reset_and_run', ['--yes', '--only', 'truncate-logs,run-test'], { RT_TEST_COMMAND: slow })
+    await new Promise((r) => setTimeout(r, 3000))
+    await run(['docker', 'kill', worker.id])
+    const o = await running
+    assert.is(o.code, 0, explain(o))
+    const summary = o.out.slice(o.out.lastIndexOf('phase  '))
+    assert.match(summary, /6 run-test\s+ok/, 'the summary table')
+    assert.match(summary, new RegExp(`during the test: ${worker.name} stopped at \\d\\d:\\d\\d:\\d\\d with exit code 137`))
+  } finally {
+    await run(['docker', 'start', worker.id])
+  }
+})
+
 test.run()

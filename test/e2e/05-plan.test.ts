@@ -156,4 +156,56 @@ test("NODE_ENV=production in the app's .env is refused although the shell says d
   }
 })
 
+test('--backup then restore bring back every row byte for byte: every column kind, identity, generated, no key, duplicates', async () => {
+  await db(`DROP TABLE IF EXISTS all_kinds; DROP TYPE IF EXISTS mood; DROP DOMAIN IF EXISTS positive;
+    CREATE TYPE mood AS ENUM ('calm', 'busy');
+    CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+    CREATE TABLE all_kinds (
+      id int GENERATED ALWAYS AS IDENTITY, tags text[], doc jsonb, raw bytea, at timestamptz, how mood,
+      n positive, amount numeric(60, 30), note text, lower_note text GENERATED ALWAYS AS (lower(note)) STORED);
+    INSERT INTO all_kinds (tags, doc, raw, at, how, n, amount, note) VALUES
+      ('{a,"b c",NULL}', '{"k": [1, 2.50, null], "é": "ü"}', '\\x00ff10', '2026-12-04 10:11:12.123456+00', 'busy', 7,
+       123456789012345678901234567890.123456789012345678901234567891, 'Hello'),
+      ('{a,"b c",NULL}', '{"k": [1, 2.50, null], "é": "ü"}', '\\x00ff10', '2026-12-04 10:11:12.123456+00', 'busy', 7,
+       123456789012345678901234567890.123456789012345678901234567891, 'Hello'),
+      (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    ALTER TABLE organizations ADD COLUMN name_lc text GENERATED ALWAYS AS (lower(name)) STORED`)
+  const rows = () =>
+    db<{ rows: string }>(`SELECT (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM all_kinds t) ||
+      (SELECT coalesce(string_agg(o::text, '|' ORDER BY o::text), '') FROM organizations o) AS rows`)
+  try {
+    await seedDirty()
+    const before = await rows()
+    const tables = ['--reset-tables', 'all_kinds,jobs,leads,campaigns,organizations,users']
+    const o = await script('truncate-db', ['--yes', '--backup', ...tables])
+    assert.is(o.code, 0, explain(o))
+    assert.match(o.out, /backup: \d+ rows of 6 tables saved to \S+ in [\d.]+ s \(one snapshot\)/)
+    assert.equal(await db<{ n: number }>('SELECT count(*)::int AS n FROM all_kinds'), [{ n: 0 }])
+    const back = await script('restore', ['--yes', ...tables])
+    assert.is(back.code, 0, explain(back))
+    assert.equal(await rows(), before, 'every row of every table byte for byte, the generated columns recomputed')
+    const [{ next }] = await db<{ next: number }>("INSERT INTO all_kinds (note) VALUES ('x') RETURNING id AS next")
+    assert.is(next, 4, 'the identity continues after the restored rows')
+  } finally {
+    await db('DROP TABLE IF EXISTS all_kinds; DROP TYPE IF EXISTS mood; DROP DOMAIN IF EXISTS positive')
+    await db('ALTER TABLE organizations DROP COLUMN IF EXISTS name_lc')
+  }
+})
+
+test('a checks file whose count writes (setval) is refused by PostgreSQL, named by its line (exit 9), the sequence unchanged', async () => {
+  const file = path.join(SUITE_ROOT, '.state', 'e2e-writing-checks.yaml')
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, ['- name: sequence moved', "  count: {n: \"SELECT setval('jobs_id_seq', 4242)\"}", '  relation: ">="', '  other: 0', ''].join('\n'))
+  const seq = () => db<{ v: string }>('SELECT last_value::text AS v FROM jobs_id_seq')
+  try {
+    const before = await seq()
+    const o = await script('reset_and_run', ['--yes', '--skip', 'run-test', '--checks-file', file])
+    assert.is(o.code, 9, explain(o))
+    assert.match(o.out, /e2e-writing-checks\.yaml:2: count 'n' tried to write \(PostgreSQL refused: cannot execute setval\(\) in a read-only transaction\)/)
+    assert.equal(await seq(), before, 'the sequence did not move')
+  } finally {
+    rmSync(file, { force: true })
+  }
+})
+
 test.run()
