@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // assess: is everything the reset needs there? The engine or cluster, the project's containers
 // (from whatever state they were left in: the required ones started, other stopped ones left
 // alone; refused when another checkout made them), PostgreSQL, Redis, the test file and a

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // check-circuit: the circuit-breaker state of every service (read-only); exit 7 when one is open or its queue paused.
 import { withRedis } from '../lib/access/redis.ts'
 import { breakerStates, breakerTable, tripped } from '../lib/app/circuit.ts'

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // check-consistency: the plan's consistency checks on jobs, campaigns and leads (read-only SQL); exit 7 on any finding.
 import { withDatabase } from '../lib/access/database.ts'
 import { findInconsistencies, formatViolation, invariants } from '../lib/app/consistency.ts'

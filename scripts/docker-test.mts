@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // docker-test: the app's own pytest suite in a one-off api container, as the app's `make docker-test` does.
 import { definePhase } from '../lib/run/cli.ts'
 import { out } from '../lib/util/output.ts'

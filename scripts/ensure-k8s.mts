@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // ensure-k8s: a single-node Kubernetes cluster on loopback for the Kubernetes target, built from Debian bookworm once
 // per machine.
 import { spawnSync } from 'node:child_process'

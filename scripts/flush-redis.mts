@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // flush-redis: clear Redis as the plan says — FLUSHALL (default), FLUSHDB, or SCAN + UNLINK by
 // pattern — check nothing that should be gone is left, then let the held workers go as the restart
 // mode says (started, or consuming as before in place) and, in place, prove the state clean.

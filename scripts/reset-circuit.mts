@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // reset-circuit: delete the circuit-breaker keys (SCAN + UNLINK by pattern, in batches), or --all: FLUSHDB of the app's
 // db.
 import { GLOBAL_BREAKER, globMatch } from '../lib/app/circuit.ts'

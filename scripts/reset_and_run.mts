@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // reset_and_run: put the stack back into a clean, known state and run its smoke test: the seven
 // phases in the registry's order (assess, truncate-logs, restart, truncate-db, flush-redis,
 // run-test, validate), or a selection of them; --repeat runs the whole cycle again.

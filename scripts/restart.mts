@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // restart: bring the containers to a clean start as the restart mode says (lib/modes/): in-place
 // (default: only what changed under its process restarts, stray processes stop, the workers pause
 // untouched), restart (the api and the workers), recreate or rebuild; then wait until ready. When

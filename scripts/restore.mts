@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // restore: put back what --backup saved before a reset: every row of the tables of its plan (with
 // their sequences) and the Redis keys, through the same connections the phases use — into the
 // stack and servers they came from, and nowhere else.

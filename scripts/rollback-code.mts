@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // rollback-code: show the recent commits; keep a backup branch, revert a commit, or branch off the backup.
 import { codePlanFromFlags, Git, rollbackCode } from '../lib/app/git.ts'
 import { definePhase } from '../lib/run/cli.ts'

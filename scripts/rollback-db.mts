@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // rollback-db: the app's migrations in the api container: current, history, upgrade [REV], downgrade REV (confirmed).
 import { withDatabase } from '../lib/access/database.ts'
 import {

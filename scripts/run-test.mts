@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // run-test: run the smoke test inside the api container, streaming its output and saving it under
 // logs/ (passwords masked). The verdict comes from the test's own verdict line and its exit code:
 // the real smoke test exits 0 whether it passes or fails. On timeout or Ctrl-C the process inside

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // truncate-db: empty exactly the tables of the plan — the configured ones and those it reaches that
 // CASCADE_TABLES names — in ONE `TRUNCATE ... RESTART IDENTITY` inside a transaction with a
 // lock_timeout. alembic_version is never touched; a table or trigger the plan did not name stops

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // truncate-logs: empty the shared log file in place — the file the plan names, symlinks resolved —
 // keeping its inode so the containers that hold it open keep writing to it.
 import { definePhase } from '../lib/run/cli.ts'

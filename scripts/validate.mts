@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --max-semi-space-size=4 --import tsx
 // validate: check what holds after every good run — the checks of CHECKS_FILE (by default: every
 // campaign in a finished state, one FETCH_LEADS job per campaign, one ENRICH_LEAD job per lead, no
 // unfinished or failed job, no duplicate email, a user and an organization, and the exact EXPECT_*
