@@ -79,6 +79,19 @@ test("a restart mode's name is compared in lib/modes/index.ts alone: everything 
   assert.match(readFileSync(path.join(SUITE_ROOT, 'lib', 'modes', 'index.ts'), 'utf8'), /'in-place': \(\) => new InPlace\(\)/)
 })
 
+test('no type or interface name is declared twice in lib/ and scripts/: one name, one thing', () => {
+  const seen = new Map<string, string[]>()
+  for (const f of code()) {
+    const src = ts.createSourceFile(f, readFileSync(f, 'utf8'), ts.ScriptTarget.Latest, true)
+    const visit = (n: ts.Node) => {
+      if (ts.isInterfaceDeclaration(n) || ts.isTypeAliasDeclaration(n)) seen.set(n.name.text, [...(seen.get(n.name.text) ?? []), path.relative(SUITE_ROOT, f)])
+      ts.forEachChild(n, visit)
+    }
+    visit(src)
+  }
+  assert.equal([...seen].filter(([, where]) => where.length > 1).map(([name, where]) => `${name}: ${where.join(', ')}`), [])
+})
+
 test('the measure sees long functions and the reasons given for them', () => {
   const tmp = path.join(SUITE_ROOT, 'test', 'fixtures', 'house-sample.ts')
   const fns = functionsOf(tmp)
