@@ -37,6 +37,8 @@ export interface ComposeProject {
   dotenv: Record<string, string>
   /** The .env files Compose read for the project environment, in order (at most two, usually one). */
   dotenvFiles: string[]
+  /** Every file whose change changes what Compose would make: the compose files, the .env files, each env_file. */
+  inputs: string[]
   /**
    * The services Compose runs by default, in file order: those without `profiles:` or with a profile named in
    * COMPOSE_PROFILES ('*' = all). environment() also accepts the others.
@@ -133,6 +135,7 @@ export function loadComposeProject(dir: string, shellEnv: Record<string, string 
     nameSource: name.source,
     dotenv: env.dotenv,
     dotenvFiles: env.dotenvFiles,
+    inputs: [...files, ...env.dotenvFiles, ...envFilesOf([...services.values()], projectDir)],
     services: [...services.values()].filter((s) => isActive(s, env.lookup('COMPOSE_PROFILES'))).map((s) => s.name),
     environment(service) {
       const model = services.get(service)
@@ -144,6 +147,17 @@ export function loadComposeProject(dir: string, shellEnv: Record<string, string 
       return serviceEnvironment(model, projectDir, env.lookup)
     },
   }
+}
+
+/** The env_file paths of the services, resolved (a malformed entry is left to environment() to report). */
+function envFilesOf(models: ServiceModel[], projectDir: string): string[] {
+  return models.flatMap((m) => {
+    try {
+      return envFileRefs(m.envFile, m.name).map((ref) => path.resolve(projectDir, ref.path))
+    } catch {
+      return []
+    }
+  })
 }
 
 function filesFromDotenv(env: ProjectEnv, cwd: string): { files: string[]; source: string } {

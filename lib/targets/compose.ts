@@ -61,6 +61,8 @@ export interface ComposeSettings {
   allServices: string[]
   /** Hosts and endpoints the user declares theirs (SAFE_HOSTS): a Docker endpoint named here may be used. */
   safeHosts: string[]
+  /** The files whose change changes what Compose would make (compose files, .env, env_file). */
+  inputs: string[]
 }
 
 /** The local engine's socket: the only endpoint used without SAFE_HOSTS naming it. */
@@ -220,6 +222,7 @@ export function parseInspect(json: string, required: string[] = []): Instance[] 
           .filter((m) => m.Type === 'bind')
           .map((m) => ({ source: String(m.Source), destination: String(m.Destination) })),
         hostPid: Number(c.State?.Pid) || undefined,
+        createdAt: time(c.Created) ?? undefined,
         hostname: String(c.Config?.Hostname ?? ''),
       }
       return {
@@ -359,7 +362,14 @@ export class ComposeTarget extends BaseTarget implements Target {
     return []
   }
 
-  async engine(): Promise<{ line: string; problem: string | null }> {
+  /** The engine read once a run: the preflight and the plan both ask. */
+  private engineRead?: Promise<{ line: string; problem: string | null }>
+
+  engine(): Promise<{ line: string; problem: string | null }> {
+    return (this.engineRead ??= this.readEngine())
+  }
+
+  private async readEngine(): Promise<{ line: string; problem: string | null }> {
     const endpoint = await dockerEndpoint(this.run)
     const info = await this.run(['docker', 'info', '--format', '{{.Name}}|{{.ID}}|{{.ServerVersion}}'], {
       allowFailure: true,
@@ -574,7 +584,8 @@ export class ComposeTarget extends BaseTarget implements Target {
       if (image) found.push({ service, why: `its image ${image.image!.ref} changed since ${image.name} was created` })
     }
     const rest = services.filter((s) => !found.some((f) => f.service === s) && listing.some((i) => i.service === s))
-    const plain = rest.length ? await this.wouldRecreate(rest, false) : []
+    // Compose's dry runs (a quarter of a second) only when a file it reads changed since the containers were made
+    const plain = rest.length && !this.madeFromFilesAsTheyAre(listing) ? await this.wouldRecreate(rest, false) : []
     const changed = (await Promise.all(plain.map((s) => this.wouldRecreate([s], true)))).flat()
     for (const service of changed) {
       const name = listing.find((i) => i.service === service)!.name
@@ -586,6 +597,23 @@ export class ComposeTarget extends BaseTarget implements Target {
       })
     }
     return found
+  }
+
+  /**
+   * Were these containers made from the compose files in use now, none of which (nor a .env or env_file
+   * they read) changed since? Then Compose's verdict cannot have changed either, but for a change in the
+   * shell's variables or the Compose version, which a dry run alone would see.
+   */
+  private madeFromFilesAsTheyAre(listing: Instance[]): boolean {
+    const inputs = this.settings.inputs
+    if (!inputs.length) return false
+    const newest = Math.max(...inputs.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? Infinity))
+    const files = new Set(this.settings.composeFiles.map(real))
+    return listing.every((i) => {
+      const made = (i.origin?.configFiles ?? []).map((f) => real(path.resolve(i.origin!.workingDir, f)))
+      const same = made.length === files.size && made.every((f) => files.has(f))
+      return same && i.createdAt !== undefined && newest < i.createdAt
+    })
   }
 
   /**

@@ -28,5 +28,6 @@ export function composeSettings(config: Config): ComposeSettings {
     logFile: config.logFile,
     allServices: config.compose?.services ?? [],
     safeHosts: config.safety.safeHosts,
+    inputs: config.compose?.inputs ?? [],
   }
 }

@@ -41,6 +41,8 @@ export interface Instance {
   stopSignal?: string
   /** Compose: host directories and files bind-mounted into it (the app's source, its logs). */
   mounts?: Mount[]
+  /** Compose: when the container was made (ms since the epoch). */
+  createdAt?: number
   /** Compose: its PID 1's pid on the engine's machine, and its hostname. */
   hostPid?: number
   hostname?: string

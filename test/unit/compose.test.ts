@@ -62,6 +62,7 @@ const settings = {
   logFile: '/app/logs/combined.log',
   allServices: ['api', 'postgres', 'redis', 'worker'],
   safeHosts: [] as string[],
+  inputs: [] as string[],
 }
 
 test('every compose command carries every compose file, the project directory and the project name', async () => {
