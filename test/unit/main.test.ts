@@ -7,6 +7,7 @@ import { execute, usage } from '../../lib/run/cli.ts'
 import type { PhaseSpec } from '../../lib/run/context.ts'
 import { RunRecord } from '../../lib/run/record.ts'
 import { phaseOf } from './fake-target.ts'
+import { quietly } from './quietly.ts'
 import { CheckFailed } from '../../lib/util/errors.ts'
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'state-'))
@@ -16,19 +17,6 @@ process.env.RT_REPORT_DIR = path.join(stateDir, 'reports') // the runs' pages, n
 const ok = (name: string, figures = {}): PhaseSpec => ({ ...phaseOf(name), destroys: null, run: async () => figures })
 const boom = (name: string): PhaseSpec => ({ ...phaseOf(name), destroys: null, run: async () => { throw new Error(`${name} broke`) } })
 
-async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; text: string }> {
-  let text = ''
-  const o = process.stdout.write.bind(process.stdout)
-  const e = process.stderr.write.bind(process.stderr)
-  process.stdout.write = ((s: string) => ((text += s), true)) as typeof process.stdout.write
-  process.stderr.write = ((s: string) => ((text += s), true)) as typeof process.stderr.write
-  try {
-    return { value: await fn(), text }
-  } finally {
-    process.stdout.write = o
-    process.stderr.write = e
-  }
-}
 
 test('a failing phase exits with its own code and the later phases do not run', async () => {
   const json = path.join(stateDir, 'report.json')

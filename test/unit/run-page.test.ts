@@ -23,6 +23,7 @@ import { readHistory } from '../../lib/run/pages/write.ts'
 import { out } from '../../lib/util/output.ts'
 import { FIXTURE, fixtureRun, fixtureRuns, writeRuns } from '../fixtures/run-page/fixture.ts'
 import { phaseOf } from './fake-target.ts'
+import { quietly } from './quietly.ts'
 
 const tmp = (prefix: string) => mkdtempSync(path.join(tmpdir(), prefix))
 
@@ -192,15 +193,9 @@ test('run ids sort by time; the oldest runs beyond REPORT_KEEP are pruned, nothi
 async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<{ value: T; text: string }> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]))
   Object.assign(process.env, env)
-  let text = '' // both streams: another test file may have sent the human output to stderr (--json -)
-  const [o, e] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)]
-  process.stdout.write = ((s: string) => ((text += s), true)) as typeof process.stdout.write
-  process.stderr.write = ((s: string) => ((text += s), true)) as typeof process.stderr.write
   try {
-    return { value: await fn(), text }
+    return await quietly(fn)
   } finally {
-    process.stdout.write = o
-    process.stderr.write = e
     for (const [k, v] of Object.entries(saved))
       if (v === undefined) delete process.env[k]
       else process.env[k] = v
