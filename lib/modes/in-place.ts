@@ -411,11 +411,12 @@ const uniqueQueues = (queues: Queue[]) => [
   ...new Map(queues.map((q) => [`${q.exchange}|${q.key}|${q.name}`, q])).values(),
 ]
 
-/** "celery ×8, email ×1": how many workers consume each queue. */
+/** "celery ×8, email ×1": how many workers consume each queue, by name (the workers answer in any order). */
 export function queuesLine(consumed: Consumed): string {
   const count = new Map<string, number>()
   for (const qs of Object.values(consumed)) for (const q of qs) count.set(q.name, (count.get(q.name) ?? 0) + 1)
-  return [...count].map(([q, n]) => `${q} ×${n}`).join(', ') || 'no queue'
+  const names = [...count.keys()].sort()
+  return names.map((q) => `${q} ×${count.get(q)}`).join(', ') || 'no queue'
 }
 
 /** "8 Celery workers of worker, 1 of worker-email (celery, email): ..." */

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { takingWorkPython, type TakingWork } from '../e2e/celery.ts'
 import { EMPTY, explain, GOOD_RUN, run, script, sh, TABLES } from '../e2e/stack.ts'
 
 const STATE = process.env.K8S_STATE_DIR ?? '/var/lib/reset-and-test-k8s'
@@ -56,7 +57,9 @@ test('make reset-and-test TARGET=kubernetes: exit 0, the validation table, exact
 
 test('in place on Kubernetes (the default): no pod is replaced, the workers pause untouched through a pod, the smoke test passes', async () => {
   const before = { workers: await pods('worker'), api: await pods('api'), postgres: await pods('postgres') }
-  const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'TARGET=kubernetes', 'YES=1'], {}, { timeoutMs: 1_200_000 })
+  // K8S_PREP= skips k8s-ready (the test before ran it): in `make test` the Compose tier runs beside this
+  // one, edits the example's code and retags its images, and a build here would roll the pods out for that.
+  const o = await sh(['make', '--no-print-directory', 'reset-and-test', 'TARGET=kubernetes', 'YES=1', 'K8S_PREP='], {}, { timeoutMs: 1_200_000 })
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /containers, mode in-place .*: nothing restarted/)
   assert.match(o.out, /worker: \d+ Celery workers paused in place \(celery ×\d+\), none running/)
@@ -71,7 +74,15 @@ async function inApi<T>(python: string): Promise<T> {
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as T
 }
 
-test('in place, then Redis restarted (a new pod): every worker consumes its queue again and takes work', async () => {
+const takingWork = (workers: number) => inApi<TakingWork>(takingWorkPython('celery', workers))
+
+// kombu before 5.4 (the example's 5.2.4; the real app's Celery 5.3.4 brings 5.3) can hang a worker
+// in its read of BRPOP after a reconnect (celery/celery#8030, fixed by celery/kombu#2007): measured
+// here after a new Redis pod in 2 of 4 restart-mode rounds and 5 of 8 in-place ones, so a test
+// cannot expect every worker to take work. What the suite answers for: no worker loses its queue
+// (celery/celery#7733, what cancel_consumer would do), and the next reset finds a hung worker and
+// restarts it.
+test('in place, then Redis restarted (a new pod): every worker still consumes its queue; the next reset restarts any kombu left hanging', async () => {
   const o = await script('reset_and_run', [...FLAGS, '--yes', '--skip', 'run-test,validate'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /Celery workers paused in place/)
@@ -86,9 +97,17 @@ while time.time() - t0 < 60:
         break
 print(json.dumps({w: sorted(q['name'] for q in qs) for w, qs in aq.items()}))`)
   assert.equal(Object.values(consuming), Array(workers).fill(['celery']), JSON.stringify(consuming))
-  const ran = await inApi<string[]>(`rs = [app.send_task('app.workers.test_tasks.whoami', args=[0.3]) for _ in range(${workers * 10})]
-print(json.dumps(sorted({r.get(timeout=60) for r in rs})))`)
-  assert.is(ran.length, workers, `every worker ran a task: ${ran}`)
+  const ran = await takingWork(workers)
+  if (ran.done < ran.sent) {
+    // the hung workers each ran a task or so after the reconnect, then stopped in the middle of a read
+    console.log(`    kombu's reconnect hang: ${ran.done} of ${ran.sent} tasks ran (by ${ran.workers}); the next reset must restart the workers`)
+    const next = await script('reset_and_run', [...FLAGS, '--yes', '--skip', 'run-test,validate'])
+    assert.is(next.code, 0, explain(next))
+    assert.match(next.out, /worker held stopped and started after Redis is cleared: \S+ does not answer Celery's remote control within 3 s/)
+  }
+  const after = await takingWork(workers)
+  assert.equal(after, { workers: after.workers, done: after.sent, sent: workers * 10 }, 'every task ran')
+  assert.is(after.workers.length, workers, `every worker ran a task: ${after.workers}`)
 })
 
 test('a restart of one deployment: its pods are replaced, the others keep theirs', async () => {

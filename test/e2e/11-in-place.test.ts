@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { codeVersion, editCode, emailWorker, fingerprint, queuesByWorker, restartRedis, send, workersTakingWork } from './celery.ts'
+import { codeVersion, editCode, emailWorker, fingerprint, queuesByWorker, restartRedis, send, untilRunning, workersTakingWork } from './celery.ts'
 import { alembicVersion, compose, config, container, counts, db, EMPTY, EXACT, explain, GOOD_RUN, run, script, sh, stackChanged, stackUp, startedAt, until, need } from './stack.ts'
 
 test.before(() => need('fresh')) // a baseline matching the compose file: earlier tests change it
@@ -75,8 +75,8 @@ async function observe(version: string, dueAt: number) {
   const stale = await db("SELECT count(*)::int AS n FROM organizations WHERE name = 'stale work'")
   assert.is(ran, version, 'the edited task runs its new code')
   assert.is(Object.keys(consuming).length, 9, `every worker consumes after Redis restarted: ${JSON.stringify(consuming)}`)
-  assert.is(celery.length, 8, `every celery worker took a task: ${celery}`)
-  assert.is(email.length, 1, `the email worker took a task: ${email}`)
+  assert.equal([celery.workers.length, celery.done], [8, celery.sent], `every celery worker took tasks, every task ran: ${JSON.stringify(celery)}`)
+  assert.equal([email.workers.length, email.done], [1, email.sent], `the email worker took every task: ${JSON.stringify(email)}`)
   assert.equal(stale, [{ n: 0 }], 'no task from before the reset wrote into the fresh tables')
   return print
 }
@@ -117,19 +117,19 @@ test('in place, then Redis restarted: every worker consumes its queue again and 
   await restartRedis()
   const consuming = await everyWorkerConsuming(await workers())
   assert.equal(Object.values(consuming), Array(await workers()).fill(['celery']))
-  assert.is((await workersTakingWork('celery', 8)).length, 8)
+  const ran = await workersTakingWork('celery', 8)
+  assert.equal([ran.workers.length, ran.done], [8, ran.sent], `every worker took tasks, every task ran: ${JSON.stringify(ran)}`)
 })
 
 test('two worker services, one with -Q email: each is paused with its own queues and gives back exactly those', async () => {
   const email = await emailWorker()
   try {
     await script('reset_and_run', [...RESET, ...IN_PLACE], email.env) // what earlier tests changed restarts here
-    await send('hold_then_write', [6], { queue: 'email' })
-    await sleep(1500) // it runs
+    await untilRunning(await send('hold_then_write', [6], { queue: 'email' }))
     const o = await script('reset_and_run', [...RESET, ...IN_PLACE], email.env)
     assert.is(o.code, 0, explain(o))
     assert.match(o.out, /8 Celery workers of worker, 1 of worker-email \(queues celery, email\)/)
-    assert.match(o.out, /worker, worker-email: 9 Celery workers paused in place \(celery ×8, email ×1\), none running, 1 tasks revoked/)
+    assert.match(o.out, /worker, worker-email: 9 Celery workers paused in place \(celery ×8, email ×1\), none running, 1 tasks revoked/, explain(o))
     const consuming = await queuesByWorker()
     const emailNodes = Object.entries(consuming).filter(([w]) => w.startsWith('email@'))
     assert.equal(emailNodes.map(([, qs]) => qs), [['email']], 'the -Q email worker consumes email alone')
@@ -177,8 +177,7 @@ test('in place: migrations behind the scripts on disk restart the api, which app
 test('the pause is read from the workers, not the run record: --from truncate-db revokes a task sent after restart', async () => {
   const first = await script('reset_and_run', ['--yes', ...IN_PLACE, '--to', 'restart'])
   assert.is(first.code, 0, explain(first))
-  await send('hold_then_write', [6])
-  await sleep(1500)
+  await untilRunning(await send('hold_then_write', [6]))
   const o = await script('reset_and_run', ['--yes', ...IN_PLACE, '--from', 'truncate-db', '--to', 'flush-redis'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /==> \[4\/7\] truncate-db[^]*worker: 8 Celery workers paused in place \(celery ×8\), none running, 1 tasks revoked[^]*one TRUNCATE/)

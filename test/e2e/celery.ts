@@ -19,23 +19,39 @@ export async function inApi<T = unknown>(python: string, timeoutMs = 120_000): P
 export const send = (task: string, args: unknown[] = [], options: { queue?: string; countdown?: number } = {}) =>
   inApi<string>(`print(json.dumps(app.send_task('app.workers.test_tasks.${task}', args=${JSON.stringify(args)}, **${JSON.stringify(options)}).id))`)
 
+/** Waits until a worker runs the task (it shows in `inspect active`): a sleep would guess, and guess wrong under load. */
+export const untilRunning = (id: string) =>
+  until(`task ${id} to run on a worker`, () =>
+    inApi<boolean>(`a = app.control.inspect(timeout=1).active() or {}
+print(json.dumps(any(t['id'] == ${JSON.stringify(id)} for ts in a.values() for t in ts)))`),
+  60_000)
+
 /** Each worker's queues, by node name, as the workers answer (every one that answers within 2 s). */
 export const queuesByWorker = () =>
   inApi<Record<string, string[]>>(`aq = app.control.inspect(timeout=2).active_queues() or {}
 print(json.dumps({w: sorted(q['name'] for q in qs) for w, qs in aq.items()}))`)
 
-/** Which of the workers run a task sent to the queue: enough tasks that every consumer takes some. */
-export async function workersTakingWork(queue: string, expected: number): Promise<string[]> {
-  return inApi<string[]>(`import time
+/** What became of ten tasks per worker sent to a queue: which workers ran them, how many ran within 30 s. */
+export interface TakingWork {
+  workers: string[]
+  done: number
+  sent: number
+}
+
+/** Python (for inApi) that sends the tasks of TakingWork and prints the answer as JSON. */
+export const takingWorkPython = (queue: string, expected: number) => `import time
 rs = [app.send_task('app.workers.test_tasks.whoami', args=[0.3], queue=${JSON.stringify(queue)}) for _ in range(${expected * 10})]
-seen, t0 = set(), time.time()
+seen, done, t0 = set(), 0, time.time()
 for r in rs:
     try:
-        seen.add(r.get(timeout=max(0.5, 40 - (time.time() - t0))))
+        seen.add(r.get(timeout=max(0.5, 30 - (time.time() - t0))))
+        done += 1
     except Exception:
         break
-print(json.dumps(sorted(seen)))`)
-}
+print(json.dumps({'workers': sorted(seen), 'done': done, 'sent': len(rs)}))`
+
+/** Which of the workers run a task sent to the queue, and whether every task ran (a worker can run one, then hang). */
+export const workersTakingWork = (queue: string, expected: number) => inApi<TakingWork>(takingWorkPython(queue, expected))
 
 /** What code_version returns, run by a worker of the queue (null when no worker took it within 20 s). */
 export const codeVersion = (queue = 'celery') =>

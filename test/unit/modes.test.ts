@@ -10,6 +10,7 @@ import { nodeName, workersIn, type BrokerState } from '../../lib/app/celery.ts'
 import { loadConfig } from '../../lib/config/config.ts'
 import { codeChanges } from '../../lib/modes/drift.ts'
 import { modeFor } from '../../lib/modes/index.ts'
+import { queuesLine } from '../../lib/modes/in-place.ts'
 import { problemsOf, proofOf } from '../../lib/modes/proof.ts'
 import { parseProcesses, straysOf } from '../../lib/targets/instances.ts'
 import type { Proc, ProcessTable } from '../../lib/targets/target.ts'
@@ -156,6 +157,14 @@ test('the proof of a clean state: every claim read from the servers, each failur
     'the api does not answer: no answer',
   ])
   assert.throws(() => proofOf({ before, state: bad, rows: {}, api: null }), /not clean: celery@a consumes nothing/)
+})
+
+test('the queues line counts the workers of each queue, by queue name whatever order the workers answered in', () => {
+  const q = (name: string) => ({ name, exchange: name, key: name })
+  const consumed = { 'email@a': [q('email')], 'celery@b': [q('celery')], 'celery@c': [q('celery'), q('email')] }
+  assert.is(queuesLine(consumed), 'celery ×2, email ×2')
+  assert.is(queuesLine({ 'email@a': [q('email')], 'celery@b': [q('celery')] }), 'celery ×1, email ×1')
+  assert.is(queuesLine({}), 'no queue')
 })
 
 test.run()
