@@ -99,6 +99,8 @@ async function reset() {
       await seedDirty(50)
       const r = await report(node('reset_and_run', '--skip', 'run-test,validate', '--yes', '--restart-mode', mode))
       const name = mode === 'in-place' ? 'in-place' : 'restart mode'
+      const did = r.phases.map((p) => `${p.name} ${sec(p.durationMs)} s ${JSON.stringify(p.figures)}`)
+      process.stdout.write(`    ${name}: ${did.join('; ')}\n`) // what each reset did: a slow one is seen for what it is
       if (i >= 0) spans[name].push(resetSpan(r)), walls[name].push(r.wallMs) // run -1 is the warm-up
     }
     await seedDirty(50)
