@@ -110,17 +110,17 @@ def handle(args):
     t0 = time.time()
     app, ch = connect(broker(args))
     ctl, r, names = app.control, ch.client, args['workers']
-    deadline = t0 + args['within']
 
+    # Each question has the whole time given: a worker slow to answer one leaves the next its own.
     def ask(method, partial=False):
-        replies, missing = {}, list(names)
+        replies, missing, deadline = {}, list(names), time.time() + args['within']
         while missing:
             got = getattr(ctl.inspect(destination=missing, limit=len(missing), timeout=args['wait']), method)() or {}
             replies.update({w: v for w, v in got.items() if w in missing})
             missing = [w for w in missing if w not in replies]
             if missing and time.time() > deadline:
                 if partial:
-                    report['silent'] = missing
+                    report['silent'] = report.get('silent', []) + missing
                     return replies
                 raise NoReply(missing)
         return replies
@@ -146,9 +146,10 @@ def handle(args):
         return {w: [queue(q) for q in qs] for w, qs in ask('active_queues', partial).items()}
 
     if action == 'survey':
+        # A worker that answers one question and not the next is silent too: its restart is the cure.
         report['consumed'] = consumed(partial=True)
         names = [w for w in names if w in report['consumed']]
-        report['scheduled'] = {w: len(items) for w, items in ask('scheduled').items() if items} if names else {}
+        report['scheduled'] = {w: len(items) for w, items in ask('scheduled', True).items() if items} if names else {}
     elif action == 'quiesce':
         revoked, moved_all = list(args.get('revoked', [])), 0
         while True:
@@ -161,7 +162,7 @@ def handle(args):
                 ctl.revoke(fresh, terminate=True, signal='SIGKILL')
                 revoked += fresh
             busy = [t for t, kind in found.items() if kind in ('active', 'reserved')]
-            if (not moved and not fresh and not busy) or time.time() > deadline:
+            if (not moved and not fresh and not busy) or time.time() > t0 + args['within']:
                 break
             time.sleep(0.05)
         report.update(setAside=moved_all, revoked=revoked, busy=len(busy))
@@ -294,7 +295,7 @@ async function ask<T>(c: Controller, request: Record<string, unknown>): Promise<
   if (answer.noReply)
     throw new Error(
       `no answer from the Celery worker${answer.noReply.length > 1 ? 's' : ''} ${answer.noReply.join(', ')} within ` +
-        `10 s`,
+        `${args.within} s`,
     )
   if (answer.error) throw failed(answer.error)
   return answer
