@@ -10,7 +10,7 @@ import type { ExecOptions, Instance, Proc, ProcessTable, StreamExec } from './ta
 export abstract class BaseTarget {
   /** The last listing; commands that change something drop it. */
   protected snapshot: Instance[] | undefined
-  private sessions: LineProcess[] = []
+  private sessions: { service: string; process: LineProcess }[] = []
 
   constructor(
     protected run: Runner,
@@ -80,15 +80,18 @@ export abstract class BaseTarget {
   async session(service: string, argv: string[], env: Record<string, string> = {}): Promise<LineProcess> {
     const line = this.execLine(await this.instance(service), argv, env)
     const session = new LineProcess(line.argv, line.env, line.prelude)
-    this.sessions.push(session)
+    this.sessions.push({ service, process: session })
     return session
   }
 
-  /** Ends the sessions still open. */
-  protected async closeSessions(): Promise<void> {
-    const open = this.sessions
-    this.sessions = []
-    await Promise.all(open.map((s) => s.close()))
+  /**
+   * Ends the sessions still open: all, or those in instances of the services (about to stop: a
+   * session's next question must not reach an instance on its way out).
+   */
+  protected async closeSessions(services?: string[]): Promise<void> {
+    const ending = this.sessions.filter((s) => !services || services.includes(s.service))
+    this.sessions = this.sessions.filter((s) => !ending.includes(s))
+    await Promise.all(ending.map((s) => s.process.close()))
   }
 
   async processes(service: string): Promise<ProcessTable[]> {

@@ -456,8 +456,9 @@ export class ComposeTarget extends BaseTarget implements Target {
   }
 
   async stop(services: string[]): Promise<void> {
-    if (services.length)
-      await this.compose(['stop', ...services], { mutates: true, timeoutMs: this.settings.commandTimeoutMs })
+    if (!services.length) return
+    await this.closeSessions(services)
+    await this.compose(['stop', ...services], { mutates: true, timeoutMs: this.settings.commandTimeoutMs })
   }
 
   /**

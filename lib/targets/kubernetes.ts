@@ -6,10 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { PRODUCTION_WORD, type Config } from '../config/config.ts'
 import { BaseTarget } from './base.ts'
+import { progress } from '../util/output.ts'
 import { waitForStack } from './instances.ts'
 import type { Runner, RunOptions, RunResult } from '../util/command.ts'
 import type { Endpoint, ExecOptions, Instance, LogFile, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
-import type { Clock } from '../util/wait.ts'
+import { waitFor, type Clock, type Probe } from '../util/wait.ts'
 
 /** Where a held workload's replica count is kept while it is scaled to 0. */
 export const REPLICAS_ANNOTATION = 'reset-and-test/replicas'
@@ -316,19 +317,49 @@ export class KubernetesTarget extends BaseTarget implements Target {
     }
   }
 
-  /** Scales the services' workloads to 0, remembering their replicas in an annotation. */
+  /**
+   * Scales the services' workloads to 0, remembering their replicas in an annotation, and waits
+   * until their pods are gone: a pod on its way out may still finish a task that writes, as a
+   * stopping container would, and `docker compose stop` waits for that too.
+   */
   async stop(services: string[]): Promise<void> {
     this.closeForwards(services)
+    await this.closeSessions(services)
     for (const w of await this.workloads(services)) {
       if (w.held === null)
         await this.k(['annotate', '--overwrite', w.ref, `${REPLICAS_ANNOTATION}=${w.replicas}`], { mutates: true })
       await this.k(['scale', w.ref, '--replicas=0'], { mutates: true })
     }
+    if (!this.run.dryRun) await this.gone(services)
+  }
+
+  /** Until no pod of the services is left, those terminating included. */
+  private async gone(services: string[]): Promise<void> {
+    const { selector, namespace } = this.config.kube
+    const selectors = services.map((s) => selectorOf(selector, s, namespace))
+    const probe: Probe<void> = {
+      what: `the pods of ${services.join(', ')} gone`,
+      check: async () => {
+        const res = await this.k(['get', 'pods', '-o', 'json'], { timeoutMs: this.config.commandTimeoutMs })
+        const left = (JSON.parse(res.stdout).items as any[])
+          .filter((p) => selectors.some((sel) => matches(sel, p.metadata.labels ?? {})))
+          .map((p) => p.metadata.name)
+        return left.length
+          ? { ready: false, detail: `still there: ${left.join(', ')}` }
+          : { ready: true, value: undefined }
+      },
+    }
+    const timeoutMs = this.config.restart.readyTimeoutMs
+    await waitFor(probe, {
+      ...{ timeoutMs, clock: this.clock, signal: this.signal },
+      onProgress: progress(`waiting for the pods of ${services.join(', ')} to stop`),
+    })
   }
 
   /** `rollout restart` of the services' workloads ([] = every known service but `except`). */
   async restart(services: string[], except: string[] = []): Promise<string> {
     const chosen = (services.length ? services : this.knownServices()).filter((s) => !except.includes(s))
+    await this.closeSessions(chosen) // their pods are being replaced
     const refs = [...new Set((await this.workloads(chosen)).filter((w) => w.held === null).map((w) => w.ref))]
     if (refs.length === 0) throw new Error(`no deployment or statefulset of ${chosen.join(', ')} in ${this.describe()}`)
     await this.k(['rollout', 'restart', ...refs], { mutates: true })

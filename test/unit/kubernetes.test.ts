@@ -89,9 +89,16 @@ test('a context, cluster or namespace named like production, or an API server el
   assert.match((await at('https://k8s.example.com:6443')).join(), /API server https:\/\/k8s.example.com:6443 is not on this machine/)
 })
 
-test('held workers: scaled to 0 with their replicas kept in an annotation, scaled back from it', async () => {
+test('held workers: scaled to 0 with their replicas kept in an annotation, waited for until their pods are gone, scaled back from it', async () => {
   let annotated: string | null = null
+  let podLists = 0
   const { run, calls } = recorder((argv) => {
+    if (argv.includes('pods')) {
+      // the first listing after the scale still shows a pod on its way out
+      const labels = { 'app.kubernetes.io/component': 'worker' }
+      const on = podLists++ === 0 ? [{ metadata: { name: 'worker-1', labels, deletionTimestamp: 'now' } }] : []
+      return { stdout: JSON.stringify({ items: on }) }
+    }
     if (argv.includes('deployments,statefulsets')) {
       const annotations = annotated ? { 'reset-and-test/replicas': annotated } : {}
       return { stdout: JSON.stringify({ items: [{ kind: 'Deployment', metadata: { name: 'worker', labels: { 'app.kubernetes.io/component': 'worker' }, annotations }, spec: { replicas: annotated ? 0 : 3 } }] }) }
@@ -105,6 +112,7 @@ test('held workers: scaled to 0 with their replicas kept in an annotation, scale
   await k.stop(['worker'])
   assert.ok(calls.some((c) => c.argv.join(' ').endsWith('scale deployment/worker --replicas=0')))
   assert.is(annotated, '3')
+  assert.is(podLists, 2, 'the pods were listed until none was left')
   await k.start(['worker'])
   assert.ok(calls.some((c) => c.argv.join(' ').endsWith('scale deployment/worker --replicas=3')))
   assert.is(annotated, null)
