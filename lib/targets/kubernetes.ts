@@ -222,17 +222,26 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   async instances(): Promise<Instance[]> {
-    const res = await this.k(['get', 'pods', '-o', 'json'], { timeoutMs: this.config.commandTimeoutMs })
-    const pods = (JSON.parse(res.stdout).items as any[]).filter((p) => !p.metadata.deletionTimestamp)
     const list: Instance[] = []
-    for (const service of this.knownServices()) {
-      const selector = selectorOf(this.config.kube.selector, service, this.config.kube.namespace)
-      const mine = pods
-        .filter((p) => matches(selector, p.metadata.labels ?? {}))
-        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
-      mine.forEach((p, i) => list.push(podInstance(p, service, i + 1)))
+    for (const [service, pods] of await this.podsBy(this.knownServices())) {
+      const staying = pods.filter((p) => !p.metadata.deletionTimestamp)
+      staying.forEach((p, i) => list.push(podInstance(p, service, i + 1)))
     }
     return (this.snapshot = list)
+  }
+
+  /** Each service's pods by its selector, in name order, those terminating included. */
+  private async podsBy(services: string[]): Promise<Map<string, any[]>> {
+    const res = await this.k(['get', 'pods', '-o', 'json'], { timeoutMs: this.config.commandTimeoutMs })
+    const pods = JSON.parse(res.stdout).items as any[]
+    const { selector, namespace } = this.config.kube
+    return new Map(
+      services.map((service) => {
+        const sel = selectorOf(selector, service, namespace)
+        const mine = pods.filter((p) => matches(sel, p.metadata.labels ?? {}))
+        return [service, mine.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))]
+      }),
+    )
   }
 
   protected usable(i: Instance): boolean {
@@ -323,8 +332,7 @@ export class KubernetesTarget extends BaseTarget implements Target {
    * stopping container would, and `docker compose stop` waits for that too.
    */
   async stop(services: string[]): Promise<void> {
-    this.closeForwards(services)
-    await this.closeSessions(services)
+    await this.leave(services)
     for (const w of await this.workloads(services)) {
       if (w.held === null)
         await this.k(['annotate', '--overwrite', w.ref, `${REPLICAS_ANNOTATION}=${w.replicas}`], { mutates: true })
@@ -335,15 +343,10 @@ export class KubernetesTarget extends BaseTarget implements Target {
 
   /** Until no pod of the services is left, those terminating included. */
   private async gone(services: string[]): Promise<void> {
-    const { selector, namespace } = this.config.kube
-    const selectors = services.map((s) => selectorOf(selector, s, namespace))
     const probe: Probe<void> = {
       what: `the pods of ${services.join(', ')} gone`,
       check: async () => {
-        const res = await this.k(['get', 'pods', '-o', 'json'], { timeoutMs: this.config.commandTimeoutMs })
-        const left = (JSON.parse(res.stdout).items as any[])
-          .filter((p) => selectors.some((sel) => matches(sel, p.metadata.labels ?? {})))
-          .map((p) => p.metadata.name)
+        const left = [...(await this.podsBy(services)).values()].flat().map((p) => p.metadata.name)
         return left.length
           ? { ready: false, detail: `still there: ${left.join(', ')}` }
           : { ready: true, value: undefined }
@@ -359,11 +362,10 @@ export class KubernetesTarget extends BaseTarget implements Target {
   /** `rollout restart` of the services' workloads ([] = every known service but `except`). */
   async restart(services: string[], except: string[] = []): Promise<string> {
     const chosen = (services.length ? services : this.knownServices()).filter((s) => !except.includes(s))
-    await this.closeSessions(chosen) // their pods are being replaced
     const refs = [...new Set((await this.workloads(chosen)).filter((w) => w.held === null).map((w) => w.ref))]
     if (refs.length === 0) throw new Error(`no deployment or statefulset of ${chosen.join(', ')} in ${this.describe()}`)
+    await this.leave(chosen) // their pods are being replaced
     await this.k(['rollout', 'restart', ...refs], { mutates: true })
-    this.closeForwards(chosen) // their pods are being replaced: a forward to the old pod leads nowhere
     return this.kubectl('rollout', 'restart', ...refs).join(' ')
   }
 
@@ -487,6 +489,12 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   /** Ends the port-forwards to the services' pods (all of them without a list). */
+  /** What this run opened into the services' pods (forwards, sessions) ends: those pods are going. */
+  private async leave(services: string[]): Promise<void> {
+    this.closeForwards(services)
+    await this.closeSessions(services)
+  }
+
   private closeForwards(services?: string[]): void {
     const gone = this.forwards.filter((f) => !services || services.includes(f.service))
     for (const f of gone) f.child.kill('SIGTERM')
