@@ -69,6 +69,8 @@ export interface Config {
     readyTimeoutMs: number
     /** In place: files whose change restarts nothing (globs). */
     driftIgnore: string[]
+    /** In place: a worker whose log since it started has such a line is restarted (null: never). */
+    reconnectPattern: RegExp | null
   }
   database: {
     tables: string[]
@@ -407,6 +409,7 @@ function readRestart(r: Reader): Config['restart'] {
     services: r.services('SERVICES'),
     readyTimeoutMs: r.seconds('READY_TIMEOUT'),
     driftIgnore: list(r.get('DRIFT_IGNORE')),
+    reconnectPattern: r.pattern('WORKER_RECONNECT_PATTERN'),
   }
 }
 

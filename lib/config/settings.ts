@@ -64,6 +64,11 @@ export const KEYS = {
       "matches any part of the path; the log's directory and the test file never count; tests: the app's " +
       'pytest files, which no running process imports)',
   ],
+  WORKER_RECONNECT_PATTERN: [
+    'consumer: (Cannot connect to|Connection to broker lost)',
+    "in-place mode: a line of a worker's log, since it started, that restarts its service: Celery's own words when " +
+      "it retried or lost the broker connection, after which kombu < 5.4 can leave it deaf ('' = never)",
+  ],
   SERVICES: [
     '',
     'restart only these services (or container names, mapped to their service); in place: restart these besides ' +

@@ -42,6 +42,28 @@ function merged(changes: Change[]): Change[] {
   return [...by.values()]
 }
 
+/**
+ * The worker instances whose log since they started has a line of WORKER_RECONNECT_PATTERN, with
+ * that line: a worker that reconnected to the broker may answer remote control and yet take no task.
+ */
+export async function reconnects(r: Reach, tables: ProcessTable[]): Promise<Map<string, string>> {
+  const pattern = r.config.restart.reconnectPattern
+  if (!pattern) return new Map()
+  const lines = await Promise.all(tables.map((t) => r.target.logMatches(t.instance, pattern)))
+  return new Map(
+    tables.flatMap((t, i) => (lines[i].length ? [[t.instance.name, shortLine(lines[i][0], pattern)] as const] : [])),
+  )
+}
+
+/** The matched words and the rest of their line (no JSON framing, no URL's credentials), up to 160 characters. */
+const shortLine = (line: string, pattern: RegExp) =>
+  line
+    .slice(Math.max(0, line.search(pattern)))
+    .replace(line.trimStart().startsWith('{') ? /\\n.*$|(?<!\\)".*$/s : /\n.*$/s, '')
+    .replace(/\/\/[^@\s/]*@/g, '//***@')
+    .slice(0, 160)
+    .trim()
+
 /** Services SERVICES names: in place, restarted besides what changed. */
 const named = (r: Reach) =>
   r.config.restart.services.length ? r.target.servicesFor(r.config.restart.services) : Promise.resolve([])
@@ -133,16 +155,23 @@ export class InPlace implements RestartMode {
           'Leave that service out of WORKER_SERVICES, or use --restart-mode restart.',
       )
     }
-    const { consumed, silent, scheduled } = await surveyOf(
-      this.controller(r, services),
-      found.map((w) => w.name),
-      3,
-    )
+    const [{ consumed, silent, scheduled }, reconnected] = await Promise.all([
+      surveyOf(
+        this.controller(r, services),
+        found.map((w) => w.name),
+        3,
+      ),
+      reconnects(r, tables),
+    ])
     return found.map((w) => {
       const queues = (consumed[w.name] ?? []).map((q) => q.name)
+      const line = reconnected.get(w.instance)
       const why = silent.includes(w.name)
         ? `${w.name} does not answer Celery's remote control within 3 s`
-        : !queues.length
+        : line
+          ? `${w.instance} retried or lost its broker connection since it started (its log: "${line}"); kombu < 5.4 ` +
+            'can leave a worker deaf after that (celery#8030), and a restart makes it consume again'
+          : !queues.length
           ? `${w.name} consumes no queue (deaf since a broker reconnect?); a restart makes it consume again`
           : scheduled[w.name]
             ? `${w.name} holds ${scheduled[w.name]} tasks scheduled for later (a countdown); only a restart discards ` +

@@ -20,7 +20,7 @@ import { RefusedError } from '../util/errors.ts'
 import { BaseTarget } from './base.ts'
 import { waitForStack } from './instances.ts'
 import { out, ticker } from '../util/output.ts'
-import type { Runner, RunOptions, RunResult } from '../util/command.ts'
+import { matchingLines, type Runner, type RunOptions, type RunResult } from '../util/command.ts'
 import type {
   Endpoint,
   ExecOptions,
@@ -660,6 +660,11 @@ export class ComposeTarget extends BaseTarget implements Target {
       timeoutMs: 10_000,
     })
     return (res.stdout + res.stderr).trim()
+  }
+
+  logMatches(instance: Instance, pattern: RegExp): Promise<string[]> {
+    const since = instance.startedAt ? ['--since', new Date(instance.startedAt).toISOString()] : []
+    return matchingLines(['docker', 'logs', ...since, instance.id], pattern, this.settings.commandTimeoutMs)
   }
 
   async status(): Promise<string> {

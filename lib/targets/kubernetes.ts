@@ -8,7 +8,7 @@ import { PRODUCTION_WORD, type Config } from '../config/config.ts'
 import { BaseTarget } from './base.ts'
 import { progress } from '../util/output.ts'
 import { waitForStack } from './instances.ts'
-import type { Runner, RunOptions, RunResult } from '../util/command.ts'
+import { matchingLines, type Runner, type RunOptions, type RunResult } from '../util/command.ts'
 import type { Endpoint, ExecOptions, Instance, LogFile, RecreateOptions, Target, WaitReadyOptions } from './target.ts'
 import { waitFor, type Clock, type Probe } from '../util/wait.ts'
 
@@ -473,6 +473,11 @@ export class KubernetesTarget extends BaseTarget implements Target {
       timeoutMs: 10_000,
     })
     return (res.stdout + res.stderr).trim()
+  }
+
+  /** The pod's container as it runs now: its log starts when it last started. */
+  logMatches(instance: Instance, pattern: RegExp): Promise<string[]> {
+    return matchingLines(this.kubectl('logs', instance.name), pattern, this.config.commandTimeoutMs)
   }
 
   async status(): Promise<string> {

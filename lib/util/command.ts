@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
+import { createInterface } from 'node:readline'
 import { pipeline } from 'node:stream/promises'
 import { $ } from 'zx/core'
 import { mask, type Secrets } from './mask.ts'
@@ -160,5 +161,37 @@ export async function streamCommand(argv: string[], options: StreamOptions): Pro
   } finally {
     clearTimeout(deadline)
     options.signal?.removeEventListener('abort', kill)
+  }
+}
+
+/**
+ * The lines of a command's output (stdout and stderr alike) that match the pattern, the first
+ * `max` of them, read line by line: a log of any length passes in bounded memory. Throws with the
+ * end of its stderr when the command fails or outlives its deadline.
+ */
+export async function matchingLines(argv: string[], pattern: RegExp, timeoutMs: number, max = 5): Promise<string[]> {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  const found: string[] = []
+  let tail = ''
+  let timedOut = false
+  const deadline = setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), timeoutMs)
+  const scan = (stream: Readable, keep: boolean) =>
+    (async () => {
+      for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+        if (keep) tail = `${tail}${line}\n`.slice(-2000)
+        if (found.length < max && pattern.test(line)) found.push(line)
+      }
+    })()
+  try {
+    const [[code]] = await Promise.all([
+      once(child, 'close') as Promise<[number | null]>,
+      scan(child.stdout, false),
+      scan(child.stderr, true),
+    ])
+    if (timedOut) throw new Error(`${showCommand(argv)} did not finish within ${timeoutMs / 1000} s`)
+    if (code !== 0) throw new Error(`${showCommand(argv)} failed (exit ${code}):\n${indent(tail.trim())}`)
+    return found
+  } finally {
+    clearTimeout(deadline)
   }
 }

@@ -93,7 +93,10 @@ test('differential: the same dirty stack reset in restart mode and in place look
 
     const second = await dirty('in-place-2')
     undo.push(second.undo)
-    const inPlace = await script('reset_and_run', RESET, { ...email.env, RT_RESTART_MODE: 'in-place' })
+    // observe() restarted Redis: every worker's log now shows the reconnect, which would restart
+    // worker-email rather than pause it; its pause with a task running is what this half compares
+    // (the reconnect rule has its own test below).
+    const inPlace = await script('reset_and_run', RESET, { ...email.env, RT_RESTART_MODE: 'in-place', RT_WORKER_RECONNECT_PATTERN: '' })
     assert.is(inPlace.code, 0, explain(inPlace))
     assert.match(inPlace.out, /worker held stopped and started after Redis is cleared: app\/workers\/test_tasks\.py changed \d+ s after its process started/)
     assert.match(inPlace.out, /api restarted: app\/workers\/test_tasks\.py changed/)
@@ -109,7 +112,7 @@ test('differential: the same dirty stack reset in restart mode and in place look
   }
 })
 
-test('in place, then Redis restarted: every worker consumes its queue again and takes work (celery/celery#7733 avoided)', async () => {
+test('in place, then Redis restarted: every worker consumes its queue again and takes work (celery/celery#7733 avoided); the next reset restarts the workers that reconnected (kombu < 5.4 can hang them: celery/celery#8030), then none', async () => {
   await script('reset_and_run', [...RESET, ...IN_PLACE])
   const o = await script('reset_and_run', [...RESET, ...IN_PLACE])
   assert.is(o.code, 0, explain(o))
@@ -119,6 +122,12 @@ test('in place, then Redis restarted: every worker consumes its queue again and 
   assert.equal(Object.values(consuming), Array(await workers()).fill(['celery']))
   const ran = await workersTakingWork('celery', 8)
   assert.equal([ran.workers.length, ran.done], [8, ran.sent], `every worker took tasks, every task ran: ${JSON.stringify(ran)}`)
+  const next = await script('reset_and_run', [...RESET, ...IN_PLACE])
+  assert.is(next.code, 0, explain(next))
+  assert.match(next.out, /worker held stopped and started after Redis is cleared: reset-and-test-example-worker-\d+ retried or lost its broker connection since it started \(its log: "consumer: Connection to broker lost\. Trying to re-establish the connection\.\.\."\)/)
+  const steady = await script('reset_and_run', [...RESET, ...IN_PLACE])
+  assert.is(steady.code, 0, explain(steady))
+  assert.match(steady.out, /nothing restarted/, 'a worker started anew has no reconnect in its log')
 })
 
 test('two worker services, one with -Q email: each is paused with its own queues and gives back exactly those', async () => {

@@ -132,6 +132,11 @@ export class FakeTarget implements Target {
   async logTail() {
     return ''
   }
+  /** Lines a test puts in an instance's log (by instance name). */
+  logs: Record<string, string[]> = {}
+  async logMatches(instance: Instance, pattern: RegExp) {
+    return (this.logs[instance.name] ?? []).filter((l) => pattern.test(l))
+  }
   async status() {
     return 'fake status'
   }

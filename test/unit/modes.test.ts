@@ -10,10 +10,11 @@ import { nodeName, workersIn, type BrokerState } from '../../lib/app/celery.ts'
 import { loadConfig } from '../../lib/config/config.ts'
 import { codeChanges } from '../../lib/modes/drift.ts'
 import { modeFor } from '../../lib/modes/index.ts'
-import { queuesLine } from '../../lib/modes/in-place.ts'
+import { queuesLine, reconnects } from '../../lib/modes/in-place.ts'
 import { problemsOf, proofOf } from '../../lib/modes/proof.ts'
 import { parseProcesses, straysOf } from '../../lib/targets/instances.ts'
 import type { Proc, ProcessTable } from '../../lib/targets/target.ts'
+import { matchingLines } from '../../lib/util/command.ts'
 import { globRegExp, newestFile } from '../../lib/util/files.ts'
 import { FakeTarget, instanceOf } from './fake-target.ts'
 
@@ -165,6 +166,35 @@ test('the queues line counts the workers of each queue, by queue name whatever o
   assert.is(queuesLine(consumed), 'celery ×2, email ×2')
   assert.is(queuesLine({ 'email@a': [q('email')], 'celery@b': [q('celery')] }), 'celery ×1, email ×1')
   assert.is(queuesLine({}), 'no queue')
+})
+
+test("a worker whose log since it started shows a broker reconnect is named with the line, credentials masked; '' turns it off", async () => {
+  const target = new FakeTarget([1, 2, 3, 4].map((n) => instanceOf('worker', n)))
+  target.logs = {
+    'p-worker-1': ['{"level": "INFO", "message": "celery@a ready."}'],
+    'p-worker-2': [
+      '{"level": "ERROR", "name": "celery.worker.consumer.consumer", "message": "consumer: Cannot connect to redis://:s3cret@redis:6379/0: Error 111 connecting to redis:6379. Connection refused..\\nTrying again in 2.00 seconds... (1/100)\\n"}',
+    ],
+    'p-worker-3': ['{"message": "consumer: Connection to broker lost. Trying to re-establish the connection...", "module": "consumer"}'],
+    'p-worker-4': ['[2026-12-05 03:00:00,000: WARNING/MainProcess] consumer: Connection to broker lost. Trying to re-establish the connection...'],
+  }
+  const tables = [1, 2, 3, 4].map((n) => ({ ...table([]), instance: instanceOf('worker', n) }))
+  const found = await reconnects(reach(target), tables)
+  assert.equal([...found.keys()], ['p-worker-2', 'p-worker-3', 'p-worker-4'])
+  assert.is(found.get('p-worker-2'), 'consumer: Cannot connect to redis://***@redis:6379/0: Error 111 connecting to redis:6379. Connection refused..')
+  assert.is(found.get('p-worker-3'), 'consumer: Connection to broker lost. Trying to re-establish the connection...')
+  assert.is(found.get('p-worker-4'), found.get('p-worker-3'))
+  assert.is((await reconnects(reach(target, { RT_WORKER_RECONNECT_PATTERN: '' }), tables)).size, 0)
+})
+
+test('the matching lines of a command, read from stdout and stderr as a stream: the first few; its failure and its deadline named', async () => {
+  const lines = await matchingLines(['sh', '-c', 'seq 1 200000; echo "lost 1" >&2; echo "lost 2"; echo "lost 3" >&2'], /^lost/, 30_000, 2)
+  assert.is(lines.length, 2)
+  assert.ok(lines.every((l) => /^lost [123]$/.test(l)), String(lines))
+  const failed = await matchingLines(['sh', '-c', 'echo "no such container" >&2; exit 1'], /x/, 30_000).catch((e: Error) => e.message)
+  assert.match(String(failed), /failed \(exit 1\):\n\s+no such container/)
+  const slow = await matchingLines(['sleep', '30'], /x/, 200).catch((e: Error) => e.message)
+  assert.match(String(slow), /sleep 30 did not finish within 0.2 s/)
 })
 
 test.run()
