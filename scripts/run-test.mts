@@ -20,7 +20,7 @@ export default definePhase(import.meta, 'run-test', {
   purpose:
     'Run TEST_COMMAND in the api container (TEST_TIMEOUT); pass when the exit code is 0, ' +
     'TEST_PASS_PATTERN matches and TEST_FAIL_PATTERN does not.',
-  settings: ['TEST_COMMAND', 'TEST_PASS_PATTERN', 'TEST_FAIL_PATTERN', 'TEST_TIMEOUT'],
+  settings: ['TEST_COMMAND', 'TEST_PASS_PATTERN', 'TEST_FAIL_PATTERN', 'TEST_TIMEOUT', 'QUEUE_STALL_WARN'],
   async run(ctx) {
     const { config, target } = ctx
     const api = await target.instance(config.services.api)

@@ -7,7 +7,8 @@ import type { Reach } from '../access/reach.ts'
 import { quoteIdent } from '../access/sql.ts'
 import { messageOf } from '../util/errors.ts'
 import { sampleEvery, type Reading } from '../util/sampler.ts'
-import type { Clock } from '../util/wait.ts'
+import { out } from '../util/output.ts'
+import { realClock, type Clock } from '../util/wait.ts'
 
 /** The checks file's `timeline:` section: where the app keeps its work and which queue feeds it. */
 export interface Timeline {
@@ -98,18 +99,52 @@ export function jobBars(t: Timeline, rows: Record<string, unknown>[]): JobBar[] 
 }
 
 /**
+ * Since when the queue has held messages at every reading without ever getting shorter (the time
+ * of the first reading of that stretch), or null when the last reading found it empty or shorter.
+ */
+export function stuckSince(readings: Reading[]): number | null {
+  let i = readings.length - 1
+  if (i < 0 || readings[i].value === 0) return null
+  while (i > 0 && readings[i - 1].value > 0 && readings[i - 1].value <= readings[i].value) i--
+  return readings[i].at
+}
+
+/** Warns once a stretch when the queue has held messages for `afterMs` without getting shorter. */
+function stallWarner(queue: string, afterMs: number): (readings: Reading[]) => void {
+  let warned: number | null = null
+  return (readings) => {
+    const since = stuckSince(readings)
+    const last = readings[readings.length - 1]
+    if (!afterMs || since === null || since === warned || last.at - since < afterMs) return
+    warned = since
+    out.warn(
+      `the queue ${queue} has held messages for ${Math.round((last.at - since) / 1000)} s without getting shorter ` +
+        `(${last.value} now): the workers may have stopped taking tasks (kombu < 5.4 after a broker reconnect: ` +
+        `celery/celery#8030). The test waits until its own timeout; Ctrl-C and run again: the next in-place reset ` +
+        'restarts a worker whose log shows a reconnect (QUEUE_STALL_WARN sets when this shows).',
+    )
+  }
+}
+
+/**
  * Starts sampling the queue (when the timeline names one) as the test starts; stop() ends the
- * sampling and reads the jobs. Nothing here fails the test: what cannot be had is a note.
+ * sampling and reads the jobs. Nothing here fails the test: what cannot be had is a note, and a
+ * queue that stops moving is a warning.
  */
 export function watchWork(r: Reach, t: Timeline, clock?: Clock): { stop(): Promise<Work> } {
   const startedAt = Date.now()
   const kv: Promise<Kv | Error> = t.queue ? openRedis(r).catch((e: Error) => e) : Promise.resolve(new Error(''))
+  const seen: Reading[] = []
+  const warn = stallWarner(t.queue ?? '', r.config.test.stallWarnMs)
   const sampler = t.queue
     ? sampleEvery(
         async () => {
           const k = await kv
           if (k instanceof Error) throw k
-          return k.llen(t.queue!)
+          const value = await k.llen(t.queue!)
+          seen.push({ at: (clock ?? realClock).now(), value })
+          warn(seen)
+          return value
         },
         SAMPLE_EVERY_MS,
         clock,

@@ -102,6 +102,8 @@ export interface Config {
     passPattern: RegExp | null
     failPattern: RegExp | null
     timeoutMs: number
+    /** A queue that holds messages this long without getting shorter is warned about (0: never). */
+    stallWarnMs: number
     checksFile: string
     strictLogs: boolean
   }
@@ -479,6 +481,7 @@ function readTest(r: Reader): Config['test'] {
     passPattern: r.pattern('TEST_PASS_PATTERN'),
     failPattern: r.pattern('TEST_FAIL_PATTERN'),
     timeoutMs: r.seconds('TEST_TIMEOUT'),
+    stallWarnMs: r.get('QUEUE_STALL_WARN') ? r.seconds('QUEUE_STALL_WARN') : 0,
     checksFile: path.resolve(r.root, r.get('CHECKS_FILE')),
     strictLogs: r.bool('STRICT_LOGS'),
   }

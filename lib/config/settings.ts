@@ -131,6 +131,11 @@ export const KEYS = {
     "regular expression that fails the test when its output matches, whatever its exit code ('' = none)",
   ],
   TEST_TIMEOUT: ['1200', 'seconds the test may run before it is stopped'],
+  QUEUE_STALL_WARN: [
+    '60',
+    "seconds the test's queue (the checks file's timeline) may hold messages without getting shorter before a " +
+      "warning that the workers may have stopped taking tasks ('' = never)",
+  ],
   COMMAND_TIMEOUT: ['120', 'seconds any other docker or kubectl command may take'],
   CHECKS_FILE: [
     'checks/fastapi-k8-proto.yaml',

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadChecks, readTimeline } from '../../lib/app/checks.ts'
-import { jobBars, jobsSql, type Timeline } from '../../lib/app/work.ts'
+import { jobBars, jobsSql, stuckSince, type Timeline } from '../../lib/app/work.ts'
 import { KEYS, SUITE_ROOT } from '../../lib/config/config.ts'
 
 const SHIPPED = path.join(SUITE_ROOT, 'checks', 'fastapi-k8-proto.yaml')
@@ -109,6 +109,16 @@ test('rows as bars: ms, Dates and ISO strings; no end: to the last update, or a 
       [5000, 5000, false, 'PENDING'],
     ],
   )
+})
+
+test('a queue stuck: holding messages at every reading and never shorter, since the first reading of that stretch', () => {
+  const at = (values: number[]) => values.map((value, i) => ({ at: i * 1000, value }))
+  assert.is(stuckSince(at([])), null)
+  assert.is(stuckSince(at([0, 3, 3, 0])), null, 'empty now')
+  assert.is(stuckSince(at([0, 2, 2, 3, 3])), 1000, 'held since it stopped being empty, growing is still stuck')
+  assert.is(stuckSince(at([5, 4, 4, 4])), 1000, 'it got shorter at the second reading: the stretch starts there')
+  assert.is(stuckSince(at([4, 4, 4, 3])), 3000, 'shorter at the last reading: moving')
+  assert.is(stuckSince(at([1, 1, 1, 1, 1])), 0)
 })
 
 test.run()
