@@ -8,7 +8,7 @@ import { quoteIdent } from '../access/sql.ts'
 import { messageOf } from '../util/errors.ts'
 import { sampleEvery, type Reading } from '../util/sampler.ts'
 import { out } from '../util/output.ts'
-import { realClock, type Clock } from '../util/wait.ts'
+import type { Clock } from '../util/wait.ts'
 
 /** The checks file's `timeline:` section: where the app keeps its work and which queue feeds it. */
 export interface Timeline {
@@ -134,20 +134,16 @@ function stallWarner(queue: string, afterMs: number): (readings: Reading[]) => v
 export function watchWork(r: Reach, t: Timeline, clock?: Clock): { stop(): Promise<Work> } {
   const startedAt = Date.now()
   const kv: Promise<Kv | Error> = t.queue ? openRedis(r).catch((e: Error) => e) : Promise.resolve(new Error(''))
-  const seen: Reading[] = []
-  const warn = stallWarner(t.queue ?? '', r.config.test.stallWarnMs)
   const sampler = t.queue
     ? sampleEvery(
         async () => {
           const k = await kv
           if (k instanceof Error) throw k
-          const value = await k.llen(t.queue!)
-          seen.push({ at: (clock ?? realClock).now(), value })
-          warn(seen)
-          return value
+          return k.llen(t.queue!)
         },
         SAMPLE_EVERY_MS,
         clock,
+        stallWarner(t.queue, r.config.test.stallWarnMs),
       )
     : null
   return {

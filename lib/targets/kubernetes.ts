@@ -493,13 +493,13 @@ export class KubernetesTarget extends BaseTarget implements Target {
     this.closeForwards()
   }
 
-  /** Ends the port-forwards to the services' pods (all of them without a list). */
   /** What this run opened into the services' pods (forwards, sessions) ends: those pods are going. */
   private async leave(services: string[]): Promise<void> {
     this.closeForwards(services)
     await this.closeSessions(services)
   }
 
+  /** Ends the port-forwards to the services' pods (all of them without a list). */
   private closeForwards(services?: string[]): void {
     const gone = this.forwards.filter((f) => !services || services.includes(f.service))
     for (const f of gone) f.child.kill('SIGTERM')

@@ -21,6 +21,8 @@ export function sampleEvery(
   read: () => Promise<number>,
   everyMs: number,
   clock: Clock = realClock,
+  /** Called with every reading so far after each new one (a watch on the series as it grows). */
+  onReading: (readings: Reading[]) => void = () => {},
 ): { stop(): Promise<Sampled> } {
   const sampled: Sampled = { readings: [] }
   let stopped = false
@@ -31,6 +33,7 @@ export function sampleEvery(
       const at = clock.now()
       try {
         sampled.readings.push({ at, value: await read() })
+        onReading(sampled.readings)
       } catch (e) {
         sampled.error ??= messageOf(e)
       }
