@@ -145,7 +145,7 @@ test('task messages waiting in the broker before the reset (a retry with a count
 test('the whole main job against the password-protected Redis through redis-cli in the container (REDISCLI_AUTH)', async () => {
   const o = await script('reset_and_run', ['--yes', '--redis-access', 'exec', ...EXACT])
   assert.is(o.code, 0, explain(o))
-  assert.match(o.out, /redis on reset-and-test-example-redis-1, an instance of redis .*\(redis-cli runs inside it\), via redis-cli in container/)
+  assert.match(o.out, new RegExp(String.raw`redis on ${config.project}-redis-1, an instance of redis .*\(redis-cli runs inside it\), via redis-cli in container`))
   assert.equal(await counts(), GOOD_RUN)
 })
 

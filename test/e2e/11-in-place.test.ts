@@ -47,7 +47,9 @@ test('in place: nothing restarts, the workers pause untouched, the state is prov
  */
 async function dirty(version: string): Promise<{ undo: () => void; dueAt: number }> {
   const undo = editCode(version)
-  for (let i = 0; i < 8; i++) await send('hold_then_write', [5], { queue: 'email' }) // 2 run, 2 wait in the worker, 4 in the queue
+  // 2 run, 2 wait in the worker, 12 in the queue: some are still waiting when the reset pauses the
+  // worker, 10 s or more later on a busy machine (the tier runs two stacks at once).
+  for (let i = 0; i < 16; i++) await send('hold_then_write', [5], { queue: 'email' })
   await send('hold_then_write', [2], { countdown: 6 })
   const api = await container('api')
   const worker = await container('worker')
@@ -124,7 +126,7 @@ test('in place, then Redis restarted: every worker consumes its queue again and 
   assert.equal([ran.workers.length, ran.done], [8, ran.sent], `every worker took tasks, every task ran: ${JSON.stringify(ran)}`)
   const next = await script('reset_and_run', [...RESET, ...IN_PLACE])
   assert.is(next.code, 0, explain(next))
-  assert.match(next.out, /worker held stopped and started after Redis is cleared: reset-and-test-example-worker-\d+ retried or lost its broker connection since it started \(its log: "consumer: Connection to broker lost\. Trying to re-establish the connection\.\.\."\)/)
+  assert.match(next.out, new RegExp(String.raw`worker held stopped and started after Redis is cleared: ${config.project}-worker-\d+ retried or lost its broker connection since it started \(its log: "consumer: Connection to broker lost\. Trying to re-establish the connection\.\.\."\)`))
   const steady = await script('reset_and_run', [...RESET, ...IN_PLACE])
   assert.is(steady.code, 0, explain(steady))
   assert.match(steady.out, /nothing restarted/, 'a worker started anew has no reconnect in its log')
@@ -196,15 +198,15 @@ test('the pause is read from the workers, not the run record: --from truncate-db
 
 test('in place: an image changed since the containers were created makes just that service be recreated, and the output says why', async () => {
   const before = Object.fromEntries((await (await compose()).instances()).map((i) => [i.name, i.id]))
-  const build = await run(['docker', 'build', '-q', '-t', 'reset-and-test-example-api:latest', '-'], { input: `FROM reset-and-test-example-api:latest\nLABEL bumped="${Date.now()}"\n` })
+  const build = await run(['docker', 'build', '-q', '-t', `${config.project}-api:latest`, '-'], { input: `FROM ${config.project}-api:latest\nLABEL bumped="${Date.now()}"\n` })
   assert.match(build.stdout, /sha256:/)
   try {
     const o = await script('reset_and_run', [...RESET, ...IN_PLACE])
     assert.is(o.code, 0, explain(o))
-    assert.match(o.out, /restarted: reset-and-test-example-api-1/)
-    assert.match(o.out, /api recreated: its image reset-and-test-example-api:latest changed since reset-and-test-example-api-1 was created/)
+    assert.match(o.out, new RegExp(String.raw`restarted: ${config.project}-api-1`))
+    assert.match(o.out, new RegExp(String.raw`api recreated: its image ${config.project}-api:latest changed since ${config.project}-api-1 was created`))
     const after = Object.fromEntries((await (await compose()).instances()).map((i) => [i.name, i.id]))
-    assert.is.not(after['reset-and-test-example-api-1'], before['reset-and-test-example-api-1'], 'the api was recreated')
+    assert.is.not(after[`${config.project}-api-1`], before[`${config.project}-api-1`], 'the api was recreated')
     for (const name of Object.keys(before).filter((n) => !n.includes('-api-'))) assert.is(after[name], before[name], `${name} untouched`)
   } finally {
     await (await compose()).compose(['build', 'api'], { timeoutMs: 600_000 }) // the image as the checkout makes it
@@ -222,7 +224,7 @@ test('in place: a compose configuration changed since the containers were create
     const before = await names()
     const changed = await script('reset_and_run', [...RESET, ...IN_PLACE], { COMPOSE_FILE: [...config.composeFiles, override].join(':') })
     assert.is(changed.code, 0, explain(changed))
-    assert.match(changed.out, /worker held stopped and started after Redis is cleared: Compose would recreate it: its configuration .* changed since reset-and-test-example-worker-1 was created/)
+    assert.match(changed.out, new RegExp(String.raw`worker held stopped and started after Redis is cleared: Compose would recreate it: its configuration .* changed since ${config.project}-worker-1 was created`))
     const after = await names()
     for (const [name, id] of Object.entries(before)) {
       if (name.includes('-worker-')) assert.is.not(after[name], id, `${name} recreated`)

@@ -89,7 +89,7 @@ export async function emailWorker(): Promise<{ env: Record<string, string>; remo
     override,
     `services:
   worker-email:
-    image: reset-and-test-example-worker:latest
+    image: ${config.project}-worker:latest
     env_file: .env
     command: celery -A app.workers.celery_app worker --loglevel=INFO --concurrency=2 --prefetch-multiplier=1 -O fair --without-gossip --without-mingle -Q email -n email@%h
     environment:
