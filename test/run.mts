@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util'
 import type { ErrorInfo, HookError, Registry, SuiteRun, TestRecord, UvuEntry, UvuResult } from './harness.ts'
 import { junitXml, type JunitSuite } from '../lib/util/junit.ts'
 
-const USAGE = `usage: node --import tsx test/run.mts --tier NAME [--junit FILE] [--bail] [--match REGEX] [--require-harness] DIR...
+const USAGE = `usage: node --import tsx test/run.mts --tier NAME [--junit FILE] [--bail] [--match REGEX] [--skip REGEX] [--require-harness] DIR...
   Imports every *.test.ts under the DIRs (sorted; --match keeps the paths the regex finds), runs them with uvu,
   prints a summary line per file and one for the tier, and exits 1 if any test failed, any hook threw,
   any declared test did not run, or any file crashed.
   --junit FILE       also write a JUnit XML report
   --bail             stop after the first file with a problem (the rest are reported as not run)
   --match REGEX      only the test files whose path (relative to the working directory) matches
+  --skip REGEX       leave out the test files whose path matches (after --match)
   --require-harness  a test file that imports uvu directly (not test/harness.ts) is a failure
   env TEST_TIMEOUT_MS / HOOK_TIMEOUT_MS: per-test / per-hook limits (default 10 min / 45 min)`
 
@@ -30,6 +31,7 @@ function parse() {
       junit: { type: 'string' },
       bail: { type: 'boolean', default: false },
       match: { type: 'string' },
+      skip: { type: 'string' },
       'require-harness': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -46,12 +48,15 @@ if (args.values.help) {
 }
 const tier = args.values.tier ?? usage('--tier NAME is required')
 if (!args.positionals.length) usage('at least one DIR of test files is required')
-let match: RegExp | undefined
-try {
-  match = args.values.match ? new RegExp(args.values.match) : undefined
-} catch (e) {
-  usage(`--match: ${(e as Error).message}`)
+function pattern(flag: 'match' | 'skip'): RegExp | undefined {
+  try {
+    return args.values[flag] ? new RegExp(args.values[flag]) : undefined
+  } catch (e) {
+    usage(`--${flag}: ${(e as Error).message}`)
+  }
 }
+const match = pattern('match')
+const skip = pattern('skip')
 const bail = args.values.bail
 const requireHarness = args.values['require-harness']
 const junitPath = args.values.junit
@@ -75,7 +80,7 @@ for (const dir of args.positionals) {
 }
 const paths = [...new Set(found)]
   .map(rel)
-  .filter((f) => !match || match.test(f))
+  .filter((f) => (!match || match.test(f)) && !skip?.test(f))
   .sort()
 
 // ---- uvu, in CLI mode: test.run() queues its suite into the current file's group instead of running it ----

@@ -113,19 +113,29 @@ export function explain(o: Outcome): string {
   return `exit ${o.code}; output:\n${o.out.split('\n').slice(-80).join('\n')}`
 }
 
-/** Every file the suite wrote for people and machines: saved test output, findings, reports, diagnostics. */
+/** The copy of the suite that test/e2e-tier.mts runs part of the tier in, beside the rest. */
+export const BESIDE_ROOT = path.join(SUITE_ROOT, '.state', 'e2e-beside')
+
+/**
+ * Every file the suite wrote for people and machines: saved test output, findings, reports,
+ * diagnostics; here and in the copy the tier ran beside (its own, not its source files).
+ */
 export function writtenFiles(): string[] {
   const found: string[] = []
-  const walk = (dir: string) => {
+  const walk = (dir: string, skip: string[]) => {
     if (!existsSync(dir)) return
     for (const f of readdirSync(dir)) {
       const p = path.join(dir, f)
-      if (p === COPIES) continue // the tests' copies of the example: its .env holds its passwords by design
-      if (statSync(p).isDirectory()) walk(p)
+      if (skip.includes(p)) continue
+      if (statSync(p).isDirectory()) walk(p, skip)
       else if (!p.endsWith('.png')) found.push(p) // the browser tier's screenshots: pixels, no text to leak
     }
   }
-  for (const d of ['logs', 'reports', 'diagnostics', '.state']) walk(path.join(SUITE_ROOT, d))
+  for (const root of [SUITE_ROOT, BESIDE_ROOT]) {
+    // The tests' copies of the example: their .env holds passwords by design.
+    const skip = [path.join(root, '.state', 'e2e-copies'), BESIDE_ROOT]
+    for (const d of ['logs', 'reports', 'diagnostics', '.state']) walk(path.join(root, d), skip)
+  }
   return found
 }
 
