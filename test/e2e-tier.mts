@@ -15,7 +15,7 @@ import { BESIDE_ROOT, run } from './e2e/stack.ts'
 const BESIDE = 'test/e2e/(03-verdict|06-interrupt|07-config|11-in-place)\\.'
 /** Files that must see the whole machine quiet: the engine restart stops every container. */
 const LAST = 'test/e2e/(zz-bystander|zzz-engine-restart)\\.'
-/** The copy's example: its own project (and so its own image names) and host ports. */
+/** The copy's example: its own project (and so its own image names) and host ports, below the ephemeral range. */
 const BESIDE_ENV = {
   COMPOSE_PROJECT_NAME: 'reset-and-test-example-beside',
   POSTGRES_HOST_PORT: '25433',

@@ -16,7 +16,7 @@ const OVERRIDE = `services:
     environment:
       OVERRIDE_MARKER: from-the-override
     ports:
-      - "35801:8000"
+      - "24801:8000"
   worker:
     deploy:
       replicas: 2
@@ -40,10 +40,11 @@ test.before(async () => {
     env: {
       COMPOSE_PROJECT_NAME: null,
       POSTGRES_PASSWORD: `'${PASSWORD}'`,
-      POSTGRES_HOST_PORT: '35432',
-      REDIS_HOST_PORT: '35379',
-      API_HOST_PORT: '35800',
-      FLOWER_HOST_PORT: '35555',
+      // Host ports below Linux's ephemeral range (32768-60999): a client connection there can take the port first.
+      POSTGRES_HOST_PORT: '24432',
+      REDIS_HOST_PORT: '24379',
+      API_HOST_PORT: '24800',
+      FLOWER_HOST_PORT: '24555',
       DATABASE_URL: 'postgresql+asyncpg://postgres:${POSTGRES_PASSWORD}@postgres:5432/fastapi_k8_proto',
     },
     files: { 'docker-compose.override.yml': OVERRIDE, 'extra.yml': EXTRA },
@@ -84,7 +85,7 @@ test('the main job on a password with #, $, a quote and a space, and an asyncpg 
 })
 
 test('the override file (an environment variable and a port for api) is kept through restart, recreate and rebuild', async () => {
-  const shape = { env: ['OVERRIDE_MARKER=from-the-override'], ports: ['35800', '35801'] }
+  const shape = { env: ['OVERRIDE_MARKER=from-the-override'], ports: ['24800', '24801'] }
   assert.equal(await apiShape(), shape, 'as Compose made it')
   for (const mode of ['restart', 'recreate', 'rebuild']) {
     const o = await inCopy('restart', ['--yes', '--restart-mode', mode])
