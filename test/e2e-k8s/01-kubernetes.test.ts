@@ -16,7 +16,7 @@ const CONTEXT = 'reset-and-test-local'
 const NS = 'reset-and-test-example'
 const FLAGS = ['--target', 'kubernetes', '--kube-context', CONTEXT, '--kube-namespace', NS, '--kubeconfig-file', KUBECONFIG]
 
-const kubectl = (...args: string[]) => run(['kubectl', '--kubeconfig', KUBECONFIG, '--context', CONTEXT, '--namespace', NS, ...args], { timeoutMs: 120_000 })
+const kubectl = (...args: string[]) => run(['kubectl', '--kubeconfig', KUBECONFIG, '--context', CONTEXT, '--namespace', NS, ...args], { timeoutMs: 240_000 })
 
 /** Pod names and start times of a component, from the cluster itself. */
 async function pods(component: string): Promise<string[]> {
@@ -89,9 +89,11 @@ test('in place, then Redis restarted (a new pod): every worker still consumes it
   await kubectl('delete', 'pod', '-l', 'app.kubernetes.io/component=redis', '--wait=true')
   await kubectl('rollout', 'status', 'deployment/redis', '--timeout=120s')
   const workers = (await pods('worker')).length
+  // Up to 180 s: a worker retries its broker connection at growing intervals (up to 30 s apart),
+  // and with the Compose tiers' two stacks beside this one a new pod and a reply can take over 60 s.
   const consuming = await inApi<Record<string, string[]>>(`import time
 t0, aq = time.time(), {}
-while time.time() - t0 < 60:
+while time.time() - t0 < 180:
     aq = app.control.inspect(timeout=2).active_queues() or {}
     if sum(1 for qs in aq.values() if qs) >= ${workers}:
         break
