@@ -15,7 +15,7 @@ say() { printf '==> ensure-docker: %s\n' "$*"; }
 die() {
   printf 'ensure-docker: %s\n' "$*" >&2
   printf 'Get a Docker engine (Docker Desktop, or the docker.io package and `systemctl start docker`), then rerun.\n' >&2
-  printf 'To run only the unit tests without Docker: make test E2E=0 (the end-to-end tier is then skipped).\n' >&2
+  printf 'To run only the tests that need no Docker: make typecheck unit.\n' >&2
   exit 1
 }
 can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
