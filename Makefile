@@ -28,8 +28,9 @@ K8S_EXAMPLE := $(if $(filter kubernetes,$(TARGET_KIND)),--target kubernetes)
 K8S_PREP := $(if $(filter kubernetes,$(TARGET_KIND)),k8s-ready)
 
 .DEFAULT_GOAL := help
+E2E_PARTS := e2e-main e2e-beside e2e-last e2e-serial
 .PHONY: help install engine chromium cluster cluster-down k8s-example k8s-ready reset-and-test docker-test $(PHASES) test unit \
-        e2e e2e-v1 e2e-k8s e2e-k8s-tier browser typecheck bench restore rollback-code rollback-db reset-circuit check versions
+        e2e $(E2E_PARTS) e2e-v1 e2e-k8s e2e-k8s-tier browser typecheck bench restore rollback-code rollback-db reset-circuit check versions
 
 help: ## list the targets
 	@echo "usage: make TARGET [ARGS='--flag ...'] [YES=1] [TARGET=kubernetes]"
@@ -79,9 +80,13 @@ unit: node_modules/.installed ## unit tests: no Docker, seconds
 versions: engine
 	@echo "==> Compose versions: v2 $$(docker compose version --short 2>/dev/null || echo missing), v1 $$(docker-compose version --short 2>/dev/null || echo missing)"
 
-# Two stacks at once: test/e2e-tier.mts runs its heaviest files in a copy of the suite beside the rest.
-e2e: node_modules/.installed versions ## end-to-end tests on Compose v2 against the real example stack (and a copy of it beside)
-	RT_COMPOSE_CMD="docker compose" $(NODE_RUN) test/e2e-tier.mts $(ARGS_FLAGS)
+# Two stacks at once: scripts/test-tiers.sh runs the e2e tier's parts (test/e2e-tier.mts), its heaviest
+# files in a copy of the suite beside the rest; e2e-serial runs every file in one run, on the example.
+e2e: node_modules/.installed ## end-to-end tests on Compose v2 against the real example stack (and a copy of it beside)
+	@MAKE="$(MAKE)" bash scripts/test-tiers.sh e2e
+
+$(E2E_PARTS): node_modules/.installed
+	RT_COMPOSE_CMD="docker compose" $(NODE_RUN) test/e2e-tier.mts $(@:e2e-%=%)
 
 e2e-v1: node_modules/.installed versions ## the shorter end-to-end pass on Compose v1 (docker-compose)
 	RT_COMPOSE_CMD="docker-compose" $(TIER) --tier e2e-v1 --bail --junit $(REPORTS)/junit-e2e-v1.xml test/e2e-v1

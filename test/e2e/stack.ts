@@ -115,6 +115,14 @@ export function explain(o: Outcome): string {
 
 /** The copy of the suite that test/e2e-tier.mts runs part of the tier in, beside the rest. */
 export const BESIDE_ROOT = path.join(SUITE_ROOT, '.state', 'e2e-beside')
+/** Where exampleCopy puts the tests' copies of the example, under a suite root. */
+const copiesIn = (root: string) => path.join(root, '.state', 'e2e-copies')
+
+/** A cpSync filter for copying the example in exampleDir: what runs left in its logs/ stays behind, the .gitkeep comes. */
+export function withoutLogs(exampleDir: string): (src: string) => boolean {
+  const logs = path.join(exampleDir, 'logs') + path.sep
+  return (src) => !src.startsWith(logs) || src.endsWith('.gitkeep')
+}
 
 /**
  * Every file the suite wrote for people and machines: saved test output, findings, reports,
@@ -133,7 +141,7 @@ export function writtenFiles(): string[] {
   }
   for (const root of [SUITE_ROOT, BESIDE_ROOT]) {
     // The tests' copies of the example: their .env holds passwords by design.
-    const skip = [path.join(root, '.state', 'e2e-copies'), BESIDE_ROOT]
+    const skip = [copiesIn(root), BESIDE_ROOT]
     for (const d of ['logs', 'reports', 'diagnostics', '.state']) walk(path.join(root, d), skip)
   }
   return found
@@ -216,7 +224,7 @@ export interface Copy {
   remove(): Promise<void>
 }
 
-const COPIES = path.join(SUITE_ROOT, '.state', 'e2e-copies')
+const COPIES = copiesIn(SUITE_ROOT)
 
 /**
  * The example copied to .state/e2e-copies/<name>/<dirName>, with its .env text replaced or edited
@@ -226,7 +234,7 @@ export function exampleCopy(name: string, options: { dirName?: string; envText?:
   const dir = path.join(COPIES, name, options.dirName ?? 'app')
   rmSync(path.dirname(dir), { recursive: true, force: true })
   mkdirSync(path.dirname(dir), { recursive: true })
-  cpSync(EXAMPLE, dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}logs${path.sep}`) || src.endsWith('.gitkeep') })
+  cpSync(EXAMPLE, dir, { recursive: true, filter: withoutLogs(EXAMPLE) })
   let envText = options.envText ?? readFileSync(path.join(EXAMPLE, '.env'), 'utf8')
   for (const [k, v] of Object.entries(options.env ?? {})) {
     envText = envText.replace(new RegExp(`^${k}=.*\\n?`, 'm'), '')
