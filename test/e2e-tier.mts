@@ -9,19 +9,20 @@ import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../lib/config/config.ts'
+import { BESIDE_PORTS } from './e2e/ports.ts'
 import { BESIDE_ROOT, run, withoutLogs } from './e2e/stack.ts'
 
 /** The heaviest files that need no more than a stack of their own (about half the tier's time). */
 const BESIDE = 'test/e2e/(03-verdict|06-interrupt|07-config|11-in-place)\\.'
 /** Files that must see the whole machine quiet: the engine restart stops every container. */
 const LAST = 'test/e2e/(zz-bystander|zzz-engine-restart)\\.'
-/** The copy's example: its own project (and so its own image names) and host ports, below the ephemeral range. */
+/** The copy's example: its own project (and so its own image names) and host ports (test/e2e/ports.ts). */
 const BESIDE_ENV = {
   COMPOSE_PROJECT_NAME: 'reset-and-test-example-beside',
-  POSTGRES_HOST_PORT: '25433',
-  REDIS_HOST_PORT: '26380',
-  API_HOST_PORT: '28001',
-  FLOWER_HOST_PORT: '25556',
+  POSTGRES_HOST_PORT: String(BESIDE_PORTS.postgres),
+  REDIS_HOST_PORT: String(BESIDE_PORTS.redis),
+  API_HOST_PORT: String(BESIDE_PORTS.api),
+  FLOWER_HOST_PORT: String(BESIDE_PORTS.flower),
 }
 const REPORTS = path.join(SUITE_ROOT, 'reports')
 

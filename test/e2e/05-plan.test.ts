@@ -8,6 +8,7 @@ import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
 import { PROJECT_LABEL } from '../../lib/targets/compose.ts'
+import { FOREIGN_PORTS } from './ports.ts'
 import { config, counts, db, EMPTY, exampleCopy, explain, logFile, projectContainers, run, script, seedDirty, sh, stackChanged, stackUp, startedAt, targetOf, withRedisClient, writeStats, need } from './stack.ts'
 
 test.before(() => need('up'))
@@ -115,7 +116,7 @@ test('REDIS_URL pointing at a Redis outside the project: refused, its keys intac
   // Another Redis with the same password: only its address can tell that it is not the project's.
   const auth = ['-e', `REDISCLI_AUTH=${config.redis.password}`]
   // Compose v2 labels the images it builds with their project: the container gets a project of its own.
-  await run(['docker', 'run', '-d', '--name', name, '--label', `${PROJECT_LABEL}=rt-e2e-foreign`, '-e', `REDIS_PASSWORD=${config.redis.password}`, '-p', '127.0.0.1:23379:6379', 'reset-and-test-example-redis:latest'])
+  await run(['docker', 'run', '-d', '--name', name, '--label', `${PROJECT_LABEL}=rt-e2e-foreign`, '-e', `REDIS_PASSWORD=${config.redis.password}`, '-p', `127.0.0.1:${FOREIGN_PORTS.redis}:6379`, 'reset-and-test-example-redis:latest'])
   try {
     let keys = 0
     for (let i = 0; i < 30 && !keys; i++) {
@@ -123,7 +124,7 @@ test('REDIS_URL pointing at a Redis outside the project: refused, its keys intac
       if (r.code === 0) keys = 2
       else await new Promise((res) => setTimeout(res, 500))
     }
-    const o = await script('flush-redis', ['--yes'], { RT_REDIS_URL: 'redis://127.0.0.1:23379/0' })
+    const o = await script('flush-redis', ['--yes'], { RT_REDIS_URL: `redis://127.0.0.1:${FOREIGN_PORTS.redis}/0` })
     assert.is(o.code, 8, explain(o))
     assert.match(o.out, /cannot show that the Redis server \(db 0\) is this project's: the server answering at 127\.0\.0\.1 has address [\d.]+, which is not an address of redis/, explain(o))
     assert.is((await run(['docker', 'exec', ...auth, name, 'redis-cli', 'DBSIZE'])).stdout.trim(), '2')

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT, type Config } from '../../lib/config/config.ts'
+import { CONFIG_COPY_PORTS as PORTS } from './ports.ts'
 import { counts, db, EMPTY, EXACT, exampleCopy, explain, GOOD_RUN, logFile, logSize, run, script, seedDirty, stackUp, startedAt, compose, type Copy } from './stack.ts'
 
 // Written as Compose allows: single quotes keep everything literal.
@@ -16,7 +17,7 @@ const OVERRIDE = `services:
     environment:
       OVERRIDE_MARKER: from-the-override
     ports:
-      - "24801:8000"
+      - "${PORTS.overrideApi}:8000"
   worker:
     deploy:
       replicas: 2
@@ -40,11 +41,10 @@ test.before(async () => {
     env: {
       COMPOSE_PROJECT_NAME: null,
       POSTGRES_PASSWORD: `'${PASSWORD}'`,
-      // Host ports below Linux's ephemeral range (32768-60999): a client connection there can take the port first.
-      POSTGRES_HOST_PORT: '24432',
-      REDIS_HOST_PORT: '24379',
-      API_HOST_PORT: '24800',
-      FLOWER_HOST_PORT: '24555',
+      POSTGRES_HOST_PORT: String(PORTS.postgres),
+      REDIS_HOST_PORT: String(PORTS.redis),
+      API_HOST_PORT: String(PORTS.api),
+      FLOWER_HOST_PORT: String(PORTS.flower),
       DATABASE_URL: 'postgresql+asyncpg://postgres:${POSTGRES_PASSWORD}@postgres:5432/fastapi_k8_proto',
     },
     files: { 'docker-compose.override.yml': OVERRIDE, 'extra.yml': EXTRA },
@@ -85,7 +85,7 @@ test('the main job on a password with #, $, a quote and a space, and an asyncpg 
 })
 
 test('the override file (an environment variable and a port for api) is kept through restart, recreate and rebuild', async () => {
-  const shape = { env: ['OVERRIDE_MARKER=from-the-override'], ports: ['24800', '24801'] }
+  const shape = { env: ['OVERRIDE_MARKER=from-the-override'], ports: [String(PORTS.api), String(PORTS.overrideApi)] }
   assert.equal(await apiShape(), shape, 'as Compose made it')
   for (const mode of ['restart', 'recreate', 'rebuild']) {
     const o = await inCopy('restart', ['--yes', '--restart-mode', mode])

@@ -11,6 +11,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RunRecord, stateKey } from '../../lib/run/record.ts'
+import { FOREIGN_PORTS } from './ports.ts'
 import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats, need } from './stack.ts'
 
 test.before(() => need('up'))
@@ -195,8 +196,8 @@ test('ALLOW_PRODUCTION is judged against the database reached: naming the config
   const name = 'rt-e2e-foreign-pg'
   await run(['docker', 'rm', '-f', name], { allowFailure: true })
   // The image carries the example's compose labels; this container belongs to no project of ours.
-  await run(['docker', 'run', '-d', '--name', name, '--label', 'com.docker.compose.project=rt-e2e-foreign', '-p', '127.0.0.1:23432:5432', '-e', 'POSTGRES_USER=postgres', '-e', 'POSTGRES_PASSWORD=postgres', '-e', 'POSTGRES_DB=otherdb', 'reset-and-test-example-postgres:latest'])
-  const foreign = 'postgres://postgres:postgres@127.0.0.1:23432/otherdb'
+  await run(['docker', 'run', '-d', '--name', name, '--label', 'com.docker.compose.project=rt-e2e-foreign', '-p', `127.0.0.1:${FOREIGN_PORTS.postgres}:5432`, '-e', 'POSTGRES_USER=postgres', '-e', 'POSTGRES_PASSWORD=postgres', '-e', 'POSTGRES_DB=otherdb', 'reset-and-test-example-postgres:latest'])
+  const foreign = `postgres://postgres:postgres@127.0.0.1:${FOREIGN_PORTS.postgres}/otherdb`
   try {
     const url = { RT_DATABASE_URL: foreign }
     for (let i = 0; i < 60; i++) {
