@@ -47,7 +47,8 @@ install_compose_v2() {
 # this checkout saw both Compose CLIs and the base image with this very engine before (.state/engine).
 STAMP=.state/engine
 if version=$(docker info --format '{{.ServerVersion}} {{.ID}}' 2>/dev/null); then
-  version="$version $(docker image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null)"
+  # An absent base image is an empty id (under set -e a failing substitution would end the script, silently).
+  version="$version $(docker image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)"
   if [ "$(cat "$STAMP" 2>/dev/null)" = "$version" ]; then say "ready: engine ${version%% *}"; exit 0; fi
   if v2_answers && command -v docker-compose >/dev/null && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     mkdir -p .state && echo "$version" >"$STAMP"
