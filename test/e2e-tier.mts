@@ -50,20 +50,6 @@ function copySuite(): void {
   writeFileSync(envFile, text)
 }
 
-/**
- * Containers of the copy's project that another checkout made (an earlier clone's copy) would make
- * the suite refuse, rightly, to touch them; the project is this tier's own, so they go (volumes stay).
- */
-async function removeForeignCopies(): Promise<void> {
-  const label = 'com.docker.compose.project'
-  const ids = (await run(['docker', 'ps', '-aq', '--filter', `label=${label}=${BESIDE_ENV.COMPOSE_PROJECT_NAME}`])).stdout.split('\n').filter(Boolean)
-  const mine = path.join(BESIDE_ROOT, 'example')
-  for (const id of ids) {
-    const dir = (await run(['docker', 'inspect', '-f', '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', id])).stdout.trim()
-    if (dir !== mine) await run(['docker', 'rm', '-f', id])
-  }
-}
-
 /** One test/run.mts in a suite root; its JUnit file is written afresh (the bystander reads every one). */
 function tier(root: string, name: string, filter: string[]): Promise<number> {
   const junit = path.join(REPORTS, `junit-${name}.xml`)
@@ -77,11 +63,13 @@ const parts: Record<string, () => Promise<number>> = {
   main: () => tier(SUITE_ROOT, 'e2e', ['--skip', `${BESIDE}|${LAST}`]),
   beside: async () => {
     copySuite()
-    await removeForeignCopies()
+    const copyExample = path.join(BESIDE_ROOT, 'example')
+    const removal = path.join(SUITE_ROOT, 'test', 'remove-foreign-containers.sh')
+    await run(['bash', removal, BESIDE_ENV.COMPOSE_PROJECT_NAME, copyExample], { onOutput: (chunk) => process.stdout.write(chunk) })
     console.log(`==> e2e-beside: ${BESIDE} in ${path.relative(SUITE_ROOT, BESIDE_ROOT)} (project ${BESIDE_ENV.COMPOSE_PROJECT_NAME})`)
     const code = await tier(BESIDE_ROOT, 'e2e-beside', ['--match', BESIDE])
     // The copy's stack goes before the engine restart and the tiers after this one; its volume stays.
-    await run(['docker', 'compose', '--project-directory', path.join(BESIDE_ROOT, 'example'), 'down', '--timeout', '1'], { allowFailure: true, timeoutMs: 300_000 })
+    await run(['docker', 'compose', '--project-directory', copyExample, 'down', '--timeout', '1'], { allowFailure: true, timeoutMs: 300_000 })
     return code
   },
   last: () => tier(SUITE_ROOT, 'e2e-last', ['--match', LAST]),
