@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
-import { exampleCopy, projectContainers, run, stackUp, startedAt, withRedisClient, db, need } from './stack.ts'
+import { exampleCopy, projectContainers, run, stackUp, startedAt, withRedisClient, db, need, until } from './stack.ts'
 
 export const BYSTANDER = 'fastapi-k8-proto'
 export const BYSTANDER_STATE = path.join(SUITE_ROOT, '.state', 'e2e-bystander.json')
@@ -27,11 +27,7 @@ test('a stack named like the real app runs beside the tier, on its ports, with d
     assert.match(c.sources.project!, /directory name/)
     const up = await copy.compose(['up', '-d', 'postgres', 'redis'])
     assert.is(up.code, 0, up.stderr)
-    for (let i = 0; i < 60; i++) {
-      const ok = await db('SELECT 1', c).then(() => true, () => false)
-      if (ok) break
-      await new Promise((r) => setTimeout(r, 1000))
-    }
+    await until("the bystander's PostgreSQL to answer", () => db('SELECT 1', c).then(() => true, () => false), 60_000)
     // Its volume may hold rows of an earlier tier that stopped before zz-bystander removed it: the count is read back
     await db('CREATE TABLE IF NOT EXISTS bystander_rows (n int); INSERT INTO bystander_rows SELECT generate_series(1, 25)', c)
     const [{ rows }] = await db<{ rows: number }>('SELECT count(*)::int AS rows FROM bystander_rows', c)

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats, need } from './stack.ts'
+import { stateKey } from '../../lib/run/record.ts'
+import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats, need, until } from './stack.ts'
 
 test.before(() => need('up'))
 
@@ -47,8 +48,7 @@ test('SIGINT during the test: exit 130, no test process left in the container', 
   let pid = 0
   const running = script('run-test', [], { RT_TEST_COMMAND: HANG }, { onSpawn: (p: number) => (pid = p) })
   try {
-    for (let i = 0; i < 100 && (await processesIn('api', HANG)) === 0; i++) await new Promise((r) => setTimeout(r, 200))
-    assert.ok((await processesIn('api', HANG)) >= 1, 'the test is running')
+    await until('the test to run in the api container', async () => (await processesIn('api', HANG)) >= 1, 20_000)
   } finally {
     process.kill(pid, 'SIGINT')
   }
@@ -61,9 +61,9 @@ test('SIGINT during the test: exit 130, no test process left in the container', 
 test('two runs at once: the second is refused at once, naming the first', async () => {
   let pid = 0
   const first = script('run-test', [], { RT_TEST_COMMAND: HANG }, { onSpawn: (p: number) => (pid = p) })
-  const lock = path.join(config.stateDir, `${config.project}.lock`)
-  for (let i = 0; i < 100 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 100))
+  const lock = path.join(config.stateDir, `${stateKey(config)}.lock`)
   try {
+    await until('the first run to take the lock', async () => existsSync(lock), 10_000)
     const before = await writeStats()
     const second = await script('truncate-db', ['--yes'])
     assert.is(second.code, 8, explain(second))
@@ -130,7 +130,7 @@ test('a service that never becomes healthy: exit 3 within the deadline, naming i
 test('a service that turns unhealthy: exit 3 at once, with its health log', async () => {
   const sick = await fakeService('sick', ['--health-cmd', 'echo database unreachable; false', '--health-interval', '1s', '--health-retries', '1'])
   try {
-    await new Promise((r) => setTimeout(r, 3000))
+    await until('sick to be unhealthy', async () => (await run(['docker', 'inspect', '-f', '{{.State.Health.Status}}', sick])).stdout.trim() === 'unhealthy', 30_000)
     const o = await script('restart', ['--yes', '--services', 'api'])
     assert.is(o.code, 3, explain(o))
     assert.match(o.out, /gave up waiting .*\(service sick\): running \(unhealthy\)/)
@@ -282,7 +282,8 @@ test('a worker that stops during the test is named under the summary, with its e
   const slow = 'sh -c "sleep 6; echo TEST RESULT: SUCCESSFUL EXECUTION"'
   try {
     const running = script('reset_and_run', ['--yes', '--only', 'truncate-logs,run-test'], { RT_TEST_COMMAND: slow })
-    await new Promise((r) => setTimeout(r, 3000))
+    // The run lists the containers before it starts the test: a worker killed once the test runs stopped during it.
+    await until('the test to run in the api container', async () => (await processesIn('api', 'sleep 6')) >= 1, 60_000)
     await run(['docker', 'kill', worker.id])
     const o = await running
     assert.is(o.code, 0, explain(o))

@@ -9,7 +9,7 @@ import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RefusedError } from '../../lib/util/errors.ts'
 import { PROJECT_LABEL } from '../../lib/targets/compose.ts'
 import { FOREIGN_PORTS } from './ports.ts'
-import { config, counts, db, EMPTY, exampleCopy, explain, logFile, projectContainers, run, script, seedDirty, sh, stackChanged, stackUp, startedAt, targetOf, withRedisClient, writeStats, need } from './stack.ts'
+import { config, counts, db, EMPTY, exampleCopy, explain, logFile, projectContainers, run, script, seedDirty, sh, stackChanged, stackUp, startedAt, targetOf, withRedisClient, writeStats, need, until } from './stack.ts'
 
 test.before(() => need('up'))
 
@@ -118,12 +118,7 @@ test('REDIS_URL pointing at a Redis outside the project: refused, its keys intac
   // Compose v2 labels the images it builds with their project: the container gets a project of its own.
   await run(['docker', 'run', '-d', '--name', name, '--label', `${PROJECT_LABEL}=rt-e2e-foreign`, '-e', `REDIS_PASSWORD=${config.redis.password}`, '-p', `127.0.0.1:${FOREIGN_PORTS.redis}:6379`, 'reset-and-test-example-redis:latest'])
   try {
-    let keys = 0
-    for (let i = 0; i < 30 && !keys; i++) {
-      const r = await run(['docker', 'exec', ...auth, name, 'redis-cli', 'MSET', 'foreign:a', '1', 'foreign:b', '2'], { allowFailure: true })
-      if (r.code === 0) keys = 2
-      else await new Promise((res) => setTimeout(res, 500))
-    }
+    await until('the foreign Redis to take two keys', async () => (await run(['docker', 'exec', ...auth, name, 'redis-cli', 'MSET', 'foreign:a', '1', 'foreign:b', '2'], { allowFailure: true })).code === 0, 15_000)
     const o = await script('flush-redis', ['--yes'], { RT_REDIS_URL: `redis://127.0.0.1:${FOREIGN_PORTS.redis}/0` })
     assert.is(o.code, 8, explain(o))
     assert.match(o.out, /cannot show that the Redis server \(db 0\) is this project's: the server answering at 127\.0\.0\.1 has address [\d.]+, which is not an address of redis/, explain(o))

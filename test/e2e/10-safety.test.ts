@@ -12,7 +12,7 @@ import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RunRecord, stateKey } from '../../lib/run/record.ts'
 import { FOREIGN_PORTS } from './ports.ts'
-import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats, need } from './stack.ts'
+import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats, need, until } from './stack.ts'
 
 test.before(() => need('up'))
 
@@ -200,10 +200,8 @@ test('ALLOW_PRODUCTION is judged against the database reached: naming the config
   const foreign = `postgres://postgres:postgres@127.0.0.1:${FOREIGN_PORTS.postgres}/otherdb`
   try {
     const url = { RT_DATABASE_URL: foreign }
-    for (let i = 0; i < 60; i++) {
-      if ((await run(['docker', 'exec', name, 'pg_isready', '-U', 'postgres', '-d', 'otherdb'], { allowFailure: true })).code === 0) break
-      await sleep(1000)
-    }
+    // Over TCP: the first start's temporary server (no TCP) answers on the socket before otherdb exists.
+    await until('the foreign PostgreSQL to answer', async () => (await run(['docker', 'exec', name, 'pg_isready', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'otherdb'], { allowFailure: true })).code === 0, 60_000)
     await run(['docker', 'exec', '-e', 'PGPASSWORD=postgres', name, 'psql', '-U', 'postgres', '-d', 'otherdb', '-c', 'CREATE TABLE users (n int); CREATE TABLE organizations (n int); CREATE TABLE campaigns (n int); CREATE TABLE leads (n int); CREATE TABLE jobs (n int); INSERT INTO users VALUES (1), (2)'])
     const users = async () => (await run(['docker', 'exec', '-e', 'PGPASSWORD=postgres', name, 'psql', '-At', '-U', 'postgres', '-d', 'otherdb', '-c', 'SELECT count(*) FROM users'])).stdout.trim()
     const wrong = await script('truncate-db', ['--yes'], { ...url, RT_ALLOW_PRODUCTION: config.database.name })
@@ -240,16 +238,20 @@ test('a second signal (SIGINT, then SIGTERM as CI cancels) exits at once with 14
   for (const [signals, code] of [[['SIGINT', 'SIGTERM'], 143], [['SIGHUP'], 129]] as const) {
     let pid = 0
     const running = script('reset_and_run', ['--only', 'run-test,validate'], { RT_TEST_COMMAND: HANG }, { onSpawn: (p) => (pid = p) })
-    for (let i = 0; i < 300 && (await processesIn('api', HANG)) === 0; i++) await sleep(100)
-    // The second signal comes while the first is still being handled (stopping the test in the container).
-    for (const [i, s] of signals.entries()) {
-      if (i) await sleep(20)
-      process.kill(pid, s)
+    try {
+      await until('the test to run in the api container', async () => (await processesIn('api', HANG)) >= 1, 30_000)
+    } finally {
+      // The second signal comes while the first is still being handled (stopping the test in the container).
+      for (const [i, s] of signals.entries()) {
+        if (i) await sleep(20)
+        process.kill(pid, s)
+      }
     }
     const o = await running
     assert.is(o.code, code, `${signals.join(', ')}: ${explain(o)}`)
     assert.equal(RunRecord.read(recordFile)?.stopped, { phase: 'run-test', how: 'interrupted' }, signals.join(', '))
-    for (let i = 0; i < 100 && (await processesIn('api', HANG)) > 0; i++) await sleep(100)
+    // A run stopped at once by its second signal may leave the test in the container a moment longer.
+    await until('the test to be gone from the api container', async () => (await processesIn('api', HANG)) === 0, 10_000).catch(() => {})
   }
 })
 
