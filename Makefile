@@ -75,7 +75,7 @@ typecheck: node_modules/.installed ## type-check everything (nothing is built)
 	npx --no-install tsc -p .
 
 unit: node_modules/.installed ## unit tests: no Docker, seconds
-	$(TIER) --tier unit --junit $(REPORTS)/junit-unit.xml test/unit
+	$(TIER) --tier unit --own-tmpdir --junit $(REPORTS)/junit-unit.xml test/unit
 
 versions: engine
 	@echo "==> Compose versions: v2 $$(docker compose version --short 2>/dev/null || echo missing), v1 $$(docker-compose version --short 2>/dev/null || echo missing)"

@@ -1,12 +1,13 @@
 // The test tier runner: runs a tier's *.test.ts files through uvu's queue, then reports from the harness registry and fails on any failed test, hook error, crash or declared test that did not run.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { ErrorInfo, HookError, Registry, SuiteRun, TestRecord, UvuEntry, UvuResult } from './harness.ts'
 import { junitXml, type JunitSuite } from '../lib/util/junit.ts'
 
-const USAGE = `usage: node --import tsx test/run.mts --tier NAME [--junit FILE] [--bail] [--match REGEX] [--skip REGEX] [--require-harness] DIR...
+const USAGE = `usage: node --import tsx test/run.mts --tier NAME [--junit FILE] [--bail] [--match REGEX] [--skip REGEX] [--require-harness] [--own-tmpdir] DIR...
   Imports every *.test.ts under the DIRs (sorted; --match keeps the paths the regex finds), runs them with uvu,
   prints a summary line per file and one for the tier, and exits 1 if any test failed, any hook threw,
   any declared test did not run, or any file crashed.
@@ -15,6 +16,7 @@ const USAGE = `usage: node --import tsx test/run.mts --tier NAME [--junit FILE] 
   --match REGEX      only the test files whose path (relative to the working directory) matches
   --skip REGEX       leave out the test files whose path matches (after --match)
   --require-harness  a test file that imports uvu directly (not test/harness.ts) is a failure
+  --own-tmpdir       the tier's temporary files go to a folder of its own (TMPDIR), removed when it ends
   env TEST_TIMEOUT_MS / HOOK_TIMEOUT_MS: per-test / per-hook limits (default 10 min / 45 min)`
 
 function usage(message: string): never {
@@ -33,6 +35,7 @@ function parse() {
       match: { type: 'string' },
       skip: { type: 'string' },
       'require-harness': { type: 'boolean', default: false },
+      'own-tmpdir': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -56,6 +59,12 @@ function pattern(flag: 'match' | 'skip'): RegExp | undefined {
   }
 }
 const match = pattern('match')
+if (args.values['own-tmpdir']) {
+  // Before any test file is imported: their mkdtempSync(tmpdir()) calls land here, and go with it.
+  const own = mkdtempSync(path.join(tmpdir(), `rt-${tier}-`))
+  process.env.TMPDIR = own
+  process.on('exit', () => rmSync(own, { recursive: true, force: true }))
+}
 const skip = pattern('skip')
 const bail = args.values.bail
 const requireHarness = args.values['require-harness']

@@ -1,7 +1,7 @@
 // The test harness and tier runner, proved with real child processes over the fixtures in test/fixtures/harness/ (hook errors, failures, crashes, hangs, exits; counts and JUnit XML).
 import * as assert from 'uvu/assert'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -69,8 +69,13 @@ const only = (fixture: string, env: Record<string, string> = {}, extra: string[]
 
 // Every child starts at once in the before hook (they take a second each); each test waits for its own.
 let runs: Record<string, Promise<Outcome>> = {}
+/** The TMPDIR each tmpdir run is given: the fixture's folder lands in it (or in the tier's own folder inside it). */
+const tmpOf = (name: string) => path.join(tmp, `tmpdir-${name}`)
 test.before(() => {
+  for (const name of ['own', 'shared']) mkdirSync(tmpOf(name))
   runs = {
+    ownTmp: only('tmpdir', { TMPDIR: tmpOf('own') }, ['--own-tmpdir']),
+    sharedTmp: only('tmpdir', { TMPDIR: tmpOf('shared') }),
     green: only('green'),
     beforeThrows: only('before-throws'),
     failing: only('failing'),
@@ -336,11 +341,25 @@ test('the whole directory: one line per file in order, every file runs whatever 
   const o = await runs.all
   assert.is(o.code, 1, explain(o))
   const lines = o.out.split('\n').filter((l) => /^ {2}(ok {2}|FAIL) test\//.test(l)).map((l) => l.slice(7, l.indexOf(':')))
-  const names = ['before-throws', 'crash', 'direct-uvu', 'failing', 'green', 'hang', 'hooks', 'no-run', 'uncaught']
+  const names = ['before-throws', 'crash', 'direct-uvu', 'failing', 'green', 'hang', 'hooks', 'no-run', 'tmpdir', 'uncaught']
   assert.equal(lines, names.map(file))
   assert.match(o.out, `ok   ${file('green')}: 4 declared, 4 ran, 4 passed, 0 failed, 0 hook errors`)
-  assert.is(tierLine(o), 'tier fixture: 25 declared, 14 ran, 10 passed, 4 failed, 5 hook errors, 1 crashed at import')
+  assert.is(tierLine(o), 'tier fixture: 26 declared, 15 ran, 11 passed, 4 failed, 5 hook errors, 1 crashed at import')
   assert.equal(junit(o).suites.map((s) => s.attrs.name), names.map(file))
+})
+
+test("--own-tmpdir: the tier's temporary files go to a folder of its own under TMPDIR, removed when it ends", async () => {
+  const made = (o: Outcome) => /^made (.+)$/m.exec(o.out)?.[1] ?? ''
+  const own = await runs.ownTmp
+  assert.is(own.code, 0, explain(own))
+  assert.match(path.relative(tmpOf('own'), made(own)), /^rt-fixture-\w+\/fixture-\w+$/, explain(own))
+  assert.not.ok(existsSync(made(own)), 'removed')
+  // tsx-<uid> is the child's tsx cache, made under TMPDIR before run.mts starts.
+  assert.equal(readdirSync(tmpOf('own')).filter((f) => !f.startsWith('tsx-')), [], 'nothing else left under TMPDIR')
+  const shared = await runs.sharedTmp
+  assert.is(shared.code, 0, explain(shared))
+  assert.is(path.dirname(made(shared)), tmpOf('shared'), 'without the flag: in TMPDIR itself')
+  assert.ok(existsSync(made(shared)), 'and left there')
 })
 
 test('no file matching --match fails the tier; a missing --tier is a usage error', async () => {
