@@ -188,11 +188,15 @@ test('in place: migrations behind the scripts on disk restart the api, which app
 test('the pause is read from the workers, not the run record: --from truncate-db revokes a task sent after restart', async () => {
   const first = await script('reset_and_run', ['--yes', ...IN_PLACE, '--to', 'restart'])
   assert.is(first.code, 0, explain(first))
-  await untilRunning(await send('hold_then_write', [6]))
+  // The task holds 20 s, then writes: still running when the reset pauses the workers, even when the
+  // script takes 10 s to get there on a busy machine (a 6 s hold had ended first, once).
+  const HOLD_S = 20
+  await untilRunning(await send('hold_then_write', [HOLD_S]))
+  const writesAt = Date.now() + HOLD_S * 1000
   const o = await script('reset_and_run', ['--yes', ...IN_PLACE, '--from', 'truncate-db', '--to', 'flush-redis'])
   assert.is(o.code, 0, explain(o))
   assert.match(o.out, /==> \[4\/7\] truncate-db[^]*worker: 8 Celery workers paused in place \(celery ×8\), none running, 1 tasks revoked[^]*one TRUNCATE/)
-  await sleep(6000)
+  await sleep(Math.max(0, writesAt + 1000 - Date.now()))
   assert.equal(await counts(), EMPTY)
 })
 
