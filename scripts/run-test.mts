@@ -58,6 +58,8 @@ export default definePhase(import.meta, 'run-test', {
       })
       .finally(async () => {
         tookMs = Date.now() - t0
+        // Whatever its verdict, the test wrote to the database and Redis: a failure must not say "nothing was changed".
+        ctx.record.changed(`ran the test in ${api.name} for ${seconds(tookMs)} (what it wrote stays)`)
         toScreen.end()
         toFile.end()
         await new Promise((resolve) => saved.end(resolve))

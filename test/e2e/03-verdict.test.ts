@@ -31,6 +31,8 @@ test('a smoke test that prints no verdict and exits 0 passes only when no pass p
   const failing = await script('run-test', ['--test-pass-pattern', ''], { RT_TEST_COMMAND: 'false' })
   assert.is(failing.code, 6, explain(failing))
   assert.match(failing.out, /the test exited with code 1/)
+  assert.match(failing.out, /; changed before it stopped: ran the test in \S+ for [\d.]+ s \(what it wrote stays\)/)
+  assert.not.match(failing.out, /nothing was changed/)
 })
 
 test('--strict-logs: the workers\' ERROR lines of the restart are the reset\'s and do not fail; an error logged during the test does', async () => {
