@@ -6,16 +6,9 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { stateKey } from '../../lib/run/record.ts'
-import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats, need, until } from './stack.ts'
+import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats, need, until, processesIn } from './stack.ts'
 
 test.before(() => need('up'))
-
-/** Processes in a container whose command line contains `needle`. */
-async function processesIn(service: string, needle: string): Promise<number> {
-  const c = await container(service)
-  const res = await run(['docker', 'exec', c.id, 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done'])
-  return res.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('/proc/')).length
-}
 
 const HANG = 'sleep 4321'
 

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { SUITE_ROOT } from '../../lib/config/config.ts'
 import { RunRecord, stateKey } from '../../lib/run/record.ts'
 import { FOREIGN_PORTS } from './ports.ts'
-import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats, need, until } from './stack.ts'
+import { compose, config, counts, db, dbsize, example, explain, logFile, run, script, seedDirty, stackChanged, stackUp, terminalSession, withRedisClient, writeStats, need, until, processesIn } from './stack.ts'
 
 test.before(() => need('up'))
 
@@ -254,13 +254,6 @@ test('a second signal (SIGINT, then SIGTERM as CI cancels) exits at once with 14
     await until('the test to be gone from the api container', async () => (await processesIn('api', HANG)) === 0, 10_000).catch(() => {})
   }
 })
-
-/** Processes in a container whose command line contains `needle`. */
-async function processesIn(service: string, needle: string): Promise<number> {
-  const c = await (await compose()).instance(service)
-  const res = await run(['docker', 'exec', c.id, 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done'])
-  return res.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('/proc/')).length
-}
 
 test('the lock and the record are keyed by target kind, project and place; two starts at the same instant: exactly one runs', async () => {
   assert.match(path.basename(recordFile), /^compose-reset-and-test-example-[0-9a-f]{8}\.last-run\.json$/)

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config/config.ts'
 import { PROJECT_LABEL, SERVICE_LABEL, WORKING_DIR_LABEL, CONFIG_FILES_LABEL } from '../../lib/targets/compose.ts'
 import type { Instance } from '../../lib/targets/target.ts'
-import { config, ENV, EXAMPLE, example, run } from '../../support/example.ts'
+import { config, container, ENV, EXAMPLE, example, run } from '../../support/example.ts'
 
 export * from '../../support/example.ts'
 
@@ -204,6 +204,13 @@ export async function fakeService(service: string, health: string[], command = [
     '--label', 'com.docker.compose.container-number=99', ...health, 'debian:bookworm-slim', ...command,
   ])
   return res.stdout.trim()
+}
+
+/** Processes in a container whose command line contains `needle`. */
+export async function processesIn(service: string, needle: string): Promise<number> {
+  const c = await container(service)
+  const res = await run(['docker', 'exec', c.id, 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done'])
+  return res.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('/proc/')).length
 }
 
 export async function removeContainer(id: string) {
