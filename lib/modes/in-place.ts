@@ -165,18 +165,11 @@ export class InPlace implements RestartMode {
     ])
     return found.map((w) => {
       const queues = (consumed[w.name] ?? []).map((q) => q.name)
-      const line = reconnected.get(w.instance)
-      const why = silent.includes(w.name)
-        ? `${w.name} does not answer Celery's remote control within 3 s`
-        : line
-          ? `${w.instance} retried or lost its broker connection since it started (its log: "${line}"); kombu < 5.4 ` +
-            'can leave a worker deaf after that (celery#8030), and a restart makes it consume again'
-          : !queues.length
-          ? `${w.name} consumes no queue (deaf since a broker reconnect?); a restart makes it consume again`
-          : scheduled[w.name]
-            ? `${w.name} holds ${scheduled[w.name]} tasks scheduled for later (a countdown); only a restart discards ` +
-              `them without a trace`
-            : undefined
+      const why = restartReason(w, queues, {
+        silent: silent.includes(w.name),
+        reconnected: reconnected.get(w.instance),
+        scheduled: scheduled[w.name],
+      })
       return { ...w, queues, why }
     })
   }
@@ -458,4 +451,26 @@ function pausedLine(workers: PausedWorker[]): string {
     `${counts} (queues ${queues}): the messages waiting in their queues set aside, their tasks revoked (running ` +
     `ones killed); what they consume is not touched`
   )
+}
+
+/** Why a worker cannot be paused in place and needs its restart; undefined when it can be paused. */
+function restartReason(
+  w: { name: string; instance: string },
+  queues: string[],
+  seen: { silent: boolean; reconnected?: string; scheduled?: number },
+): string | undefined {
+  if (seen.silent) return `${w.name} does not answer Celery's remote control within 3 s`
+  if (seen.reconnected)
+    return (
+      `${w.instance} retried or lost its broker connection since it started (its log: "${seen.reconnected}"); ` +
+      'kombu < 5.4 can leave a worker deaf after that (celery#8030), and a restart makes it consume again'
+    )
+  if (!queues.length)
+    return `${w.name} consumes no queue (deaf since a broker reconnect?); a restart makes it consume again`
+  if (seen.scheduled)
+    return (
+      `${w.name} holds ${seen.scheduled} tasks scheduled for later (a countdown); only a restart discards them ` +
+      'without a trace'
+    )
+  return undefined
 }
