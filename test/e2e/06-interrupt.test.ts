@@ -108,8 +108,16 @@ test('SIGINT while the restart waits for a slow container: no later phase runs, 
 
 test('a real smoke test interrupted half-way, then --resume: it starts again at the first destructive phase and validates exactly', async () => {
   let pid = 0
-  const first = script('reset_and_run', ['--yes', ...EXACT], {}, { onSpawn: (p) => (pid = p) })
-  await until('the smoke test to be half-way', async () => (await counts().catch(() => ({ campaigns: 0 }))).campaigns >= 4 && RunRecord.read(path.join(config.stateDir, `${stateKey(config)}.last-run.json`))?.completed.includes('flush-redis') === true, 300_000)
+  // The real smoke test at a slower poll (0.1 s by default): half-way then lasts seconds, long enough to be caught.
+  const slower = { RT_TEST_COMMAND: `SMOKE_POLL_INTERVAL=0.5 ${config.test.command}` }
+  const t0 = Date.now()
+  const first = script('reset_and_run', ['--yes', ...EXACT], slower, { onSpawn: (p) => (pid = p) })
+  // This run's record (the last run's, written before t0, may say flush-redis too), then its campaigns.
+  const flushed = () => {
+    const record = RunRecord.read(path.join(config.stateDir, `${stateKey(config)}.last-run.json`))
+    return Date.parse(record?.at ?? '') >= t0 && record!.completed.includes('flush-redis')
+  }
+  await until('the smoke test to be half-way', async () => flushed() && (await counts().catch(() => ({ campaigns: 0 }))).campaigns >= 4, 300_000)
   process.kill(pid, 'SIGINT')
   const stopped = await first
   assert.is(stopped.code, 130, explain(stopped))

@@ -20,7 +20,7 @@ host's published port, unreachable from inside the container), fails and
 prints the caught psycopg2 error: noise copied from the target, not a failure.
 
 Environment knobs: NUM_CAMPAIGNS (10), LEADS_PER_CAMPAIGN (10, requested per
-campaign), SMOKE_TIMEOUT (1000), SMOKE_POLL_INTERVAL (0.5), SMOKE_API_BASE,
+campaign), SMOKE_TIMEOUT (1000), SMOKE_POLL_INTERVAL (0.1), SMOKE_API_BASE,
 SMOKE_FORCE: run as usual, then print a forced outcome instead of the real
 verdict (still exit 0) - `service-failure`, `app-failure` or `no-verdict`
 (the report without any verdict line). Any other non-empty value counts as an
@@ -42,7 +42,7 @@ import httpx  # noqa: E402
 NUM_CAMPAIGNS = int(os.environ.get("NUM_CAMPAIGNS", "10"))
 LEADS_PER_CAMPAIGN = int(os.environ.get("LEADS_PER_CAMPAIGN", "10"))
 TIMEOUT = float(os.environ.get("SMOKE_TIMEOUT", "1000"))
-POLL_INTERVAL = float(os.environ.get("SMOKE_POLL_INTERVAL", "0.5"))
+POLL_INTERVAL = float(os.environ.get("SMOKE_POLL_INTERVAL", "0.1"))
 API_BASE = os.environ.get("SMOKE_API_BASE", "http://localhost:8000/api/v1")
 FORCE = os.environ.get("SMOKE_FORCE", "").strip().lower()
 FORCE_VALUES = ("service-failure", "app-failure", "no-verdict")
