@@ -4,9 +4,9 @@
 // mode says (started, or consuming as before in place) and, in place, prove the state clean.
 import type { Kv } from '../lib/access/kv.ts'
 import { withRedis } from '../lib/access/redis.ts'
+import { stateKey } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import type { Ctx } from '../lib/run/context.ts'
-import { stateKey } from '../lib/run/record.ts'
 import { backupKeys } from '../lib/safety/backup.ts'
 import type { PlannedRedis } from '../lib/safety/plan.ts'
 import { out, seconds } from '../lib/util/output.ts'

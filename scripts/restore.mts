@@ -7,10 +7,9 @@ import path from 'node:path'
 import { resolveTables } from '../lib/access/catalog.ts'
 import { withDatabase } from '../lib/access/database.ts'
 import { withRedis, type Kv } from '../lib/access/redis.ts'
-import { SUITE_ROOT } from '../lib/config/config.ts'
+import { stateKey, SUITE_ROOT } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import type { Ctx } from '../lib/run/context.ts'
-import { stateKey } from '../lib/run/record.ts'
 import {
   latestBackup,
   readManifest,

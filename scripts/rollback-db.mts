@@ -9,9 +9,9 @@ import {
   revisionNames,
   type MigrationPlan,
 } from '../lib/app/migrations.ts'
+import { stateKey } from '../lib/config/config.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import type { Ctx } from '../lib/run/context.ts'
-import { stateKey } from '../lib/run/record.ts'
 import { backupTables } from '../lib/safety/backup.ts'
 import { messageOf } from '../lib/util/errors.ts'
 import { out } from '../lib/util/output.ts'

@@ -5,11 +5,11 @@
 // the phase before the workers are held and before anything is truncated.
 import { countRows, lockHolders, reachOf, resolveTables, truncateTriggers } from '../lib/access/catalog.ts'
 import { DbError, withDatabase, type Database } from '../lib/access/database.ts'
+import { stateKey } from '../lib/config/config.ts'
 import type { Ctx } from '../lib/run/context.ts'
 import { DEADLOCK, LOCK_NOT_AVAILABLE, truncateSql } from '../lib/access/sql.ts'
 import { definePhase } from '../lib/run/cli.ts'
 import { backupTables } from '../lib/safety/backup.ts'
-import { stateKey } from '../lib/run/record.ts'
 import { RefusedError } from '../lib/util/errors.ts'
 import { out, seconds } from '../lib/util/output.ts'
 

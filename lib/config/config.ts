@@ -4,6 +4,7 @@
 // supplies only its own credentials and names, read as Compose reads them. Every problem is
 // reported at once, and every value that chooses the target remembers where it came from.
 // The configuration is grouped by what reads it: the stack, then one section per concern.
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -584,4 +585,13 @@ function urlPassword(url: string): string {
   } catch {
     return ''
   }
+}
+
+/** The name of a target's lock and record: its kind, its project or namespace, and a digest of where it is. */
+export function stateKey(config: Pick<Config, 'target' | 'project' | 'appDir' | 'kube'>): string {
+  const where =
+    config.target === 'kubernetes'
+      ? `${config.kube.kubeconfig}|${config.kube.context}|${config.kube.namespace}`
+      : config.appDir
+  return `${config.target}-${config.project}-${createHash('sha256').update(where).digest('hex').slice(0, 8)}`
 }

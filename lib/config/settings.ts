@@ -157,7 +157,10 @@ export const KEYS = {
     'name of the database you confirm may be reset although it looks like production or cannot be shown to be this ' +
       "project's",
   ],
-  STATE_DIR: ['.state', 'where the run lock and the resume record live; relative to the suite'],
+  STATE_DIR: [
+    '.state',
+    "where the run lock, the resume record and how far each worker's log was read live; relative to the suite",
+  ],
   REPORT_DIR: [
     'reports',
     "where each run's page and JSON report (<run id>/index.html, report.json) and the history of runs (index.html) " +

@@ -29,6 +29,7 @@ import { codeChanges } from './drift.ts'
 import type { Figures, ModeRun, PausedWorker, PlannedContainers, RestartMode } from './mode.ts'
 import { bringBack, heldInstances, originOf, runningServices, servicesOf, stopHeld } from './shared.ts'
 import { proofOf } from './proof.ts'
+import { reconnects } from './reconnects.ts'
 
 type Change = PlannedContainers['changed'][number]
 
@@ -41,28 +42,6 @@ function merged(changes: Change[]): Change[] {
   }
   return [...by.values()]
 }
-
-/**
- * The worker instances whose log since they started has a line of WORKER_RECONNECT_PATTERN, with
- * that line: a worker that reconnected to the broker may answer remote control and yet take no task.
- */
-export async function reconnects(r: Reach, tables: ProcessTable[]): Promise<Map<string, string>> {
-  const pattern = r.config.restart.reconnectPattern
-  if (!pattern) return new Map()
-  const lines = await Promise.all(tables.map((t) => r.target.logMatches(t.instance, pattern)))
-  return new Map(
-    tables.flatMap((t, i) => (lines[i].length ? [[t.instance.name, shortLine(lines[i][0], pattern)] as const] : [])),
-  )
-}
-
-/** The matched words and the rest of their line (no JSON framing, no URL's credentials), up to 160 characters. */
-const shortLine = (line: string, pattern: RegExp) =>
-  line
-    .slice(Math.max(0, line.search(pattern)))
-    .replace(line.trimStart().startsWith('{') ? /\\n.*$|(?<!\\)".*$/s : /\n.*$/s, '')
-    .replace(/\/\/[^@\s/]*@/g, '//***@')
-    .slice(0, 160)
-    .trim()
 
 /** Services SERVICES names: in place, restarted besides what changed. */
 const named = (r: Reach) =>

@@ -1,11 +1,11 @@
 // One run at a time, and what --resume reads: the run lock and the record of the last run, one of
 // each per target (the Compose example and the Kubernetes example share a project name, not a
 // stack). Both are written atomically, so a run killed at any moment leaves them readable.
-import { createHash } from 'node:crypto'
 import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Config } from '../config/config.ts'
+import { stateKey, type Config } from '../config/config.ts'
 import { RefusedError } from '../util/errors.ts'
+import { writeAtomically } from '../util/files.ts'
 
 /** What the last run did: the file --resume reads. */
 export interface RunRecordData {
@@ -20,23 +20,6 @@ export interface RunRecordData {
   /** What this run changed, in order, as the steps that did it said: every failure message tells it. */
   changes?: string[]
   at?: string
-}
-
-/** The name of a target's lock and record: its kind, its project or namespace, and a digest of where it is. */
-export function stateKey(config: Pick<Config, 'target' | 'project' | 'appDir' | 'kube'>): string {
-  const where =
-    config.target === 'kubernetes'
-      ? `${config.kube.kubeconfig}|${config.kube.context}|${config.kube.namespace}`
-      : config.appDir
-  return `${config.target}-${config.project}-${createHash('sha256').update(where).digest('hex').slice(0, 8)}`
-}
-
-/** Writes a file so that a reader sees the old content or the new one, never half of it. */
-function writeAtomically(file: string, text: string) {
-  mkdirSync(path.dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, text)
-  renameSync(tmp, file)
 }
 
 /**

@@ -662,9 +662,10 @@ export class ComposeTarget extends BaseTarget implements Target {
     return (res.stdout + res.stderr).trim()
   }
 
-  logMatches(instance: Instance, pattern: RegExp): Promise<string[]> {
-    const since = instance.startedAt ? ['--since', new Date(instance.startedAt).toISOString()] : []
-    return matchingLines(['docker', 'logs', ...since, instance.id], pattern, this.settings.commandTimeoutMs)
+  logMatches(instance: Instance, pattern: RegExp, since?: Date): Promise<string[]> {
+    const from = Math.max(instance.startedAt ?? 0, since?.getTime() ?? 0)
+    const flags = from ? ['--since', new Date(from).toISOString()] : []
+    return matchingLines(['docker', 'logs', ...flags, instance.id], pattern, this.settings.commandTimeoutMs)
   }
 
   async status(): Promise<string> {

@@ -476,8 +476,9 @@ export class KubernetesTarget extends BaseTarget implements Target {
   }
 
   /** The pod's container as it runs now: its log starts when it last started. */
-  logMatches(instance: Instance, pattern: RegExp): Promise<string[]> {
-    return matchingLines(this.kubectl('logs', instance.name), pattern, this.config.commandTimeoutMs)
+  logMatches(instance: Instance, pattern: RegExp, since?: Date): Promise<string[]> {
+    const flags = since ? [`--since-time=${since.toISOString()}`] : []
+    return matchingLines(this.kubectl('logs', ...flags, instance.name), pattern, this.config.commandTimeoutMs)
   }
 
   async status(): Promise<string> {

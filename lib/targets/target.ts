@@ -195,8 +195,11 @@ export interface Target {
   endpoint(service: string, port: number): Promise<Endpoint | null>
   readonly log: LogFile
   logTail(instance: Instance, lines: number): Promise<string>
-  /** The first lines of the instance's log since it last started that match the pattern, read as a stream. */
-  logMatches(instance: Instance, pattern: RegExp): Promise<string[]>
+  /**
+   * The first lines of the instance's log that match the pattern, read as a stream: since it last
+   * started, or since `since` when that is later.
+   */
+  logMatches(instance: Instance, pattern: RegExp, since?: Date): Promise<string[]>
   /** The target's own status listing (compose ps -a, kubectl get pods), for diagnostics. */
   status(): Promise<string>
   /** Closes what the target opened (port-forwards, sessions). */

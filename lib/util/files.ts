@@ -2,7 +2,7 @@
 // paths matching ignore patterns are passed over (a name without / matches any part of a path:
 // __pycache__, *.pyc; one with / matches the path from the directory: tests/*.py). Links are not
 // followed; the walk stops at a bound so that a huge tree costs milliseconds, not seconds.
-import { lstatSync, readdirSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
 export interface NewestFile {
@@ -67,4 +67,12 @@ export function newestFile(
   if (top?.isDirectory()) visit(root, '')
   else if (top?.isFile()) consider(root)
   return best ? { ...(best as NewestFile), seen } : null
+}
+
+/** Writes a file so that a reader sees the old content or the new one, never half of it. */
+export function writeAtomically(file: string, text: string) {
+  mkdirSync(path.dirname(file), { recursive: true })
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, text)
+  renameSync(tmp, file)
 }

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { stateKey } from '../../lib/run/record.ts'
+import { stateKey } from '../../lib/config/config.ts'
 import { appKeys, compose, config, container, counts, db, dbsize, EMPTY, explain, fakeService, removeContainer, run, script, seedDirty, stackUp, withRedisClient, writeStats, need, until, processesIn } from './stack.ts'
 
 test.before(() => need('up'))

@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert'
 import path from 'node:path'
 import pg from 'pg'
 import { appKeys, compose, config, container, counts, db, dbsize, EXACT, explain, fakeService, GOOD_RUN, removeContainer, run, script, seedDirty, sh, stackUp, until, withRedisClient, writeStats, need } from './stack.ts'
-import { RunRecord, stateKey } from '../../lib/run/record.ts'
+import { stateKey } from '../../lib/config/config.ts'
+import { RunRecord } from '../../lib/run/record.ts'
 
 test.before(() => need('up'))
 

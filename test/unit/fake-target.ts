@@ -134,7 +134,10 @@ export class FakeTarget implements Target {
   }
   /** Lines a test puts in an instance's log (by instance name). */
   logs: Record<string, string[]> = {}
-  async logMatches(instance: Instance, pattern: RegExp) {
+  /** Where each instance's log was last read from (undefined: since it started). */
+  logsReadSince: Record<string, Date | undefined> = {}
+  async logMatches(instance: Instance, pattern: RegExp, since?: Date) {
+    this.logsReadSince[instance.name] = since
     return (this.logs[instance.name] ?? []).filter((l) => pattern.test(l))
   }
   async status() {

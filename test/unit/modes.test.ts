@@ -3,17 +3,18 @@
 // proof of a clean state. No Docker: a fake target, temporary files, tables written out.
 import { test } from '../harness.ts'
 import * as assert from 'uvu/assert'
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { nodeName, workersIn, type BrokerState } from '../../lib/app/celery.ts'
 import { loadConfig } from '../../lib/config/config.ts'
 import { codeChanges } from '../../lib/modes/drift.ts'
 import { modeFor } from '../../lib/modes/index.ts'
-import { queuesLine, reconnects } from '../../lib/modes/in-place.ts'
+import { queuesLine } from '../../lib/modes/in-place.ts'
+import { CLOCK_MARGIN_MS, logsReadFile, reconnects } from '../../lib/modes/reconnects.ts'
 import { problemsOf, proofOf } from '../../lib/modes/proof.ts'
 import { parseProcesses, straysOf } from '../../lib/targets/instances.ts'
-import type { Proc, ProcessTable } from '../../lib/targets/target.ts'
+import type { Instance, Proc, ProcessTable } from '../../lib/targets/target.ts'
 import { matchingLines } from '../../lib/util/command.ts'
 import { globRegExp, newestFile } from '../../lib/util/files.ts'
 import { FakeTarget, instanceOf } from './fake-target.ts'
@@ -185,6 +186,39 @@ test("a worker whose log since it started shows a broker reconnect is named with
   assert.is(found.get('p-worker-3'), 'consumer: Connection to broker lost. Trying to re-establish the connection...')
   assert.is(found.get('p-worker-4'), found.get('p-worker-3'))
   assert.is((await reconnects(reach(target, { RT_WORKER_RECONNECT_PATTERN: '' }), tables)).size, 0)
+})
+
+test("each reset reads a worker's log from where the last one read it and found nothing (less a margin); a found line, a restart or a new worker reads it from the start", async () => {
+  const state = mkdtempSync(path.join(tmpdir(), 'logs-read-'))
+  try {
+    const started = Date.now() - 3_600_000
+    const worker = (n: number, over: Partial<Instance> = {}) => instanceOf('worker', n, { startedAt: started, ...over })
+    const tablesOf = (list: Instance[]) => list.map((instance) => ({ ...table([]), instance }))
+    const lost = '[2026-12-05 03:00:00,000: WARNING/MainProcess] consumer: Connection to broker lost.'
+    const target = new FakeTarget([worker(1), worker(2)])
+    target.logs = { 'p-worker-2': [lost] }
+    const r = reach(target, { RT_STATE_DIR: state })
+    const t0 = Date.now()
+    assert.equal([...(await reconnects(r, tablesOf([worker(1), worker(2)]))).keys()], ['p-worker-2'])
+    assert.equal(target.logsReadSince, { 'p-worker-1': undefined, 'p-worker-2': undefined }, 'the first reset reads both from their start')
+
+    assert.equal([...(await reconnects(r, tablesOf([worker(1), worker(2)]))).keys()], ['p-worker-2'], 'the found line is found again')
+    const since = target.logsReadSince['p-worker-1']!.getTime() + CLOCK_MARGIN_MS
+    assert.ok(since >= t0 && since <= Date.now(), 'worker-1: from the last read, less the margin')
+    assert.is(target.logsReadSince['p-worker-2'], undefined, 'worker-2 (a line found): from its start again')
+
+    // worker-1 restarted, worker-3 is new: both from their start
+    await reconnects(r, tablesOf([worker(1, { startedAt: Date.now() }), worker(3)]))
+    assert.is(target.logsReadSince['p-worker-1'], undefined)
+    assert.is(target.logsReadSince['p-worker-3'], undefined)
+    // An instance whose start is not known is never remembered
+    await reconnects(r, tablesOf([worker(4, { startedAt: null })]))
+    await reconnects(r, tablesOf([worker(4, { startedAt: null })]))
+    assert.is(target.logsReadSince['p-worker-4'], undefined)
+    assert.equal(JSON.parse(readFileSync(logsReadFile(r.config), 'utf8')), {}, 'only the lifetimes read in the last reset are kept')
+  } finally {
+    rmSync(state, { recursive: true, force: true })
+  }
 })
 
 test('the matching lines of a command, read from stdout and stderr as a stream: the first few; its failure and its deadline named', async () => {
