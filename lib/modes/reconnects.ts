@@ -48,7 +48,8 @@ export async function reconnects(r: Reach, tables: ProcessTable[]): Promise<Map<
   // Only the instances read now are kept: the others' lifetimes ended, or this run does not hold them.
   const positions = Object.fromEntries(clean.map((t) => [lifetime(t.instance)!, now]))
   try {
-    if (Object.keys(positions).length || Object.keys(read).length)
+    // A dry run writes nothing, this file included; nor does a run with nothing to remember or forget.
+    if (!r.dryRun && (Object.keys(positions).length || Object.keys(read).length))
       writeAtomically(file, JSON.stringify(positions, null, 2) + '\n')
   } catch {
     // Not written (a read-only STATE_DIR): the next reset reads every log from its start, as before.

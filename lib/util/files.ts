@@ -1,7 +1,8 @@
 // The newest file under a directory, for telling whether code changed after a process started:
 // paths matching ignore patterns are passed over (a name without / matches any part of a path:
 // __pycache__, *.pyc; one with / matches the path from the directory: tests/*.py). Links are not
-// followed; the walk stops at a bound so that a huge tree costs milliseconds, not seconds.
+// followed; the walk stops at a bound so that a huge tree costs milliseconds, not seconds. And a
+// file written so that a reader never sees half of it (the run record, the logs read).
 import { lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 

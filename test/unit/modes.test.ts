@@ -216,6 +216,9 @@ test("each reset reads a worker's log from where the last one read it and found 
     await reconnects(r, tablesOf([worker(4, { startedAt: null })]))
     assert.is(target.logsReadSince['p-worker-4'], undefined)
     assert.equal(JSON.parse(readFileSync(logsReadFile(r.config), 'utf8')), {}, 'only the lifetimes read in the last reset are kept')
+    // A dry run reads as a run does and writes nothing
+    await reconnects({ ...r, dryRun: true }, tablesOf([worker(5)]))
+    assert.equal(JSON.parse(readFileSync(logsReadFile(r.config), 'utf8')), {}, 'the dry run left the file as it was')
   } finally {
     rmSync(state, { recursive: true, force: true })
   }
