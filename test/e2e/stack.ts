@@ -9,7 +9,7 @@ import path from 'node:path'
 import { loadConfig, SUITE_ROOT, type Config } from '../../lib/config/config.ts'
 import { PROJECT_LABEL, SERVICE_LABEL, WORKING_DIR_LABEL, CONFIG_FILES_LABEL } from '../../lib/targets/compose.ts'
 import type { Instance } from '../../lib/targets/target.ts'
-import { config, container, ENV, EXAMPLE, example, run } from '../../support/example.ts'
+import { compose, config, ENV, EXAMPLE, example, run } from '../../support/example.ts'
 
 export * from '../../support/example.ts'
 
@@ -206,11 +206,10 @@ export async function fakeService(service: string, health: string[], command = [
   return res.stdout.trim()
 }
 
-/** Processes in a container whose command line contains `needle`. */
+/** Processes in the service's containers whose command line contains `needle` (the suite's own process tables). */
 export async function processesIn(service: string, needle: string): Promise<number> {
-  const c = await container(service)
-  const res = await run(['docker', 'exec', c.id, 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done'])
-  return res.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('/proc/')).length
+  const tables = await (await compose()).processes(service)
+  return tables.flatMap((t) => t.procs).filter((p) => p.argv.join(' ').includes(needle)).length
 }
 
 export async function removeContainer(id: string) {
